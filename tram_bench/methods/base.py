@@ -1,0 +1,177 @@
+"""The contract between a task and a training method.
+
+A *task* supplies an :class:`Objective`: a callable that runs a model on a batch and returns an
+:class:`Output` (logits, mean loss, token mask, how many loss units the batch holds). The objective
+owns the task's input-embedding hook, so a method can ask for a forward on noised inputs
+(:class:`InputNoise`) without knowing whether the inputs are pixels or token embeddings.
+
+A *method* owns one training step (one or more forward/backward passes, the ascent, the base
+optimizer step) and reports what it cost in a :class:`StepStats`. The training loop owns everything
+around the step: data order, LR schedule (on ``method.optimizer``), evaluation, checkpoint choice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, Sequence
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class InputNoise:
+    """Noise added at the task's input-embedding hook (pixels for vision, embeddings for text).
+
+    ``kind="normal"`` draws z ~ N(0, sigma^2); ``kind="uniform"`` draws z ~ U(-sigma, sigma).
+    The objective must draw from ``generator`` so that noise is reproducible per run, and must add it
+    to a *detached copy* of the inputs (the clean batch is never modified in place).
+    """
+
+    sigma: float
+    kind: str = "normal"
+    generator: torch.Generator | None = None
+
+    def sample_like(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "normal":
+            z = torch.randn(x.shape, generator=self.generator, device="cpu", dtype=torch.float32)
+            z = z * self.sigma
+        elif self.kind == "uniform":
+            z = torch.rand(x.shape, generator=self.generator, device="cpu", dtype=torch.float32)
+            z = (2.0 * z - 1.0) * self.sigma
+        else:  # validated by the suite layer; kept as a guard for direct API use
+            raise ValueError(f"unknown noise kind {self.kind!r} (expected 'normal' or 'uniform')")
+        # Noise is drawn on the CPU so that the same seed gives the same noise on any device.
+        return z.to(device=x.device, dtype=x.dtype)
+
+
+@dataclass
+class Output:
+    """What one forward pass of a task objective returns.
+
+    logits: ``[N, C]`` for classification or ``[B, T, V]`` for language modelling (already aligned
+        with the targets, i.e. shifted for causal LM).
+    loss: the mean loss over the ``count`` loss units (examples or non-padding tokens).
+    mask: ``[B, T]`` bool mask of the positions that count (language models), or None.
+    count: number of loss units in this batch; gradient accumulation weights micro-batches by it.
+    """
+
+    logits: torch.Tensor
+    loss: torch.Tensor
+    mask: torch.Tensor | None = None
+    count: int = 1
+
+
+class Objective(Protocol):
+    """A task's forward: ``objective(model, batch, noise=None) -> Output``.
+
+    The model is an argument (not captured) so that the same objective evaluates frozen copies:
+    the previous-step model of TRPO/TRAM-prev, the EMA of MESA, the pre-trained model of TRAM-init.
+    """
+
+    def __call__(self, model: nn.Module, batch: Any, noise: InputNoise | None = None) -> Output: ...
+
+
+@dataclass
+class StepContext:
+    """Per-run settings that every method honours the same way.
+
+    autocast_dtype: None (full precision) or torch.bfloat16 / torch.float16 for autocast.
+    scaler: a ``torch.amp.GradScaler`` (float16 only) or None. With a scaler, an inf/NaN gradient in
+        *any* backward pass of the step skips the whole step: weights and optimizer state untouched.
+    max_grad_norm: clip the *descent* gradient (after the last backward, before the base step).
+    device_type: "cpu" or "cuda", for ``torch.autocast``.
+    """
+
+    autocast_dtype: torch.dtype | None = None
+    scaler: Any = None
+    max_grad_norm: float | None = None
+    device_type: str = "cpu"
+
+    def autocast(self):
+        if self.autocast_dtype is None:
+            return torch.autocast(self.device_type, enabled=False)
+        return torch.autocast(self.device_type, dtype=self.autocast_dtype)
+
+
+@dataclass
+class StepStats:
+    """What one step did. ``loss`` is the pass-1 loss at w (never the loss at w + e)."""
+
+    loss: float
+    forward: int
+    backward: int
+    skipped: bool = False
+    extras: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class BaseHparams:
+    """Hyperparameters of the base (inner) optimizer, shared by every method.
+
+    base: "sgd", "adam" or "adamw". The paper uses SGD for vision and Adam(0.9, 0.99) for language.
+    """
+
+    base: str = "sgd"
+    momentum: float = 0.9
+    nesterov: bool = False
+    betas: tuple[float, float] = (0.9, 0.99)
+    eps: float = 1e-8
+
+
+class Method(ABC):
+    """One training step for a model and a batch.
+
+    Subclasses declare ``id`` (the suite's method id), ``version`` (bump when numerics change: it is
+    part of every run id), ``passes`` (forward, backward) per step as in the paper's Table 1, and
+    ``Hparams`` (a dataclass deriving from :class:`BaseHparams`; its defaults are the paper's, and it
+    is the one place those defaults live).
+    """
+
+    id: ClassVar[str]
+    version: ClassVar[str] = "1"
+    passes: ClassVar[tuple[int, int]]
+    Hparams: ClassVar[type[BaseHparams]] = BaseHparams
+
+    def __init__(
+        self,
+        model: nn.Module,
+        objective: Objective,
+        hparams: BaseHparams,
+        *,
+        lr: float,
+        weight_decay: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        self.model = model
+        self.objective = objective
+        self.hparams = hparams
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.generator = generator
+
+    @property
+    @abstractmethod
+    def optimizer(self) -> torch.optim.Optimizer:
+        """The optimizer whose ``param_groups`` an LR scheduler should drive."""
+
+    @abstractmethod
+    def step(self, micro_batches: Sequence[Any], ctx: StepContext) -> StepStats:
+        """One optimizer step on the union of ``micro_batches`` (usually a list of one).
+
+        Gradient accumulation has one meaning everywhere: the micro-batch gradients are accumulated,
+        weighted by ``Output.count``, into the gradient of the mean loss over the whole batch, and the
+        method then acts as if it had seen that batch at once ("accumulate, then perturb").
+        """
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+
+    @classmethod
+    def hparam_fields(cls) -> dict[str, dataclasses.Field]:
+        return {f.name: f for f in dataclasses.fields(cls.Hparams)}

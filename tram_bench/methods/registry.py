@@ -1,0 +1,32 @@
+"""Method ids (exactly the paper's methods) and where each lives.
+
+Ids are unambiguous on purpose: ``fisher_sam`` is Fisher SAM (Kim et al. 2022), never Friendly SAM.
+"""
+
+from __future__ import annotations
+
+from tram_bench.util.registry import Registry
+
+METHODS = Registry("method", "tram_bench.methods")
+
+_BUILTIN = {
+    "sgd": "tram_bench.methods.plain:SGDMethod",
+    "adam": "tram_bench.methods.plain:AdamMethod",
+    "sam": "tram_bench.methods.sharpness:SAMMethod",
+    "asam": "tram_bench.methods.sharpness:ASAMMethod",
+    "fisher_sam": "tram_bench.methods.sharpness:FisherSAMMethod",
+    "trpo": "tram_bench.methods.trust_region:TRPOMethod",
+    "r3f": "tram_bench.methods.trust_region:R3FMethod",
+    "mesa": "tram_bench.methods.trust_region:MESAMethod",
+    "asam+trpo": "tram_bench.methods.trust_region:ASAMTRPOMethod",
+    "asam+r3f": "tram_bench.methods.trust_region:ASAMR3FMethod",
+    "asam+mesa": "tram_bench.methods.trust_region:ASAMMESAMethod",
+    "tram-prev": "tram_bench.methods.tram:TRAMPrevMethod",
+    "tram-init": "tram_bench.methods.tram:TRAMInitMethod",
+    "tram-x": "tram_bench.methods.tram:TRAMXMethod",
+    "tram-fisher": "tram_bench.methods.tram:TRAMFisherMethod",
+}
+for _id, _target in _BUILTIN.items():
+    METHODS.add(_id, _target)
+
+BUILTIN_METHOD_IDS = tuple(_BUILTIN)
