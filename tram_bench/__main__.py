@@ -1,0 +1,5 @@
+import sys
+
+from tram_bench.cli import main
+
+sys.exit(main())

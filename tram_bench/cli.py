@@ -1,0 +1,323 @@
+"""The ``tram-bench`` command. Heavy modules (torch, duckdb) are imported inside the commands so that
+``tram-bench --help`` and ``tram-bench validate`` stay fast.
+
+Every user mistake ends in one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import fnmatch
+import os
+import sys
+from pathlib import Path
+
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """A mistake the user can fix; printed as one line, exit code 2."""
+
+
+# --------------------------------------------------------------------------------------------- suites
+def _load_specs(args) -> tuple[object, list]:
+    from tram_bench.suite.load import expand, load_suite
+
+    suite = load_suite(args.suite, args.override or [])
+    specs = expand(suite)
+    if getattr(args, "only", None):
+        specs = [s for s in specs if _matches(s, args.only)]
+        if not specs:
+            raise UserError(f"--only {args.only!r} matches no cell of {args.suite}")
+    return suite, specs
+
+
+def _matches(spec, pattern: str) -> bool:
+    fields = (spec.task_label, spec.method, spec.run_id, f"{spec.task_label}/{spec.method}/{spec.seed}")
+    return any(fnmatch.fnmatchcase(f, pattern) for f in fields)
+
+
+def _write_plan_file(results: Path, suite, specs) -> None:
+    from tram_bench.util.files import atomic_write_json
+
+    atomic_write_json(
+        results / "suites" / f"{_safe_name(suite.suite)}.json",
+        {"suite": suite.suite, "file": str(suite.path), "cells": [s.to_json() for s in specs]},
+    )
+
+
+def _safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "suite"
+
+
+@contextlib.contextmanager
+def _results_lock(results: Path):
+    """One ``tram-bench run`` per results directory at a time."""
+    results.mkdir(parents=True, exist_ok=True)
+    path = results / ".run.lock"
+    fh = open(path, "a+")
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            raise UserError(
+                f"results directory {results} is in use by another tram-bench run (pid {holder}); "
+                f"wait for it to finish or pass --results DIR"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        yield
+    finally:
+        fh.close()
+
+
+def cmd_validate(args) -> int:
+    _, specs = _load_specs(args)
+    tasks = len({s.task_label for s in specs})
+    print(f"{args.suite}: ok ({len(specs)} cells, {tasks} tasks)")
+    return 0
+
+
+def cmd_plan(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from tram_bench.suite.plan import plan_rows
+    from tram_bench.train import rundir
+
+    suite, specs = _load_specs(args)
+    results = Path(args.results)
+    rows = plan_rows(specs, lambda run_id: rundir.status(results, run_id))
+    table = Table(title=f"{suite.suite}: {len(rows)} cells")
+    for col in ("task", "method", "hyperparameters", "seed", "run id", "status"):
+        table.add_column(col)
+    colour = {"ok": "green", "failed": "red", "diverged": "yellow", "pending": "dim"}
+    for r in rows:
+        table.add_row(r.task, r.method, r.hparams, str(r.seed), r.run_id,
+                      f"[{colour.get(r.status, 'white')}]{r.status}[/]")
+    console = Console(soft_wrap=True)
+    console.print(table)
+    counts = {s: sum(1 for r in rows if r.status == s) for s in ("ok", "failed", "diverged", "pending")}
+    console.print(", ".join(f"{v} {k}" for k, v in counts.items()))
+    return 0
+
+
+def cmd_run(args) -> int:
+    from tram_bench.executors.local import execute
+    from tram_bench.executors.progress import make_reporter
+    from tram_bench.train import rundir
+
+    suite, specs = _load_specs(args)
+    results = Path(args.results)
+    if args.workers < 1:
+        raise UserError(f"--workers must be >= 1, got {args.workers}")
+    _check_device(args.device)
+    with _results_lock(results):
+        _write_plan_file(results, suite, specs)
+        retry = {rundir.STATUS_FAILED} if args.retry_failed else set()
+        pending = [s for s in specs if (st := rundir.status(results, s.run_id)) == rundir.STATUS_PENDING or st in retry]
+        done = len(specs) - len(pending)
+        reporter = make_reporter(quiet=args.quiet)
+        print(f"{suite.suite}: {len(specs)} cells, {done} already finished, {len(pending)} to run", flush=True)
+        report = execute(pending, results, workers=args.workers, device=args.device, reporter=reporter,
+                         threads=args.threads)
+        ok, failed, div = report.count("ok"), report.count("failed"), report.count("diverged")
+        lost = report.count("lost")
+        print(f"{suite.suite}: {ok} ok, {failed} failed, {div} diverged"
+              + (f", {lost} lost (worker died; pending next time)" if lost else ""), flush=True)
+        if report.interrupted:
+            print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr)
+            return 130
+        if failed:
+            print("failed runs keep their traceback in results/runs/<run_id>/error.txt; "
+                  "rerun them with --retry-failed", file=sys.stderr)
+        if not args.no_collect:
+            _collect(results, quiet=args.quiet)
+    return 1 if failed else 0
+
+
+def _check_device(device: str) -> None:
+    if device == "cpu":
+        return
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {device}: CUDA is not available on this machine (use --device cpu)")
+        return
+    raise UserError(f"--device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+
+
+def _collect(results: Path, quiet: bool = False) -> None:
+    from tram_bench.store.collector import collect
+
+    stats = collect(results)
+    if not quiet:
+        print(f"collected into {results / 'tram-bench.duckdb'}: {stats.ingested} new, {stats.updated} updated, "
+              f"{stats.skipped} unchanged" + (f", {len(stats.failed_dirs)} unreadable" if stats.failed_dirs else ""))
+    for d, reason in stats.failed_dirs:
+        print(f"warning: {d}: {reason}", file=sys.stderr)
+
+
+def cmd_collect(args) -> int:
+    _collect(Path(args.results))
+    return 0
+
+
+def _open_db(results: Path):
+    from tram_bench.store.query import open_db
+
+    db = results / "tram-bench.duckdb"
+    if not db.exists():
+        raise UserError(f"no database at {db}; run a suite first (tram-bench run SUITE) or tram-bench collect")
+    return open_db(results, read_only=True)
+
+
+def cmd_report(args) -> int:
+    from rich.console import Console
+
+    from tram_bench.report import terminal_report
+
+    con = _open_db(Path(args.results))
+    terminal_report(con, Console(soft_wrap=True), task=args.task)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from tram_bench.store.export import export
+
+    results = Path(args.results)
+    _open_db(results).close()
+    for path in export(results, Path(args.out or results / "export"), args.format):
+        print(path)
+    return 0
+
+
+def cmd_leaderboard(args) -> int:
+    from tram_bench.report import build_site
+
+    results = Path(args.results)
+    _open_db(results).close()
+    index = build_site(results / "tram-bench.duckdb", Path(args.out), results)
+    print(f"leaderboard written: {index} (open it in a browser; works from file://)")
+    return 0
+
+
+def cmd_list(args) -> int:
+    from tram_bench.methods.registry import METHODS
+    from tram_bench.tasks.registry import TASKS
+
+    if args.what in ("methods", "all"):
+        print("methods: " + " ".join(METHODS.ids()))
+    if args.what in ("tasks", "all"):
+        print("tasks: " + " ".join(TASKS.ids()))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="tram-bench",
+        description="Benchmark fine-tuning optimizers (TRAM, SAM family, trust regions) under distribution shift.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def suite_args(sp, only=False):
+        sp.add_argument("suite", help="suite YAML file, e.g. suites/vision.yaml")
+        sp.add_argument("-O", "--override", action="append", metavar="KEY=VALUE",
+                        help="override a suite value by dotted path (repeatable), e.g. -O train.steps=10")
+        if only:
+            sp.add_argument("--only", metavar="PATTERN",
+                            help="glob on task label, method id, run id or task/method/seed")
+
+    def results_arg(sp):
+        sp.add_argument("--results", default="results", metavar="DIR", help="results directory (default: results)")
+
+    sp = sub.add_parser("run", help="run the pending cells of a suite, then collect them into DuckDB")
+    suite_args(sp, only=True)
+    results_arg(sp)
+    sp.add_argument("--workers", type=int, default=1, help="parallel worker processes (default 1)")
+    sp.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    sp.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: cores/workers)")
+    sp.add_argument("--retry-failed", action="store_true", help="also rerun cells that failed before")
+    sp.add_argument("--no-collect", action="store_true", help="do not ingest into DuckDB afterwards")
+    sp.add_argument("--quiet", action="store_true", help="plain one-line-per-run output")
+    sp.set_defaults(func=cmd_run)
+
+    sp = sub.add_parser("validate", help="check a suite file; exit 2 with file:line: key: message on errors")
+    suite_args(sp)
+    sp.set_defaults(func=cmd_validate)
+
+    sp = sub.add_parser("plan", help="show every cell of a suite with its run id and status")
+    suite_args(sp, only=True)
+    results_arg(sp)
+    sp.set_defaults(func=cmd_plan)
+
+    sp = sub.add_parser("collect", help="ingest finished run directories into results/tram-bench.duckdb")
+    results_arg(sp)
+    sp.set_defaults(func=cmd_collect)
+
+    sp = sub.add_parser("report", help="print leaderboard tables in the terminal")
+    results_arg(sp)
+    sp.add_argument("--task", help="only this task (label)")
+    sp.set_defaults(func=cmd_report)
+
+    sp = sub.add_parser("export", help="write the runs and metrics tables as Parquet or CSV")
+    results_arg(sp)
+    sp.add_argument("--format", choices=("parquet", "csv"), default="parquet")
+    sp.add_argument("--out", help="output directory (default: RESULTS/export)")
+    sp.set_defaults(func=cmd_export)
+
+    sp = sub.add_parser("leaderboard", help="write the static HTML leaderboard (works from file://)")
+    results_arg(sp)
+    sp.add_argument("--out", default="leaderboard", help="output directory (default: leaderboard)")
+    sp.set_defaults(func=cmd_leaderboard)
+
+    sp = sub.add_parser("list", help="list registered method and task ids")
+    sp.add_argument("what", nargs="?", choices=("methods", "tasks", "all"), default="all")
+    sp.set_defaults(func=cmd_list)
+    return p
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exception types that are the user's to fix (imported lazily: they live in heavy modules)."""
+    from tram_bench.util.files import MissingAssetPackage
+    from tram_bench.util.registry import RegistryError
+
+    kinds: list[type[BaseException]] = [UserError, RegistryError, MissingAssetPackage]
+    with contextlib.suppress(ImportError):
+        from tram_bench.suite.errors import SuiteInvalid
+
+        kinds.append(SuiteInvalid)
+    return tuple(kinds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - mapped below
+        if isinstance(exc, _user_errors()):
+            for line in str(exc).splitlines() or [type(exc).__name__]:
+                print(f"tram-bench: error: {line}" if not _is_located(line) else line, file=sys.stderr)
+            return EXIT_USAGE
+        raise
+
+
+def _is_located(line: str) -> bool:
+    """Suite errors are already ``file:line: key: message``."""
+    head = line.split(":", 2)
+    return len(head) == 3 and head[1].strip().isdigit()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""The local executor: run pending cells sequentially, or in N worker processes.
+
+Workers only write run directories (``tram_bench.train.rundir``); the collector ingests them later.
+CPU cores are split between workers (``torch.set_num_threads``); on a CUDA machine each worker owns
+one GPU through ``CUDA_VISIBLE_DEVICES``. A worker that dies (OOM killer, SIGKILL) leaves its run
+without a ``done`` marker, so that run is simply pending on the next ``tram-bench run``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from tram_bench.suite.spec import RunSpec
+from tram_bench.train.loop import run_cell
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    status: str  # ok / failed / diverged / lost (worker died) / interrupted
+    error: str | None = None
+    wall_time_s: float = 0.0
+
+
+@dataclass
+class ExecutionReport:
+    outcomes: list[RunOutcome] = field(default_factory=list)
+    interrupted: bool = False
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+
+class Reporter:
+    """Progress callbacks; the CLI supplies a rich implementation, tests a silent one."""
+
+    def grid_start(self, total: int) -> None: ...
+    def run_start(self, spec: RunSpec, slot: int) -> None: ...
+    def run_step(self, step: int, total: int, loss: float) -> None: ...
+    def run_end(self, spec: RunSpec, outcome: RunOutcome) -> None: ...
+    def grid_end(self) -> None: ...
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return os.cpu_count() or 1
+
+
+def _outcome(record: dict[str, Any]) -> RunOutcome:
+    return RunOutcome(record["run_id"], record["status"], record.get("error"), record.get("wall_time_s", 0.0))
+
+
+def run_sequential(specs: list[RunSpec], results: Path, device: str, reporter: Reporter,
+                   threads: int | None = None) -> ExecutionReport:
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    report = ExecutionReport()
+    reporter.grid_start(len(specs))
+    try:
+        for spec in specs:
+            reporter.run_start(spec, 0)
+            outcome = _outcome(run_cell(spec, results, device=device, progress=reporter.run_step))
+            report.outcomes.append(outcome)
+            reporter.run_end(spec, outcome)
+    except KeyboardInterrupt:
+        report.interrupted = True
+    finally:
+        reporter.grid_end()
+    return report
+
+
+def _worker_main(slot: int, gpu: str | None, threads: int, device: str, results: str,
+                 tasks: Any, events: Any) -> None:
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    import signal
+
+    import torch
+
+    # The parent handles Ctrl-C and terminates workers; a worker must not die half-way on SIGINT.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(threads)
+    while True:
+        item = tasks.get()
+        if item is None:
+            return
+        spec = RunSpec.from_json(item)
+        events.put(("start", slot, item))
+        record = run_cell(spec, Path(results), device=device)
+        events.put(("end", slot, {"run_id": record["run_id"], "status": record["status"],
+                                  "error": record.get("error"), "wall_time_s": record.get("wall_time_s", 0.0)}))
+
+
+def run_parallel(specs: list[RunSpec], results: Path, device: str, workers: int, reporter: Reporter,
+                 threads: int | None = None, gpus: list[str] | None = None,
+                 on_worker_start: Callable[[int, int], None] | None = None) -> ExecutionReport:
+    """Run ``specs`` in ``workers`` spawned processes (one GPU each when ``gpus`` is given)."""
+    ctx = mp.get_context("spawn")
+    tasks, events = ctx.Queue(), ctx.Queue()
+    for spec in specs:
+        tasks.put(spec.to_json())
+    for _ in range(workers):
+        tasks.put(None)
+    threads = threads or max(1, available_cores() // workers)
+    procs = []
+    for slot in range(workers):
+        gpu = gpus[slot] if gpus else None
+        p = ctx.Process(target=_worker_main, args=(slot, gpu, threads, device, str(results), tasks, events),
+                        daemon=True, name=f"tram-bench-worker-{slot}")
+        p.start()
+        procs.append(p)
+        if on_worker_start is not None:
+            on_worker_start(slot, p.pid)
+    report = ExecutionReport()
+    in_flight: dict[int, RunSpec] = {}
+    by_id = {s.run_id: s for s in specs}
+    reporter.grid_start(len(specs))
+    try:
+        while len(report.outcomes) < len(specs):
+            try:
+                kind, slot, payload = events.get(timeout=0.5)
+            except queue.Empty:
+                for slot, p in enumerate(procs):
+                    if not p.is_alive() and slot in in_flight:
+                        spec = in_flight.pop(slot)
+                        outcome = RunOutcome(spec.run_id, "lost", f"worker {slot} died (exit code {p.exitcode})")
+                        report.outcomes.append(outcome)
+                        reporter.run_end(spec, outcome)
+                if not any(p.is_alive() for p in procs):
+                    # Everything left in the queue is pending; it runs next time.
+                    break
+                continue
+            if kind == "start":
+                spec = RunSpec.from_json(payload)
+                in_flight[slot] = spec
+                reporter.run_start(spec, slot)
+            else:
+                spec = in_flight.pop(slot, None) or by_id[payload["run_id"]]
+                outcome = RunOutcome(**payload)
+                report.outcomes.append(outcome)
+                reporter.run_end(spec, outcome)
+    except KeyboardInterrupt:
+        report.interrupted = True
+    finally:
+        for p in procs:
+            if p.is_alive() and report.interrupted:
+                p.terminate()
+        for p in procs:
+            p.join(timeout=10)
+            if p.is_alive():
+                p.kill()
+        reporter.grid_end()
+    return report
+
+
+def visible_gpus() -> list[str]:
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [g for g in env.split(",") if g.strip()]
+    try:
+        import torch
+
+        return [str(i) for i in range(torch.cuda.device_count())]
+    except Exception:  # noqa: BLE001
+        return []
+
+
+def execute(specs: list[RunSpec], results: Path, *, workers: int = 1, device: str = "cpu",
+            reporter: Reporter | None = None, threads: int | None = None) -> ExecutionReport:
+    """Run ``specs`` (already filtered to the pending ones) and write their run directories.
+
+    ``device="cuda"`` with ``workers`` > 1 runs one worker per visible GPU (at most ``workers``).
+    """
+    reporter = reporter or Reporter()
+    if not specs:
+        return ExecutionReport()
+    if device.startswith("cuda") and workers > 1:
+        gpus = visible_gpus()[:workers]
+        if not gpus:
+            raise RuntimeError("--device cuda with --workers > 1, but no GPU is visible")
+        return run_parallel(specs, results, "cuda", len(gpus), reporter, threads=threads, gpus=gpus)
+    if workers > 1:
+        return run_parallel(specs, results, device, min(workers, len(specs)), reporter, threads=threads)
+    return run_sequential(specs, results, device, reporter, threads=threads)

@@ -1,0 +1,320 @@
+"""The training loop for one grid cell: seed, build, step, select, evaluate, record.
+
+Protocol (the same for every method, so comparisons are fair):
+- every RNG is seeded from the cell: data order and head init from ``spec.data_seed`` (shared by all
+  methods), the method's own noise and dropout from ``spec.method_seed``;
+- the LR schedule drives ``method.optimizer`` (whose ``param_groups`` the two-pass optimizers share);
+- the in-domain *validation* split is evaluated every ``eval_every`` steps and at the end, and is the
+  only thing model selection ever looks at; test splits and other domains are evaluated only at the
+  end, for the selected and for the final model;
+- a non-finite loss or divergence stops the run as ``diverged``: a result, not a crash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+import resource
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from tram_bench.suite.spec import RunSpec
+from tram_bench.train import provenance, rundir
+from tram_bench.train.schedule import lr_multiplier
+
+ProgressFn = Callable[[int, int, float], None]
+
+METRIC_HIGHER_IS_BETTER = {"accuracy": True, "perplexity": False, "loss": False, "sharpness": False, "cka": True}
+# Consecutive GradScaler-skipped steps after which fp16 training is declared diverged.
+MAX_CONSECUTIVE_SKIPS = 50
+
+
+class Diverged(Exception):
+    """Raised inside the loop when the loss or the trust-region divergence stops being finite."""
+
+
+@dataclass
+class Selection:
+    rule: str
+    higher_is_better: bool
+    metric: str
+    best: float | None = None
+    step: int = 0
+    state: dict[str, Any] | None = None
+    history: list[tuple[int, float]] = field(default_factory=list)
+
+    def offer(self, step: int, value: float, model) -> None:
+        self.history.append((step, value))
+        better = (
+            self.best is None
+            or (value > self.best if self.higher_is_better else value < self.best)
+        )
+        if self.rule == "final" or better:
+            self.best, self.step = value, step
+            # CPU copy: the selected weights must survive further training of the live model.
+            self.state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def split_batch(batch: Any, k: int) -> list[Any]:
+    """Cut a batch (tensor, dict or tuple of tensors with a common first dim) into ``k`` micro-batches."""
+    import torch
+
+    if k == 1:
+        return [batch]
+    if isinstance(batch, torch.Tensor):
+        return list(torch.chunk(batch, k, dim=0))
+    if isinstance(batch, dict):
+        parts = {key: split_batch(v, k) for key, v in batch.items()}
+        return [{key: parts[key][i] for key in batch} for i in range(k)]
+    if isinstance(batch, (list, tuple)):
+        parts = [split_batch(v, k) for v in batch]
+        return [type(batch)(p[i] for p in parts) for i in range(k)]
+    raise TypeError(f"cannot split a batch of type {type(batch).__name__} for gradient accumulation")
+
+
+def _batch_tokens(batch: Any) -> int | None:
+    if isinstance(batch, dict):
+        if "attention_mask" in batch:
+            return int(batch["attention_mask"].sum())
+        if "input_ids" in batch:
+            return int(batch["input_ids"].numel())
+    return None
+
+
+def _batch_size(batch: Any) -> int:
+    import torch
+
+    if isinstance(batch, dict):
+        batch = next(v for v in batch.values() if isinstance(v, torch.Tensor))
+    elif isinstance(batch, (list, tuple)):
+        batch = batch[0]
+    return int(batch.shape[0])
+
+
+def _endless(task, batch_size: int, generator) -> Iterator[Any]:
+    while True:
+        empty = True
+        for batch in task.train_batches(batch_size, generator):
+            empty = False
+            yield batch
+        if empty:
+            raise ValueError(
+                f"task {task.id} yields no training batch of size {batch_size} "
+                f"({task.num_train_examples()} examples); lower train.batch_size"
+            )
+
+
+def _precision(precision: str, device_type: str):
+    import torch
+
+    if precision == "fp32":
+        return None, None
+    if precision == "bf16":
+        return torch.bfloat16, None
+    if precision == "fp16":
+        return torch.float16, torch.amp.GradScaler(device_type)
+    raise ValueError(f"unknown precision {precision!r} (expected fp32, bf16 or fp16)")
+
+
+def evaluate_sets(task, model, eval_sets, checkpoint: str) -> list[dict[str, Any]]:
+    rows = []
+    for es in eval_sets:
+        for metric, value in task.evaluate(model, es).items():
+            rows.append(
+                {
+                    "checkpoint": checkpoint,
+                    "domain": es.domain,
+                    "split": es.split,
+                    "metric": metric,
+                    "value": float(value),
+                    "in_domain": bool(es.in_domain),
+                    "higher_is_better": METRIC_HIGHER_IS_BETTER.get(metric, task.primary_metric.higher_is_better),
+                }
+            )
+    return rows
+
+
+def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | None = None,
+               log: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Train and evaluate one cell; return the record's result fields. Raises on failure."""
+    import torch
+
+    from tram_bench.methods.base import StepContext
+    from tram_bench.methods.registry import METHODS
+    from tram_bench.tasks.registry import TASKS
+
+    log = log if log is not None else []
+    tc = spec.train
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        torch.cuda.reset_peak_memory_stats(dev)
+
+    seed_everything(spec.data_seed)
+    task_cls = TASKS.get(spec.task)
+    task = task_cls(task_cls.Params(**spec.task_params), seed=spec.data_seed, device=dev)
+    model = task.build_model()
+    model.train()
+
+    method_cls = METHODS.get(spec.method)
+    hparams = method_cls.Hparams(**spec.hparams)
+    seed_everything(spec.method_seed)
+    method = method_cls(
+        model, task.objective, hparams, lr=tc["lr"], weight_decay=tc["weight_decay"],
+        generator=torch.Generator().manual_seed(spec.method_seed),
+    )
+    optimizer = method.optimizer
+    base_lrs = [g["lr"] for g in optimizer.param_groups]
+
+    batch_size = tc["batch_size"]
+    if tc.get("epochs"):
+        per_epoch = max(1, task.num_train_examples() // batch_size)
+        total = max(1, int(round(tc["epochs"] * per_epoch)))
+    else:
+        total = int(tc["steps"])
+    autocast_dtype, scaler = _precision(tc["precision"], dev.type)
+    ctx = StepContext(autocast_dtype=autocast_dtype, scaler=scaler, max_grad_norm=tc.get("max_grad_norm"),
+                      device_type=dev.type)
+
+    eval_sets = task.eval_sets()
+    selection_sets = [es for es in eval_sets if es.in_domain and es.split == "val"]
+    if not selection_sets:
+        raise ValueError(f"task {spec.task} has no in-domain validation split for model selection")
+    rule = tc["selection"]
+    primary = task.primary_metric
+    sel_metric, sel_hib = ("loss", False) if rule in ("val_loss", "final") else (primary.name, primary.higher_is_better)
+    selection = Selection(rule=rule, higher_is_better=sel_hib, metric=sel_metric)
+
+    def check_selection(step: int) -> None:
+        rows = evaluate_sets(task, model, selection_sets, "selection")
+        for r in rows:
+            log.append({"kind": "eval", "step": step, "domain": r["domain"], "split": r["split"],
+                        "metric": r["metric"], "value": r["value"]})
+        value = next(r["value"] for r in rows if r["metric"] == sel_metric)
+        if not math.isfinite(value):
+            raise Diverged(f"validation {sel_metric} is {value} at step {step}")
+        selection.offer(step, value, model)
+
+    data_gen = torch.Generator().manual_seed(spec.data_seed)
+    batches = _endless(task, batch_size, data_gen)
+    fwd = bwd = skips = consecutive_skips = 0
+    examples = 0
+    tokens: int | None = 0
+    step_times: list[float] = []
+    t_train = time.perf_counter()
+    eval_time = 0.0
+    for step in range(total):
+        mult = lr_multiplier(step, total, tc["schedule"], tc["warmup_steps"], tc.get("poly_power", 1.0))
+        for g, lr0 in zip(optimizer.param_groups, base_lrs):
+            g["lr"] = lr0 * mult
+        batch = next(batches)
+        micro = split_batch(batch, tc["accumulation"])
+        t0 = time.perf_counter()
+        stats = method.step(micro, ctx)
+        step_times.append(time.perf_counter() - t0)
+        fwd += stats.forward
+        bwd += stats.backward
+        examples += _batch_size(batch)
+        n_tok = _batch_tokens(batch)
+        tokens = None if (tokens is None or n_tok is None) else tokens + n_tok
+        if stats.skipped:
+            skips += 1
+            consecutive_skips += 1
+            if consecutive_skips >= MAX_CONSECUTIVE_SKIPS:
+                raise Diverged(f"{consecutive_skips} consecutive steps overflowed (GradScaler) at step {step + 1}")
+        else:
+            consecutive_skips = 0
+            bad = {k: v for k, v in {"loss": stats.loss, **stats.extras}.items() if not math.isfinite(v)}
+            if bad:
+                raise Diverged(f"non-finite {', '.join(f'{k}={v}' for k, v in bad.items())} at step {step + 1}")
+        log.append({"kind": "train", "step": step + 1, "loss": stats.loss, "lr": optimizer.param_groups[0]["lr"],
+                    "forward": stats.forward, "backward": stats.backward, "skipped": stats.skipped,
+                    **{k: float(v) for k, v in stats.extras.items()}})
+        if progress is not None:
+            progress(step + 1, total, stats.loss)
+        if (step + 1) % tc["eval_every"] == 0 or step + 1 == total:
+            t_eval = time.perf_counter()
+            check_selection(step + 1)
+            eval_time += time.perf_counter() - t_eval
+    train_time = time.perf_counter() - t_train - eval_time
+
+    t_eval = time.perf_counter()
+    metrics = evaluate_sets(task, model, eval_sets, "final")
+    if selection.step == total:
+        selected = [dict(r, checkpoint="selected") for r in metrics]
+    else:
+        final_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        model.load_state_dict(selection.state)
+        selected = evaluate_sets(task, model, eval_sets, "selected")
+        model.load_state_dict(final_state)
+    eval_time += time.perf_counter() - t_eval
+
+    if dev.type == "cuda":
+        peak_mb = torch.cuda.max_memory_allocated(dev) / 2**20
+    else:  # the process's peak resident set (runs execute one per process or sequentially)
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    step_time = sum(step_times) / len(step_times)
+    return {
+        "steps": total,
+        "selected_step": selection.step,
+        "train_time_s": train_time,
+        "eval_time_s": eval_time,
+        "metrics": selected + metrics,
+        "cost": {
+            "forward": fwd,
+            "backward": bwd,
+            "skipped_steps": skips,
+            "step_time_s": step_time,
+            "peak_memory_mb": peak_mb,
+            "examples_per_s": examples / max(train_time, 1e-9),
+            "tokens_per_s": None if tokens is None else tokens / max(train_time, 1e-9),
+        },
+        "selection": {"rule": rule, "metric": sel_metric, "history": selection.history},
+    }
+
+
+def run_cell(spec: RunSpec, results: Path, *, device: str = "cpu", progress: ProgressFn | None = None) -> dict[str, Any]:
+    """Run one cell and write its run directory. Returns the record. Never raises for a failed run
+    (it is recorded as ``failed`` with its traceback); KeyboardInterrupt leaves the run pending."""
+    run_dir = rundir.run_path(results, spec.run_id)
+    rundir.start(run_dir, spec.to_json())
+    started = _now()
+    t0 = time.perf_counter()
+    log: list[dict[str, Any]] = []
+    record: dict[str, Any] = {"run_id": spec.run_id, "spec": spec.to_json(), "started_at": started, "error": None}
+    error_text = None
+    try:
+        record.update(train_cell(spec, device=device, progress=progress, log=log))
+        record["status"] = rundir.STATUS_OK
+    except KeyboardInterrupt:
+        raise
+    except Diverged as exc:
+        record.update(status=rundir.STATUS_DIVERGED, error=str(exc), metrics=[])
+    except Exception as exc:  # noqa: BLE001 - any failure of a run is a recorded result
+        error_text = "".join(traceback.format_exception(exc))
+        record.update(status=rundir.STATUS_FAILED, error=f"{type(exc).__name__}: {exc}", metrics=[])
+    record["finished_at"] = _now()
+    record["wall_time_s"] = time.perf_counter() - t0
+    record["provenance"] = provenance.collect(device, spec.train.get("precision", "fp32"))
+    rundir.write_metrics_log(run_dir, log)
+    rundir.finish(run_dir, record, error_text)
+    return record
+
