@@ -125,8 +125,7 @@ def cmd_run(args) -> int:
         done = len(specs) - len(pending)
         reporter = make_reporter(quiet=args.quiet)
         print(f"{suite.suite}: {len(specs)} cells, {done} already finished, {len(pending)} to run", flush=True)
-        report = execute(pending, results, workers=args.workers, device=args.device, reporter=reporter,
-                         threads=args.threads)
+        report = _execute(args, pending, results, reporter)
         ok, failed, div = report.count("ok"), report.count("failed"), report.count("diverged")
         lost = report.count("lost")
         print(f"{suite.suite}: {ok} ok, {failed} failed, {div} diverged"
@@ -140,6 +139,29 @@ def cmd_run(args) -> int:
         if not args.no_collect:
             _collect(results, quiet=args.quiet)
     return 1 if failed else 0
+
+
+def _execute(args, pending, results: Path, reporter):
+    from tram_bench.executors.cluster import Resources, run_ray, run_slurm
+    from tram_bench.executors.local import execute
+
+    if args.executor == "local":
+        return execute(pending, results, workers=args.workers, device=args.device, reporter=reporter,
+                       threads=args.threads)
+    if not pending:
+        from tram_bench.executors.local import ExecutionReport
+
+        return ExecutionReport()
+    for name in ("cpus_per_run", "gpus_per_run"):
+        if getattr(args, name) < 0:
+            raise UserError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+    resources = Resources(cpus=args.cpus_per_run, gpus=args.gpus_per_run, mem_gb=args.mem_gb,
+                          timeout_min=args.timeout_min, partition=args.partition)
+    if args.executor == "ray":
+        return run_ray(pending, results, device=args.device, resources=resources, address=args.address,
+                       reporter=reporter)
+    return run_slurm(pending, results, device=args.device, resources=resources, cluster=args.slurm_cluster,
+                     reporter=reporter)
 
 
 def _check_device(device: str) -> None:
@@ -246,6 +268,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     sp.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: cores/workers)")
     sp.add_argument("--retry-failed", action="store_true", help="also rerun cells that failed before")
+    sp.add_argument("--executor", choices=("local", "ray", "slurm"), default="local",
+                    help="where runs execute: local processes (default), a Ray cluster, or a Slurm job array")
+    sp.add_argument("--address", default=None, help="ray: cluster address (default: start or join a local one)")
+    sp.add_argument("--cpus-per-run", type=float, default=1.0, help="ray/slurm: CPUs per run (default 1)")
+    sp.add_argument("--gpus-per-run", type=float, default=0.0,
+                    help="ray/slurm: GPUs per run; fractional values pack small runs on one GPU under Ray")
+    sp.add_argument("--mem-gb", type=float, default=None, help="slurm: memory per run in GB")
+    sp.add_argument("--timeout-min", type=int, default=24 * 60, help="slurm: time limit per run in minutes")
+    sp.add_argument("--partition", default=None, help="slurm: partition")
+    sp.add_argument("--slurm-cluster", default=None, choices=(None, "slurm", "local", "debug"),
+                    help="slurm: submitit backend ('local'/'debug' run without a cluster, for testing)")
     sp.add_argument("--no-collect", action="store_true", help="do not ingest into DuckDB afterwards")
     sp.add_argument("--quiet", action="store_true", help="plain one-line-per-run output")
     sp.set_defaults(func=cmd_run)
@@ -287,10 +320,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that are the user's to fix (imported lazily: they live in heavy modules)."""
+    from tram_bench.executors.cluster import MissingExtra
     from tram_bench.util.files import MissingAssetPackage
     from tram_bench.util.registry import RegistryError
 
-    kinds: list[type[BaseException]] = [UserError, RegistryError, MissingAssetPackage]
+    kinds: list[type[BaseException]] = [UserError, RegistryError, MissingAssetPackage, MissingExtra]
     with contextlib.suppress(ImportError):
         from tram_bench.suite.errors import SuiteInvalid
 

@@ -61,6 +61,7 @@ def run_sequential(specs: list[RunSpec], results: Path, device: str, reporter: R
                    threads: int | None = None) -> ExecutionReport:
     import torch
 
+    previous_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
     report = ExecutionReport()
@@ -74,6 +75,7 @@ def run_sequential(specs: list[RunSpec], results: Path, device: str, reporter: R
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
+        torch.set_num_threads(previous_threads)
         reporter.grid_end()
     return report
 

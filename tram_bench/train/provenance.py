@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import platform
 import socket
 import subprocess
@@ -57,6 +58,8 @@ def collect(device: str, precision: str) -> dict[str, Any]:
         "device_name": device_name,
         "precision": precision,
         "world_size": 1,
+        # Which GPUs this process was given (set per worker by the local GPU pool, Ray or Slurm).
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "num_threads": torch.get_num_threads(),
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
         "cudnn_deterministic": bool(torch.backends.cudnn.deterministic),
