@@ -58,6 +58,7 @@ def test_run_writes_one_record_per_cell_and_collects(tmp_path, capsys):
     con = duckdb.connect(str(results / "tram-bench.duckdb"), read_only=True)
     assert con.execute("select count(*) from runs").fetchone()[0] == 6
     assert con.execute("select count(distinct run_id) from metrics").fetchone()[0] == 6
+    con.close()
     # A second run finds everything done and recomputes nothing.
     mtimes = {d.name: (d / "record.json").stat().st_mtime_ns for d in (results / "runs").iterdir()}
     capsys.readouterr()
@@ -108,6 +109,7 @@ def test_failed_run_is_recorded_and_not_cached_as_success(tmp_path, capsys):
 
     con = duckdb.connect(str(results / "tram-bench.duckdb"), read_only=True)
     assert con.execute("select status from runs").fetchall() == [("failed",)]
+    con.close()
 
 
 @pytest.mark.slow
@@ -137,6 +139,7 @@ def test_sigkill_mid_grid_then_resume_gives_one_record_per_cell(tmp_path):
 
     con = duckdb.connect(str(results / "tram-bench.duckdb"), read_only=True)
     assert con.execute("select count(*), count(distinct run_id) from runs").fetchone() == (6, 6)
+    con.close()
 
 
 def test_second_runner_on_the_same_results_is_refused(tmp_path, capsys):
@@ -163,3 +166,15 @@ def test_parallel_workers_give_the_same_records_as_sequential(tmp_path):
     assert rs.keys() == rp.keys() and len(rs) == 3
     for run_id in rs:
         assert _metric_values(rs[run_id]) == _metric_values(rp[run_id])
+
+
+def test_zero_shot_row_evaluates_the_pretrained_model_without_steps(tmp_path):
+    results = tmp_path / "r"
+    assert main(["run", str(SUITE), "--results", str(results), "--quiet", "--no-collect", "-O", "seeds=[0]",
+                 "-O", "methods=[{id: zero-shot}]"]) == 0
+    (rec,) = _records(results).values()
+    assert rec["status"] == "ok" and rec["steps"] == 0 and rec["selected_step"] == 0
+    assert rec["cost"]["forward"] == 0 and rec["cost"]["backward"] == 0
+    selected = {(m["domain"], m["metric"]): m["value"] for m in rec["metrics"] if m["checkpoint"] == "selected"}
+    final = {(m["domain"], m["metric"]): m["value"] for m in rec["metrics"] if m["checkpoint"] == "final"}
+    assert selected == final and ("shift-1", "accuracy") in selected

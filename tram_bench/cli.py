@@ -321,10 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that are the user's to fix (imported lazily: they live in heavy modules)."""
     from tram_bench.executors.cluster import MissingExtra
+    from tram_bench.train.loop import ResultsWriteError
     from tram_bench.util.files import MissingAssetPackage
     from tram_bench.util.registry import RegistryError
 
-    kinds: list[type[BaseException]] = [UserError, RegistryError, MissingAssetPackage, MissingExtra]
+    kinds: list[type[BaseException]] = [UserError, RegistryError, MissingAssetPackage, MissingExtra,
+                                            ResultsWriteError]
     with contextlib.suppress(ImportError):
         from tram_bench.suite.errors import SuiteInvalid
 
@@ -339,6 +341,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        # Disk full, read-only or missing paths: say which file, keep every finished run.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"tram-bench: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
     except Exception as exc:  # noqa: BLE001 - mapped below
         if isinstance(exc, _user_errors()):
             for line in str(exc).splitlines() or [type(exc).__name__]:

@@ -33,8 +33,12 @@ class Resources:
     partition: str | None = None
 
 
-def _run_payload(spec_json: dict[str, Any], results: str, device: str) -> dict[str, Any]:
+def _run_payload(spec_json: dict[str, Any], results: str, device: str, threads: int) -> dict[str, Any]:
     """The body of one remote run (module-level so Ray and submitit can pickle it by reference)."""
+    import torch
+
+    # Use exactly the CPUs the scheduler granted: oversubscribed threads slow every run on the node.
+    torch.set_num_threads(threads)
     record = run_cell(RunSpec.from_json(spec_json), Path(results), device=device)
     return {"run_id": record["run_id"], "status": record["status"], "error": record.get("error"),
             "wall_time_s": record.get("wall_time_s", 0.0)}
@@ -62,7 +66,8 @@ def run_ray(specs: list[RunSpec], results: Path, *, device: str = "cpu", resourc
                                               max_retries=max_retries, retry_exceptions=False)
     report = ExecutionReport()
     reporter.grid_start(len(specs))
-    pending = {remote.remote(s.to_json(), str(Path(results).resolve()), device): s for s in specs}
+    threads = max(1, int(resources.cpus))
+    pending = {remote.remote(s.to_json(), str(Path(results).resolve()), device, threads): s for s in specs}
     for slot, spec in enumerate(pending.values()):
         reporter.run_start(spec, slot)
     try:
@@ -119,8 +124,9 @@ def run_slurm(specs: list[RunSpec], results: Path, *, device: str = "cpu", resou
     report = ExecutionReport()
     reporter.grid_start(len(specs))
     try:
-        jobs = executor.map_array(_run_payload, [s.to_json() for s in specs], [str(results)] * len(specs),
-                                  [device] * len(specs))
+        n = len(specs)
+        jobs = executor.map_array(_run_payload, [s.to_json() for s in specs], [str(results)] * n, [device] * n,
+                                  [max(1, int(resources.cpus))] * n)
         for slot, (spec, job) in enumerate(zip(specs, jobs)):
             reporter.run_start(spec, slot)
         for spec, job in zip(specs, jobs):

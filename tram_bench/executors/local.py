@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from tram_bench.suite.spec import RunSpec
-from tram_bench.train.loop import run_cell
+from tram_bench.train.loop import ResultsWriteError, run_cell
 
 
 @dataclass
@@ -97,7 +97,11 @@ def _worker_main(slot: int, gpu: str | None, threads: int, device: str, results:
             return
         spec = RunSpec.from_json(item)
         events.put(("start", slot, item))
-        record = run_cell(spec, Path(results), device=device)
+        try:
+            record = run_cell(spec, Path(results), device=device)
+        except ResultsWriteError as exc:
+            events.put(("fatal", slot, str(exc)))
+            return
         events.put(("end", slot, {"run_id": record["run_id"], "status": record["status"],
                                   "error": record.get("error"), "wall_time_s": record.get("wall_time_s", 0.0)}))
 
@@ -123,6 +127,7 @@ def run_parallel(specs: list[RunSpec], results: Path, device: str, workers: int,
         if on_worker_start is not None:
             on_worker_start(slot, p.pid)
     report = ExecutionReport()
+    fatal: str | None = None
     in_flight: dict[int, RunSpec] = {}
     by_id = {s.run_id: s for s in specs}
     reporter.grid_start(len(specs))
@@ -141,6 +146,9 @@ def run_parallel(specs: list[RunSpec], results: Path, device: str, workers: int,
                     # Everything left in the queue is pending; it runs next time.
                     break
                 continue
+            if kind == "fatal":
+                fatal = payload
+                break
             if kind == "start":
                 spec = RunSpec.from_json(payload)
                 in_flight[slot] = spec
@@ -154,13 +162,15 @@ def run_parallel(specs: list[RunSpec], results: Path, device: str, workers: int,
         report.interrupted = True
     finally:
         for p in procs:
-            if p.is_alive() and report.interrupted:
+            if p.is_alive() and (report.interrupted or fatal):
                 p.terminate()
         for p in procs:
             p.join(timeout=10)
             if p.is_alive():
                 p.kill()
         reporter.grid_end()
+    if fatal:
+        raise ResultsWriteError(fatal)
     return report
 
 

@@ -25,8 +25,10 @@ _BUILTIN = {
     "tram-init": "tram_bench.methods.tram:TRAMInitMethod",
     "tram-x": "tram_bench.methods.tram:TRAMXMethod",
     "tram-fisher": "tram_bench.methods.tram:TRAMFisherMethod",
+    # Not an optimizer: the pre-trained model evaluated as is (the paper's zero-shot rows).
+    "zero-shot": "tram_bench.methods.zero_shot:ZeroShotMethod",
 }
 for _id, _target in _BUILTIN.items():
     METHODS.add(_id, _target)
 
-BUILTIN_METHOD_IDS = tuple(_BUILTIN)
+BUILTIN_METHOD_IDS = tuple(i for i in _BUILTIN if i != "zero-shot")

@@ -33,6 +33,10 @@ METRIC_HIGHER_IS_BETTER = {"accuracy": True, "perplexity": False, "loss": False,
 MAX_CONSECUTIVE_SKIPS = 50
 
 
+class ResultsWriteError(RuntimeError):
+    """The results directory cannot be written (disk full, read-only, permissions): stop the grid."""
+
+
 class Diverged(Exception):
     """Raised inside the loop when the loss or the trust-region divergence stops being finite."""
 
@@ -176,13 +180,15 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
 
     method_cls = METHODS.get(spec.method)
     hparams = method_cls.Hparams(**spec.hparams)
+    trains = getattr(method_cls, "trains", True)
     seed_everything(spec.method_seed)
-    method = method_cls(
-        model, task.objective, hparams, lr=tc["lr"], weight_decay=tc["weight_decay"],
-        generator=torch.Generator().manual_seed(spec.method_seed),
-    )
-    optimizer = method.optimizer
-    base_lrs = [g["lr"] for g in optimizer.param_groups]
+    if trains:
+        method = method_cls(
+            model, task.objective, hparams, lr=tc["lr"], weight_decay=tc["weight_decay"],
+            generator=torch.Generator().manual_seed(spec.method_seed),
+        )
+        optimizer = method.optimizer
+        base_lrs = [g["lr"] for g in optimizer.param_groups]
 
     batch_size = tc["batch_size"]
     if tc.get("epochs"):
@@ -190,6 +196,8 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
         total = max(1, int(round(tc["epochs"] * per_epoch)))
     else:
         total = int(tc["steps"])
+    if not trains:
+        total = 0
     autocast_dtype, scaler = _precision(tc["precision"], dev.type)
     ctx = StepContext(autocast_dtype=autocast_dtype, scaler=scaler, max_grad_norm=tc.get("max_grad_norm"),
                       device_type=dev.type)
@@ -254,6 +262,8 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
             t_eval = time.perf_counter()
             check_selection(step + 1)
             eval_time += time.perf_counter() - t_eval
+    if total == 0:  # zero-shot: the selected and final model is the pre-trained one
+        check_selection(0)
     train_time = time.perf_counter() - t_train - eval_time
 
     t_eval = time.perf_counter()
@@ -271,7 +281,7 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
         peak_mb = torch.cuda.max_memory_allocated(dev) / 2**20
     else:  # the process's peak resident set (runs execute one per process or sequentially)
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    step_time = sum(step_times) / len(step_times)
+    step_time = sum(step_times) / len(step_times) if step_times else 0.0
     return {
         "steps": total,
         "selected_step": selection.step,
@@ -284,8 +294,8 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
             "skipped_steps": skips,
             "step_time_s": step_time,
             "peak_memory_mb": peak_mb,
-            "examples_per_s": examples / max(train_time, 1e-9),
-            "tokens_per_s": None if tokens is None else tokens / max(train_time, 1e-9),
+            "examples_per_s": examples / max(train_time, 1e-9) if examples else None,
+            "tokens_per_s": tokens / max(train_time, 1e-9) if tokens else None,
         },
         "selection": {"rule": rule, "metric": sel_metric, "history": selection.history},
     }
@@ -295,7 +305,11 @@ def run_cell(spec: RunSpec, results: Path, *, device: str = "cpu", progress: Pro
     """Run one cell and write its run directory. Returns the record. Never raises for a failed run
     (it is recorded as ``failed`` with its traceback); KeyboardInterrupt leaves the run pending."""
     run_dir = rundir.run_path(results, spec.run_id)
-    rundir.start(run_dir, spec.to_json())
+    try:
+        rundir.start(run_dir, spec.to_json())
+    except OSError as exc:
+        raise ResultsWriteError(f"cannot write run directory {run_dir}: {exc.strerror or exc}; "
+                                f"free space or fix permissions, or pass --results DIR") from None
     started = _now()
     t0 = time.perf_counter()
     log: list[dict[str, Any]] = []
@@ -314,7 +328,12 @@ def run_cell(spec: RunSpec, results: Path, *, device: str = "cpu", progress: Pro
     record["finished_at"] = _now()
     record["wall_time_s"] = time.perf_counter() - t0
     record["provenance"] = provenance.collect(device, spec.train.get("precision", "fp32"))
-    rundir.write_metrics_log(run_dir, log)
-    rundir.finish(run_dir, record, error_text)
+    try:
+        rundir.write_metrics_log(run_dir, log)
+        rundir.finish(run_dir, record, error_text)
+    except OSError as exc:
+        # Nothing half-written: files are atomic and `done` is last, so this run is simply pending.
+        raise ResultsWriteError(f"cannot write results of run {spec.run_id} to {run_dir}: {exc.strerror or exc}; "
+                                f"free space or fix permissions, then rerun (finished runs are kept)") from None
     return record
 
