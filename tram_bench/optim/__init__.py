@@ -1,0 +1,26 @@
+"""SAM-family optimizers (usable in any PyTorch loop) and distances between predictive distributions."""
+
+from __future__ import annotations
+
+from tram_bench.optim.asam import ASAM
+from tram_bench.optim.divergence import DIVERGENCES, KL_DIRECTIONS, divergence, kl, l2, mmd
+from tram_bench.optim.fisher_sam import FisherSAM
+from tram_bench.optim.sam import SAM
+from tram_bench.optim.tram import TRAM
+from tram_bench.optim.two_pass import NORM_EPS, Perturbation, TwoPassOptimizer
+
+__all__ = [
+    "ASAM",
+    "DIVERGENCES",
+    "KL_DIRECTIONS",
+    "NORM_EPS",
+    "SAM",
+    "TRAM",
+    "FisherSAM",
+    "Perturbation",
+    "TwoPassOptimizer",
+    "divergence",
+    "kl",
+    "l2",
+    "mmd",
+]

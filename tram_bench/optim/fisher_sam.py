@@ -1,0 +1,50 @@
+"""Fisher SAM (Kim, Li, Hu, Hospedales, ICML 2022): SAM in the ellipsoid of a diagonal Fisher.
+
+Not Friendly SAM (Li et al., CVPR 2024), which is also abbreviated "F-SAM".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from tram_bench.optim.two_pass import Perturbation, TwoPassOptimizer, check_nonnegative, ellipsoid_perturbation
+
+
+def fisher_precondition(g: Tensor, eta: float) -> Tensor:
+    """``f^-1 g`` with ``f = 1 + eta * g^2``: the diagonal empirical Fisher of the batch gradient."""
+    f = (g * g).mul_(eta).add_(1.0)
+    return torch.div(g, f, out=f)
+
+
+class FisherSAM(TwoPassOptimizer):
+    """``e = rho * f^-1 g / sqrt(g^T f^-1 g)`` with ``f = 1 + eta * g^2`` (element-wise).
+
+    ``f`` is the diagonal empirical Fisher estimated from the same mini-batch gradient ``g`` that
+    the perturbation ascends (Kim et al. 2022), so ``e`` lies on the ellipsoid ``e^T f e = rho^2``.
+    ``rho`` is the paper's gamma (default 0.1) and ``eta`` the Fisher weight (default 0.1); both are
+    param-group options, the norm is one scalar over all groups. ``eta = 0`` is exactly SAM(rho).
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        base_optimizer: type[torch.optim.Optimizer],
+        rho: float = 0.1,
+        eta: float = 0.1,
+        **base_kwargs: Any,
+    ) -> None:
+        check_nonnegative("FisherSAM", "rho", rho)
+        check_nonnegative("FisherSAM", "eta", eta)
+        super().__init__(params, base_optimizer, {"rho": rho, "eta": eta}, **base_kwargs)
+
+    def check_group(self, group: dict[str, Any], index: int) -> None:
+        check_nonnegative("FisherSAM", "rho", group["rho"], index)
+        check_nonnegative("FisherSAM", "eta", group["eta"], index)
+
+    def perturbation(self) -> Perturbation:
+        return ellipsoid_perturbation(
+            self.param_groups, "rho", lambda w, g, group: fisher_precondition(g, float(group["eta"]))
+        )

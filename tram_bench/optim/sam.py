@@ -1,0 +1,34 @@
+"""SAM (Foret et al., ICLR 2021): ascend to the worst point of a Euclidean ball, descend from there."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from tram_bench.optim.two_pass import Perturbation, TwoPassOptimizer, check_nonnegative, ellipsoid_perturbation
+
+
+class SAM(TwoPassOptimizer):
+    """Sharpness-Aware Minimization: ``e = rho * g / ||g||`` with the global L2 norm over all groups.
+
+    ``rho`` (default 0.05, the paper's SAM baseline) is a param-group option, so groups may use
+    different radii; the norm stays one scalar over every parameter with a gradient. ``rho = 0``
+    gives exactly the base optimizer's trajectory (two gradient evaluations per step).
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        base_optimizer: type[torch.optim.Optimizer],
+        rho: float = 0.05,
+        **base_kwargs: Any,
+    ) -> None:
+        check_nonnegative("SAM", "rho", rho)
+        super().__init__(params, base_optimizer, {"rho": rho}, **base_kwargs)
+
+    def check_group(self, group: dict[str, Any], index: int) -> None:
+        check_nonnegative("SAM", "rho", group["rho"], index)
+
+    def perturbation(self) -> Perturbation:
+        return ellipsoid_perturbation(self.param_groups, "rho", lambda w, g, group: g.clone())

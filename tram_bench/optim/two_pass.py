@@ -1,0 +1,270 @@
+"""The shared machinery of every SAM-family optimizer: perturb, re-evaluate, restore, descend.
+
+A two-pass step is ``w <- base_step(w, grad L(w + e))`` where ``e`` is computed at ``w`` from the
+gradient of the first pass. :class:`TwoPassOptimizer` owns everything that does not depend on how
+``e`` is chosen: saving and restoring the weights, driving the base optimizer, sharing its
+``param_groups`` (so an LR scheduler attached to either object drives both) and checkpointing.
+
+All four perturbations in this package (SAM, ASAM, Fisher SAM, TRAM) are one formula with a
+different diagonal metric: ``e = r * P g / sqrt(g^T P g)`` where ``P`` is the *inverse* metric
+(identity for SAM, ``T^2`` for ASAM, ``f^-1`` for Fisher SAM) and ``r`` the radius: the
+maximiser of ``g^T e`` over the ellipsoid ``e^T P^-1 e <= r^2``. The norm in the denominator is
+global: one scalar over all parameter groups. :func:`ellipsoid_perturbation` computes it once for
+all of them; each optimizer only supplies ``P g``.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import abstractmethod
+from typing import Any, Callable, Iterable
+
+import torch
+from torch import Tensor
+
+# Added to every norm that divides: an all-zero gradient then gives e = 0 instead of 0/0.
+NORM_EPS = 1e-12
+
+# (w, g, group) -> P g as a *new* tensor (the caller scales it in place into e).
+Preconditioner = Callable[[Tensor, Tensor, dict[str, Any]], Tensor]
+
+
+class Perturbation(dict):
+    """``e`` for every parameter that had a gradient (a ``dict[Parameter, Tensor]``), plus ``norm``:
+    the global norm ``sqrt(g^T P g)`` that scaled it (before the epsilon was added)."""
+
+    def __init__(self, entries: Iterable[tuple[Tensor, Tensor]] = (), *, norm: float = 0.0) -> None:
+        super().__init__(entries)
+        self.norm = norm
+
+
+def _compute_dtype(tensors: list[Tensor]) -> torch.dtype:
+    # Norms of half-precision gradients overflow/underflow easily; float32 is the floor, and a
+    # float64 model keeps float64 so that exact tests stay exact.
+    return torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
+
+
+def ellipsoid_perturbation(
+    param_groups: list[dict[str, Any]],
+    radius_key: str,
+    precondition: Preconditioner,
+) -> Perturbation:
+    """``e = r_group * P g / (sqrt(sum over all params of g P g) + NORM_EPS)``.
+
+    ``precondition(w, g, group)`` returns ``P g`` for one parameter as a new tensor in the compute
+    dtype (``w`` and ``g`` are in that dtype and must not be modified).
+    ``r_group = max(group[radius_key], 0)``.
+    Parameters whose ``.grad`` is None are skipped. The squared norm is accumulated in float32 (or
+    float64 if any gradient is float64) on the device of the first parameter with a gradient; each
+    ``e`` is returned in its parameter's dtype and device.
+    """
+    entries: list[tuple[Tensor, dict[str, Any]]] = []
+    for group in param_groups:
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            if p.grad.is_sparse:
+                raise TypeError(
+                    f"sparse gradients are not supported by SAM-family perturbations "
+                    f"(parameter of shape {tuple(p.shape)})"
+                )
+            entries.append((p, group))
+    if not entries:
+        return Perturbation(norm=0.0)
+
+    dtype = _compute_dtype([p.grad for p, _ in entries])
+    device = entries[0][0].device
+    directions: list[Tensor] = []  # P g, later scaled in place into e
+    squares: list[Tensor] = []
+    for p, group in entries:
+        g = p.grad.detach().to(dtype)
+        pg = precondition(p.detach().to(dtype), g, group)
+        directions.append(pg)
+        squares.append(torch.dot(g.reshape(-1), pg.reshape(-1)).to(device))
+    norm = torch.sqrt(torch.stack(squares).sum())
+
+    result = Perturbation(norm=float(norm))
+    denominator = norm + NORM_EPS
+    for (p, group), pg in zip(entries, directions):
+        radius = max(float(group[radius_key]), 0.0)
+        scale = (radius / denominator).to(pg.device)
+        result[p] = pg.mul_(scale).to(p.dtype)
+    return result
+
+
+def check_nonnegative(owner: str, name: str, value: Any, group_index: int | None = None) -> float:
+    """``value`` as a float, or ValueError naming the option, its value and the param group."""
+    where = "" if group_index is None else f" (param group {group_index})"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{owner}: {name} must be a number >= 0, got {value!r}{where}") from None
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"{owner}: {name} must be a finite number >= 0, got {value!r}{where}")
+    return number
+
+
+class TwoPassOptimizer(torch.optim.Optimizer):
+    """Base of SAM, ASAM, FisherSAM and TRAM.
+
+    Usage without a closure (what the methods layer does, so that it controls BN, RNG and AMP)::
+
+        loss_fn(model, batch).backward()        # pass 1: gradient at w
+        opt.first_step(zero_grad=True)          # w <- w + e  (a copy of w is kept)
+        loss_fn(model, batch).backward()        # pass 2: gradient at w + e
+        opt.second_step(zero_grad=True)         # w <- saved copy, then base step with that gradient
+
+    ``restore()`` alone puts the saved weights back without stepping (e.g. to skip a step whose
+    gradient overflowed). Weights are restored by copying, never by subtracting ``e``: ``w + e - e``
+    is not ``w`` in floating point.
+
+    The base optimizer is built on this object's ``param_groups`` and the two objects then share
+    the same list of group dicts, so an LR scheduler may be attached to either one; ``state`` is the
+    base optimizer's state. ``state_dict()`` is the base optimizer's (the transient copies of the
+    weights never enter it); group options such as ``rho`` travel in its ``param_groups``.
+
+    The ascent direction uses ``.grad`` only: weight decay given to the base optimizer acts on the
+    descent alone, while an L2 term added to the loss would also enter ``e``. Non-finite gradients
+    give non-finite ``e``; skipping such a step (GradScaler overflow) is the caller's job, via
+    ``restore()`` without a base step.
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        base_optimizer: type[torch.optim.Optimizer],
+        defaults: dict[str, Any],
+        **base_kwargs: Any,
+    ) -> None:
+        if isinstance(base_optimizer, torch.optim.Optimizer):
+            raise TypeError(
+                "base_optimizer must be an optimizer class such as torch.optim.SGD, not an instance "
+                f"({type(base_optimizer).__name__} object); pass its keyword arguments to "
+                f"{type(self).__name__} instead"
+            )
+        if not (isinstance(base_optimizer, type) and issubclass(base_optimizer, torch.optim.Optimizer)):
+            raise TypeError(
+                "base_optimizer must be an optimizer class such as torch.optim.SGD, "
+                f"got {base_optimizer!r}"
+            )
+        self._saved: dict[Tensor, Tensor] = {}
+        super().__init__(params, dict(defaults))
+        self.base_optimizer = base_optimizer(self.param_groups, **base_kwargs)
+        clash = sorted(set(defaults) & set(self.base_optimizer.defaults))
+        if clash:
+            # The shared group dicts would hold one value for two meanings (e.g. Adadelta's rho).
+            raise ValueError(
+                f"{type(self).__name__} cannot wrap {base_optimizer.__name__}: both use the "
+                f"param-group option(s) {clash}"
+            )
+        self.param_groups = self.base_optimizer.param_groups
+        self.state = self.base_optimizer.state
+        # Lets add_param_group on this object fill in the base optimizer's options as well.
+        self.defaults.update(self.base_optimizer.defaults)
+
+    # --- what subclasses define ------------------------------------------------------------------
+    @abstractmethod
+    def perturbation(self) -> Perturbation:
+        """``e`` for every parameter with a gradient, computed from the current weights and grads."""
+
+    def check_group(self, group: dict[str, Any], index: int) -> None:
+        """Validate one param group's options (ValueError naming the option and value)."""
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        super().add_param_group(param_group)
+        self.check_group(self.param_groups[-1], len(self.param_groups) - 1)
+
+    # --- the two passes ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def first_step(self, zero_grad: bool = False) -> float:
+        """Move every parameter with a gradient to ``w + e``; return the global norm used."""
+        return self._apply(self.perturbation(), zero_grad)
+
+    def _apply(self, e: Perturbation, zero_grad: bool) -> float:
+        if self._saved:
+            raise RuntimeError(
+                f"{type(self).__name__}.first_step called twice without restore(): the weights "
+                "are already perturbed"
+            )
+        for p, delta in e.items():
+            self._saved[p] = p.detach().clone()
+            p.add_(delta)
+        if zero_grad:
+            self.zero_grad()
+        return e.norm
+
+    @torch.no_grad()
+    def applied_perturbation_norm(self) -> float:
+        """``||(w + e) - w||_2`` over the perturbed parameters, as the weights now hold them (0.0 when
+        not perturbed). ``first_step`` returns ``sqrt(g^T P g)`` instead, which is not ``||e||``."""
+        if not self._saved:
+            return 0.0
+        device = next(iter(self._saved)).device
+        squares = [
+            torch.sum((p.detach().to(torch.float64) - w.to(torch.float64)) ** 2).to(device)
+            for p, w in self._saved.items()
+        ]
+        return math.sqrt(float(torch.stack(squares).sum()))
+
+    @torch.no_grad()
+    def restore(self) -> None:
+        """Copy the weights saved by ``first_step`` back and drop the copies."""
+        for p, saved in self._saved.items():
+            p.copy_(saved)
+        self._saved.clear()
+
+    @torch.no_grad()
+    def second_step(self, zero_grad: bool = False) -> None:
+        """``restore()``, then one base-optimizer step with the gradients now in ``.grad``."""
+        self.restore()
+        self.base_optimizer.step()
+        # An LR scheduler attached to this wrapper watches for a call of *our* step(); a caller
+        # using first_step/second_step never makes one, so record the descent step the way the
+        # scheduler does, or it warns about "lr_scheduler.step() before optimizer.step()".
+        self._opt_called = True
+        if zero_grad:
+            self.zero_grad()
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+        """One full step with ``closure`` (which must zero the grads, run forward and backward and
+        return the loss). Returns the first loss, i.e. the loss at ``w``."""
+        if closure is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.step() needs a closure that zeroes the grads, runs the forward "
+                "and backward pass and returns the loss; without one, call first_step() after the "
+                "first backward and second_step() after the second"
+            )
+        closure = torch.enable_grad()(closure)
+        loss = closure()
+        self.first_step(zero_grad=True)
+        closure()
+        self.second_step()
+        return loss
+
+    # --- checkpoints ------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        if self._saved:
+            raise RuntimeError(
+                f"{type(self).__name__}.state_dict() called between first_step and second_step: the "
+                "model holds perturbed weights w + e; call second_step() or restore() first"
+            )
+        return self.base_optimizer.state_dict()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.base_optimizer.load_state_dict(state_dict)
+        # load_state_dict replaces the base's group dicts and state: share the new ones again.
+        self.param_groups = self.base_optimizer.param_groups
+        self.state = self.base_optimizer.state
+        for index, group in enumerate(self.param_groups):
+            self.check_group(group, index)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["base_optimizer"] = self.base_optimizer
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self.param_groups = self.base_optimizer.param_groups
+        self.state = self.base_optimizer.state
+        self._saved = {}
