@@ -1,0 +1,492 @@
+"""``tram-bench leaderboard``: a static site that works from ``file://`` (no server, no network).
+
+Layout of ``out_dir``::
+
+    index.html                 suites, completeness, aggregate rank, links to task pages
+    published.html             every published table of the paper, with citation
+    task-<suite>--<task>.html  one page per task of a suite
+    data/runs.{parquet,csv}, data/metrics.{parquet,csv}, data/suite_cells.{parquet,csv}
+    .tram-bench-site           the files written last time (stale pages of removed tasks are deleted)
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Callable
+from urllib.parse import quote
+
+from tram_bench.report.formatting import fmt, fmt_p, fmt_pm, fmt_ratio, fmt_signed
+from tram_bench.report.htmlkit import Cell, HtmlTable, h, page, text_cell
+from tram_bench.report.model import (
+    ID_AVG,
+    OOD_AVG,
+    MetricTable,
+    PublishedTableView,
+    SuiteReport,
+    TaskReport,
+    arrow,
+    direction_words,
+    load_report,
+    published_tables,
+    registry_family,
+)
+from tram_bench.report.svg import Point, error_bar, scatter
+from tram_bench.report.terminal import ensure_views
+from tram_bench.util.files import atomic_write_text
+
+MANIFEST = ".tram-bench-site"
+DATA_DIR = "data"
+RAW_TABLES = ("runs", "metrics", "suite_cells")
+PM_WORDS = {"ci95": "± 95% CI", "std": "± std over seeds", "std_across_domains": "± std across domains",
+            "unspecified": "± (meaning not stated)", "none": ""}
+
+
+def slug(text: str) -> str:
+    """A file-name-safe, collision-free form of any string."""
+    base = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:48] or "x"
+    return f"{base}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}"
+
+
+def task_page_name(suite: str, task_label: str) -> str:
+    return f"task-{slug(suite)}--{slug(task_label)}.html"
+
+
+def _sql_string(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def export_raw(con, out_dir: Path) -> list[Path]:
+    """Parquet and CSV copies of the store's tables beside the pages (DuckDB COPY, no other writer)."""
+    d = out_dir / DATA_DIR
+    d.mkdir(parents=True, exist_ok=True)
+    written = []
+    for table in RAW_TABLES:
+        for ext, opts in (("parquet", "FORMAT PARQUET"), ("csv", "FORMAT CSV, HEADER")):
+            target = d / f"{table}.{ext}"
+            tmp = d / f".{table}.{ext}.tmp"
+            con.execute(f"COPY (SELECT * FROM {table}) TO {_sql_string(str(tmp))} ({opts})")
+            os.replace(tmp, target)
+            written.append(target)
+    return written
+
+
+def _href(path: str) -> str:
+    return h(quote(path))
+
+
+def _stat_cell(t: MetricTable, key: str, config: str, axis: tuple[float, float] | None) -> Cell:
+    row = next(r for r in t.rows if r.config == config)
+    s = row.cells.get(key)
+    if s is None or s.mean is None:
+        return Cell("–", sort=None)
+    best = config in t.best.get(key, set())
+    bar = ""
+    if axis is not None and s.ci95 is not None:
+        bar = error_bar(s.mean, s.mean - s.ci95, s.mean + s.ci95, axis[0], axis[1], best=best)
+    mark = '<span aria-label="best in column">★ </span>' if best else ""
+    text = f"{mark}{h(fmt_pm(s.mean, s.ci95))}{bar}<span class=\"n\">n={s.n}</span>"
+    tip = f"mean {fmt(s.mean)}, std {fmt(s.std)}, 95% CI ±{fmt(s.ci95)}, n={s.n} seeds"
+    return Cell(text, sort=s.mean, cls="best" if best else "", title=tip)
+
+
+def _axis(t: MetricTable, key: str) -> tuple[float, float] | None:
+    los, his = [], []
+    for r in t.rows:
+        s = r.cells.get(key)
+        if s is not None and s.mean is not None:
+            ci = s.ci95 or 0.0
+            los.append(s.mean - ci)
+            his.append(s.mean + ci)
+    if not los:
+        return None
+    lo, hi = min(los), max(his)
+    if hi <= lo:
+        return None
+    pad = (hi - lo) * 0.05
+    return lo - pad, hi + pad
+
+
+def metric_table_html(t: MetricTable) -> str:
+    headers = [(h("method"), True), (h("runs ok"), False)]
+    for c in t.columns:
+        tag = " (in-domain)" if c.in_domain else ""
+        headers.append((f'{h(c.key + tag)} <span class="dir" title="{h(direction_words(t.higher_is_better))}">'
+                        f"{h(t.arrow)}</span>", False))
+    table = HtmlTable(
+        headers=headers,
+        cls="leaderboard",
+        caption=h(f"{t.metric} {t.arrow} ({direction_words(t.higher_is_better)}) — {t.checkpoint} checkpoint, "
+                  f"{t.split} split; mean ± 95% CI (t) over seeds, bar = CI on the column's scale, "
+                  "★ = best mean in the column. Click a header to sort."),
+    )
+    axes = {c.key: _axis(t, c.key) for c in t.columns}
+    for r in t.rows:
+        status = f"{r.n_ok}/{r.n_cells}" + (" PARTIAL" if r.partial else "")
+        cells = [text_cell(r.config), Cell(h(status), sort=r.n_ok, cls="partial" if r.partial else "")]
+        cells += [_stat_cell(t, c.key, r.config, axes[c.key]) for c in t.columns]
+        table.add(cells, "partial" if r.partial else "")
+    return table.render()
+
+
+def _banner(partial: bool, summary: str) -> str:
+    return f'<div class="banner {"partial" if partial else "complete"}" role="status">{h(summary)}</div>'
+
+
+def _published_html(v: PublishedTableView, label: str = "") -> str:
+    headers = [(h("method (paper)"), True)]
+    for _, lab, in_domain in v.columns:
+        arrow_html = f' <span class="dir">{h(v.arrow)}</span>' if v.arrow else ""
+        headers.append((h(lab + (" (in-domain)" if in_domain else "")) + arrow_html, False))
+    pm_kinds = sorted({c.pm_kind for _, _, cells in v.rows for c in cells.values() if c.pm_text})
+    pm_text = "; ".join(PM_WORDS[k] for k in pm_kinds if PM_WORDS.get(k))
+    what = (f"{v.metric} {v.arrow} ({direction_words(v.higher_is_better)})" if v.statistic == "mean"
+            else f"standard deviation over seeds of {v.metric} (a spread, no direction)")
+    caption = (f"{label}Table {v.table_id}: {v.title} — {v.model}, {v.split}, {what}, {v.seeds} seed(s)"
+               f"{'; ' + pm_text if pm_text else ''}.")
+    table = HtmlTable(headers=headers, caption=h(caption))
+    for method, method_label, cells in v.rows:
+        row = [text_cell(f"{method_label}", sort=method_label)]
+        for dom, _, _ in v.columns:
+            c = cells.get(dom)
+            if c is None:
+                row.append(Cell("–"))
+                continue
+            txt = c.value_text + (f" ± {c.pm_text}" if c.pm_text else "")
+            row.append(Cell(h(txt), sort=float(c.value_text)))
+        table.add(row)
+    return f'<p class="note">{h(v.caption)}</p>' + table.render()
+
+
+def _severity_section(t: TaskReport) -> str:
+    metric = t.primary_metric
+    sev = [s for s in t.severity if s.checkpoint == "selected" and s.metric == metric]
+    if not sev:
+        return ('<h2>Shift severity and gain</h2><p class="note">No severity: the task needs a plain baseline '
+                "(adam or sgd) with successful runs and at least one out-of-domain domain.</p>")
+    hib = sev[0].higher_is_better
+    kind = ("relative drop from the in-domain value, (ID − domain) / ID" if hib
+            else "log ratio to the in-domain value, ln(domain / ID)")
+    gain_kind = "difference to the baseline (method − baseline)" if hib else "ln(baseline / method)"
+    note = (f"Severity of each out-of-domain domain for the plain baseline {sev[0].baseline} (selected checkpoint, "
+            f"{metric}): {kind}, per seed then averaged; rank 1 = hardest shift. Gain of a method = {gain_kind}, "
+            "paired by seed; positive = better.")
+    out = ["<h2>Shift severity and gain over the baseline</h2>", f'<p class="note">{h(note)}</p>']
+    table = HtmlTable(headers=[(h("rank"), False), (h("domain"), True), (h("severity ± std"), False), (h("n"), False)])
+    for s in sev:
+        table.add([Cell(str(s.rank), sort=s.rank), text_cell(s.domain),
+                   Cell(h(fmt_pm(s.severity.mean, s.severity.std)), sort=s.severity.mean), Cell(str(s.severity.n),
+                                                                                               sort=s.severity.n)])
+    out.append(table.render())
+    points = [Point(g.config, g.domain, g.severity, g.gain.mean) for g in t.gains
+              if g.checkpoint == "selected" and g.metric == metric and g.severity is not None and g.gain.mean is not None]
+    if points:
+        out.append("<figure>" + scatter(points, x_label=f"shift severity (baseline {sev[0].baseline})",
+                                        y_label="gain over baseline", title=f"gain vs severity, {metric}")
+                   + f"<figcaption>{h('One point per method and out-of-domain domain; hover for values.')}"
+                     "</figcaption></figure>")
+    cor = [c for c in t.correlations if c.checkpoint == "selected" and c.metric == metric]
+    if cor:
+        table = HtmlTable(headers=[(h("method"), True), (h("OOD domains"), False), (h("Pearson r"), False),
+                                   (h("Spearman ρ"), False)],
+                          caption=h("Correlation of gain with severity across OOD domains (needs ≥ 3 domains); "
+                                    "positive = the method helps more on harder shifts."))
+        for c in cor:
+            table.add([text_cell(c.config), Cell(str(c.n_domains), sort=c.n_domains),
+                       Cell(h(fmt(c.pearson, 3)), sort=c.pearson), Cell(h(fmt(c.spearman, 3)), sort=c.spearman)])
+        out.append(table.render())
+    return "".join(out)
+
+
+def _significance_section(t: TaskReport) -> str:
+    sig = [s for s in t.significance if s.checkpoint == "selected"]
+    if not sig:
+        return ""
+    s0 = sig[0]
+    table = HtmlTable(
+        headers=[(h("method"), True), (h("paired seeds"), False), (h("mean Δ"), False), (h("Wilcoxon p"), False),
+                 (h("paired t-test p"), False), (h("verdict"), True)],
+        caption=h(f"Each method against the best non-TRAM method, {s0.reference}, paired by seed; score = "
+                  f"{s0.score.replace('_', ' ')} of {s0.metric} {arrow(s0.higher_is_better)}, selected checkpoint; "
+                  "Δ > 0 means better. Fewer than 5 paired seeds: not tested. No multiple-comparison correction."),
+    )
+    for s in sig:
+        table.add([text_cell(s.config), Cell(str(s.n_pairs), sort=s.n_pairs),
+                   Cell(h(fmt_signed(s.mean_diff)), sort=s.mean_diff), Cell(h(fmt_p(s.wilcoxon_p)), sort=s.wilcoxon_p),
+                   Cell(h(fmt_p(s.ttest_p)), sort=s.ttest_p), text_cell(s.verdict)])
+    return "<h2>Significance</h2>" + table.render()
+
+
+def _published_section(t: TaskReport) -> str:
+    if t.comparison:
+        table = HtmlTable(headers=[(h(x), x in ("method", "domain", "paper cell", "reproduced")) for x in (
+            "method", "domain", "paper cell", "published", "ours (± 95% CI)", "n", "Δ (ours − paper)", "tolerance",
+            "reproduced")],
+            caption=h("Our runs of a published setup against the paper (ours scaled to the paper's unit)."))
+        for c in t.comparison:
+            ok = "yes" if c.within_tolerance else "no"
+            table.add([
+                text_cell(c.config + (" (partial)" if c.partial else "")), text_cell(c.domain),
+                text_cell(f"Table {c.table_id}: {c.method_label}, {c.paper_domain}"),
+                Cell(h(fmt_pm(c.published, c.published_pm)), sort=c.published),
+                Cell(h(fmt_pm(c.ours, c.ours_ci95)), sort=c.ours), Cell(str(c.n), sort=c.n),
+                Cell(h(fmt_signed(c.delta)), sort=c.delta), Cell(h(f"±{fmt(c.tolerance)}"), sort=c.tolerance),
+                Cell(h(ok), sort=ok, cls="l best" if c.within_tolerance else "l"),
+            ])
+        return "<h2>Published vs reproduced</h2>" + table.render()
+    if t.published_beside:
+        parts = ["<h2>Published results (different setup)</h2>",
+                 '<p class="note"><span class="badge setup">different setup</span> '
+                 + h(f"This task ({t.task}, family {t.family}) does not reproduce a published setup; the paper's "
+                     "tables for the same family of shift are shown beside ours for orientation only. The numbers "
+                     "are not comparable.") + "</p>"]
+        for v in t.published_beside:
+            parts.append(_published_html(v, label="Paper (different setup) — "))
+        return "".join(parts)
+    return ""
+
+
+def _cost_section(t: TaskReport) -> str:
+    if not t.cost:
+        return ""
+    table = HtmlTable(
+        headers=[(h(x), x == "method") for x in ("method", "runs", "steps", "forward", "backward", "step time (s)",
+                                                 "wall time (s)", "peak memory (MB)", "backward ×", "step time ×",
+                                                 "wall time ×", "memory ×", "relative to")],
+        caption=h("Mean over successful runs; × = ratio to the plain base optimizer (hparams.base) of the same task. "
+                  "Timings depend on the machine and its load."),
+    )
+    for c in t.cost:
+        table.add([text_cell(c.config), Cell(str(c.n), sort=c.n), Cell(h(fmt(c.steps)), sort=c.steps),
+                   Cell(h(fmt(c.forward)), sort=c.forward), Cell(h(fmt(c.backward)), sort=c.backward),
+                   Cell(h(fmt(c.step_time_s)), sort=c.step_time_s), Cell(h(fmt(c.wall_time_s)), sort=c.wall_time_s),
+                   Cell(h(fmt(c.peak_memory_mb)), sort=c.peak_memory_mb),
+                   Cell(h(fmt_ratio(c.backward_ratio)), sort=c.backward_ratio),
+                   Cell(h(fmt_ratio(c.step_time_ratio)), sort=c.step_time_ratio),
+                   Cell(h(fmt_ratio(c.wall_time_ratio)), sort=c.wall_time_ratio),
+                   Cell(h(fmt_ratio(c.peak_memory_ratio)), sort=c.peak_memory_ratio),
+                   text_cell(c.reference or "–")])
+    out = "<h2>Cost</h2>" + table.render()
+    if t.equal_compute:
+        eq = HtmlTable(
+            headers=[(h(x), x in ("method", "base run group")) for x in (
+                "method", "backward passes", "score", "base run group", "base backward", "base score", "advantage")],
+            caption=h("Equal compute: the plain base optimizer run with the same number of backward passes "
+                      "(within 1%) in this suite; score = selected-checkpoint OOD average (ID if no OOD); "
+                      "advantage > 0 means the method is better at equal compute."))
+        for e in t.equal_compute:
+            eq.add([text_cell(e.config), Cell(h(fmt(e.backward)), sort=e.backward), Cell(h(fmt(e.score)), sort=e.score),
+                    text_cell(f"{e.base_task_label}: {e.base_config}"), Cell(h(fmt(e.base_backward)), sort=e.base_backward),
+                    Cell(h(fmt(e.base_score)), sort=e.base_score), Cell(h(fmt_signed(e.advantage)), sort=e.advantage)])
+        out += "<h3>Accuracy at equal compute</h3>" + eq.render()
+    return out
+
+
+def _analysis_section(t: TaskReport, con) -> str:
+    if not t.analysis:
+        return ""
+    out = ["<h2>Analysis: sharpness and representation similarity</h2>"]
+    for metric in sorted({a.metric for a in t.analysis}):
+        rows = [a for a in t.analysis if a.metric == metric]
+        hib = rows[0].higher_is_better
+        table = HtmlTable(
+            headers=[(h("method"), True), (h("checkpoint"), True), (h("split"), True),
+                     (f"{h('in-domain')} <span class=\"dir\">{h(arrow(hib))}</span>", False),
+                     (f"{h('OOD avg ± std across domains')} <span class=\"dir\">{h(arrow(hib))}</span>", False),
+                     (h("seeds (min)"), False)],
+            caption=h(f"{metric} {arrow(hib)} ({direction_words(hib)}): per-domain means over seeds, then the OOD "
+                      "average ± standard deviation across OOD domains (as in the paper's Table 6)."))
+        for a in rows:
+            table.add([text_cell(a.config + (" (partial)" if a.partial else "")), text_cell(a.checkpoint),
+                       text_cell(a.split), Cell(h(fmt(a.id_mean)), sort=a.id_mean),
+                       Cell(h(fmt_pm(a.ood_mean, a.ood_std_across_domains)), sort=a.ood_mean),
+                       Cell(str(a.n_min), sort=a.n_min)])
+        out.append(f"<h3>{h(metric)}</h3>" + table.render())
+    for v in published_tables(con, ["6"]):
+        out.append(_published_html(v, label="Paper (different setup) — "))
+    return "".join(out)
+
+
+def _runs_section(t: TaskReport, out_dir: Path, results_dir: Path | None) -> str:
+    table = HtmlTable(
+        headers=[(h(x), x not in ("seed", "wall time (s)")) for x in (
+            "run", "method", "seed", "status", "git commit", "device", "torch", "precision", "wall time (s)",
+            "finished")],
+        caption=h("Every cell of this task's grid with its provenance; a run links to its record.json "
+                  "when the results directory is known."),
+    )
+    for r in t.runs:
+        link = h(r.run_id)
+        if results_dir is not None:
+            record = results_dir / "runs" / r.run_id / "record.json"
+            if record.exists():
+                link = f'<a href="{_href(os.path.relpath(record, out_dir))}">{h(r.run_id)}</a>'
+        status = r.status + ("" if r.planned else " (not in plan)")
+        device = " ".join(x for x in (r.device, r.device_name) if x)
+        table.add([Cell(link, sort=r.run_id, cls="l"), text_cell(r.config), Cell(str(r.seed), sort=r.seed),
+                   Cell(h(status), sort=status, cls="l" + (" partial" if r.status != "ok" else ""),
+                        title=r.error or None),
+                   text_cell(r.git_commit or "–"), text_cell(device or "–"), text_cell(r.torch_version or "–"),
+                   text_cell(r.precision or "–"), Cell(h(fmt(r.wall_time_s)), sort=r.wall_time_s),
+                   text_cell(r.finished_at or "–")])
+    return "<h2>Runs and provenance</h2>" + table.render()
+
+
+def _raw_links(prefix: str = "") -> str:
+    links = " · ".join(
+        f'<a href="{_href(f"{prefix}{DATA_DIR}/{t}.{ext}")}">{h(f"{t}.{ext}")}</a>'
+        for t in RAW_TABLES for ext in ("parquet", "csv")
+    )
+    return f'<p class="note">Raw records: {links}</p>'
+
+
+def task_page(t: TaskReport, con, out_dir: Path, results_dir: Path | None, generated: str) -> str:
+    body = [f"<h1>{h(t.task_label)} <span class=\"muted\">— suite {h(t.suite)}</span></h1>",
+            f'<p class="note">task id <code>{h(t.task)}</code>; primary metric '
+            f"{h(t.primary_metric or '–')}</p>",
+            _banner(t.completeness.partial, t.completeness.summary())]
+    primary = [m for m in t.tables if m.metric == t.primary_metric and m.split == "test"]
+    others = [m for m in t.tables if m not in primary]
+    body.append("<h2>Leaderboard</h2>")
+    if not primary:
+        body.append('<p class="note">No successful run has test metrics yet.</p>')
+    for m in primary:
+        body.append(f"<h3>{h(m.checkpoint)} checkpoint</h3>" + metric_table_html(m))
+    if others:
+        body.append("<details><summary>Other metrics and splits</summary>")
+        for m in others:
+            body.append(f"<h3>{h(f'{m.metric}, {m.checkpoint} checkpoint, {m.split} split')}</h3>"
+                        + metric_table_html(m))
+        body.append("</details>")
+    body.append(_significance_section(t))
+    body.append(_severity_section(t))
+    body.append(_published_section(t))
+    body.append(_cost_section(t))
+    body.append(_analysis_section(t, con))
+    body.append(_runs_section(t, out_dir, results_dir))
+    body.append(_raw_links())
+    return page(f"{t.suite} / {t.task_label} — tram-bench", "".join(body), generated=generated)
+
+
+def index_page(suites: list[SuiteReport], citation: str, generated: str) -> str:
+    body = ["<h1>tram-bench leaderboard</h1>",
+            '<p class="note">Fine-tuning optimizers under distribution shift. Every metric shows its direction: '
+            "↑ higher is better, ↓ lower is better. Partial grids are marked PARTIAL everywhere.</p>"]
+    if not suites:
+        body.append('<p class="note">No results in the database yet.</p>')
+    for s in suites:
+        badge = "partial" if s.completeness.partial else "complete"
+        body.append(f'<h2>Suite {h(s.suite)} <span class="badge {badge}">'
+                    f"{h('PARTIAL' if s.completeness.partial else 'complete')}</span></h2>")
+        body.append(_banner(s.completeness.partial, s.completeness.summary()))
+        tasks = HtmlTable(headers=[(h(x), x in ("task", "task id", "primary metric", "best (OOD avg)", "grid")) for x in (
+            "task", "task id", "primary metric", "best (OOD avg)", "runs ok", "grid")],
+            caption=h("Best = highest mean of the selected checkpoint's OOD average (or the only OOD domain; "
+                      "in-domain when there is none)."))
+        for t in s.tasks:
+            link = f'<a href="{_href(task_page_name(t.suite, t.task_label))}">{h(t.task_label)}</a>'
+            best = "–"
+            mt = t.table("selected")
+            if mt is not None:
+                key = OOD_AVG if any(c.key == OOD_AVG for c in mt.columns) else (
+                    next((c.key for c in mt.columns if c.in_domain is False), None) or ID_AVG)
+                winners = sorted(mt.best.get(key, set()))
+                if winners:
+                    best = ", ".join(winners) + ("" if key == OOD_AVG else f" ({key})")
+            metric = f"{t.primary_metric} {arrow(mt.higher_is_better)}" if mt is not None else "–"
+            tasks.add([Cell(link, sort=t.task_label, cls="l"), text_cell(t.task), text_cell(metric), text_cell(best),
+                       Cell(h(f"{t.completeness.n_ok}/{t.completeness.n_cells}"), sort=t.completeness.n_ok),
+                       text_cell("PARTIAL" if t.completeness.partial else "complete")],
+                      "partial" if t.completeness.partial else "")
+        body.append("<h3>Tasks</h3>" + tasks.render())
+        if s.ranks:
+            ranks = HtmlTable(
+                headers=[(h("method"), True), (h("tasks"), False), (f'{h("Borda")} <span class="dir">↑</span>', False),
+                         (f'{h("mean rank")} <span class="dir">↓</span>', False), (h("grid"), True)],
+                caption=h("Aggregate rank across the suite's tasks: per task, methods are ranked by the selected "
+                          "checkpoint's OOD average of the primary metric (ID average when a task has no OOD "
+                          "domain; ties share the mean rank); Borda = sum over tasks of (methods in task − rank)."))
+            for r in s.ranks:
+                ranks.add([text_cell(r.config), Cell(h(f"{r.n_tasks}/{r.n_tasks_in_suite}"), sort=r.n_tasks),
+                           Cell(h(fmt(r.borda, 1)), sort=r.borda), Cell(h(fmt(r.mean_rank, 2)), sort=r.mean_rank),
+                           text_cell("PARTIAL" if r.partial else "complete")], "partial" if r.partial else "")
+            body.append("<h3>Aggregate rank</h3>" + ranks.render())
+    body.append('<h2>Published results</h2><p class="note"><a href="published.html">The paper’s tables</a>, '
+                "machine-readable in <code>tram_bench/report/published/</code>. "
+                f"{h(citation)}</p>")
+    body.append(_raw_links())
+    return page("tram-bench leaderboard", "".join(body), generated=generated)
+
+
+def published_page(con, citation: str, url: str, generated: str) -> str:
+    body = ["<h1>Published results</h1>",
+            f'<p class="note">{h(citation)} <a href="{h(url)}">{h(url)}</a>. Numbers copied exactly as printed '
+            "(emphasis lost); Table 13's standard deviations are shown as the ± of Tables 5, 12 and 14; Tables 11 "
+            "and 12 hold only their extra rows (the others equal Tables 4 and 5).</p>"]
+    for v in published_tables(con):
+        body.append(f"<h2>{h(f'Table {v.table_id} — {v.split}')}</h2>" + _published_html(v))
+    return page("Published results — tram-bench", "".join(body), generated=generated)
+
+
+def _open(db_path_or_con):
+    if isinstance(db_path_or_con, (str, os.PathLike)):
+        import duckdb
+
+        path = Path(db_path_or_con)
+        if not path.exists():
+            raise FileNotFoundError(f"no results database at {path}")
+        return duckdb.connect(str(path), read_only=True), True
+    return db_path_or_con, False
+
+
+def _write(path: Path, text: str) -> None:
+    atomic_write_text(path, text)
+    os.chmod(path, 0o644)  # pages are meant to be published; mkstemp creates them 0600
+
+
+def _clean_stale(out_dir: Path, written: set[str]) -> None:
+    manifest = out_dir / MANIFEST
+    if manifest.exists():
+        for name in manifest.read_text(encoding="utf-8").splitlines():
+            # Only names this module could have written, inside out_dir.
+            if name and name not in written and "/" not in name and name.endswith(".html"):
+                p = out_dir / name
+                if p.is_file():
+                    p.unlink()
+    atomic_write_text(manifest, "".join(f"{n}\n" for n in sorted(written)))
+
+
+def build_site(db_path_or_con, out_dir, results_dir=None, *,
+               family_of: Callable[[str], str | None] | None = registry_family) -> Path:
+    """Write the static leaderboard into ``out_dir`` and return the path of ``index.html``."""
+    con, owned = _open(db_path_or_con)
+    try:
+        ensure_views(con)
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        res = Path(results_dir) if results_dir is not None else None
+        suites = load_report(con, family_of=family_of)
+        cit, url = con.execute("SELECT any_value(citation), any_value(url) FROM published_tables").fetchone()
+        generated = f"generated {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} by tram-bench"
+        export_raw(con, out)
+        written: set[str] = set()
+        for s in suites:
+            for t in s.tasks:
+                name = task_page_name(s.suite, t.task_label)
+                _write(out / name, task_page(t, con, out, res, generated))
+                written.add(name)
+        _write(out / "published.html", published_page(con, cit or "", url or "", generated))
+        written.add("published.html")
+        _write(out / "index.html", index_page(suites, cit or "", generated))
+        written.add("index.html")
+        _clean_stale(out, written)
+        return out / "index.html"
+    finally:
+        if owned:
+            con.close()
+
+
+__all__ = ["build_site", "export_raw", "slug", "task_page_name"]

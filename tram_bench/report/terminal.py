@@ -1,0 +1,166 @@
+"""``tram-bench report``: the leaderboard as rich tables in the terminal."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from tram_bench.report.formatting import fmt, fmt_p, fmt_pm, fmt_ratio, fmt_signed
+from tram_bench.report.model import (
+    MetricTable,
+    SuiteReport,
+    TaskReport,
+    arrow,
+    direction_words,
+    load_report,
+)
+
+
+def ensure_views(con) -> None:
+    """Create the report views on ``con`` unless they already exist."""
+    names = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
+    if "leaderboard" not in names:
+        from tram_bench.report.views import create_views
+
+        create_views(con)
+
+
+def _show(console: Console, table: Table) -> None:
+    """Print a table's title on its own line (a rich title would wrap to the table's width)."""
+    title, table.title = table.title, None
+    if title is not None:
+        console.print(title if isinstance(title, Text) else Text(title), style="italic")
+    console.print(table)
+
+
+def _partial_line(partial: bool, summary: str) -> Text:
+    return Text(summary, style="bold red" if partial else "green")
+
+
+def metric_table(t: MetricTable, title: str) -> Table:
+    table = Table(title=title, title_justify="left", title_style="italic", show_lines=False)
+    table.add_column("method")
+    table.add_column("runs ok", justify="right")
+    for c in t.columns:
+        label = c.key
+        if c.in_domain:
+            label += " (ID)"
+        table.add_column(Text(f"{label} {t.arrow}"), justify="right")
+    for r in t.rows:
+        cells = []
+        for c in t.columns:
+            s = r.cells.get(c.key)
+            if s is None:
+                cells.append(Text("–"))
+                continue
+            text = f"{fmt_pm(s.mean, s.std)} n={s.n}"
+            best = r.config in t.best.get(c.key, set())
+            cells.append(Text(("★ " if best else "") + text, style="bold green" if best else ""))
+        runs = Text(f"{r.n_ok}/{r.n_cells}" + (" PARTIAL" if r.partial else ""), style="red" if r.partial else "")
+        table.add_row(Text(r.config), runs, *cells)
+    return table
+
+
+def _task(console: Console, t: TaskReport, checkpoint: str) -> None:
+    console.rule(f"[bold]{_esc(t.suite)} / {_esc(t.task_label)}[/bold] (task {_esc(t.task)})")
+    console.print(_partial_line(t.completeness.partial, t.completeness.summary()))
+    mt = t.table(checkpoint)
+    if mt is None:
+        console.print(Text("no successful runs with test metrics yet", style="yellow"))
+        return
+    _show(console, metric_table(
+        mt,
+        f"{mt.metric} {mt.arrow} ({direction_words(mt.higher_is_better)}), {checkpoint} checkpoint, test split: "
+        "mean ± std over seeds, n seeds; ★ best per column",
+    ))
+    sig = [s for s in t.significance if s.checkpoint == checkpoint]
+    if sig:
+        table = Table(title=Text(f"paired tests against the best non-TRAM method ({sig[0].reference}); "
+                                 f"score = {sig[0].score} of {sig[0].metric} {arrow(sig[0].higher_is_better)}; "
+                                 "Δ > 0 means better"), title_justify="left", title_style="italic")
+        for col in ("method", "pairs", "mean Δ", "Wilcoxon p", "paired t p", "verdict"):
+            table.add_column(col, justify="left" if col in ("method", "verdict") else "right")
+        for s in sig:
+            table.add_row(Text(s.config), str(s.n_pairs), fmt_signed(s.mean_diff), fmt_p(s.wilcoxon_p), fmt_p(s.ttest_p),
+                          Text(s.verdict))
+        _show(console, table)
+    sev = [s for s in t.severity if s.checkpoint == checkpoint and s.metric == mt.metric]
+    if sev:
+        kind = "relative drop from in-domain" if sev[0].higher_is_better else "log(perplexity ratio to in-domain)"
+        table = Table(title=Text(f"shift severity ({kind}, baseline {sev[0].baseline}); rank 1 = hardest"),
+                      title_justify="left", title_style="italic")
+        for col in ("rank", "domain", "severity", "n"):
+            table.add_column(col, justify="right" if col != "domain" else "left")
+        for s in sev:
+            table.add_row(str(s.rank), Text(s.domain), fmt_pm(s.severity.mean, s.severity.std), str(s.severity.n))
+        _show(console, table)
+        cor = [c for c in t.correlations if c.checkpoint == checkpoint and c.metric == mt.metric and c.n_domains >= 3]
+        if not cor:
+            console.print(Text("gain-vs-severity correlation needs at least 3 OOD domains", style="dim"))
+        else:
+            table = Table(title="correlation of gain over the baseline with shift severity, across OOD domains",
+                          title_justify="left", title_style="italic")
+            for col in ("method", "domains", "Pearson", "Spearman"):
+                table.add_column(col, justify="left" if col == "method" else "right")
+            for c in cor:
+                table.add_row(Text(c.config), str(c.n_domains), fmt(c.pearson, 3), fmt(c.spearman, 3))
+            _show(console, table)
+    if t.comparison:
+        table = Table(title="reproduced vs published", title_justify="left", title_style="italic")
+        for col in ("method", "domain", "paper", "published", "ours", "Δ", "within tolerance"):
+            table.add_column(col)
+        for c in t.comparison:
+            table.add_row(Text(c.config), Text(c.domain), Text(f"Table {c.table_id} {c.paper_domain}"),
+                          fmt_pm(c.published, c.published_pm), fmt_pm(c.ours, c.ours_ci95), fmt_signed(c.delta),
+                          "yes" if c.within_tolerance else f"no (±{fmt(c.tolerance)})")
+        _show(console, table)
+    if t.cost:
+        table = Table(title="cost per run (mean over successful runs); ratios to the plain base optimizer",
+                      title_justify="left", title_style="italic")
+        for col in ("method", "fwd", "bwd", "step s", "wall s", "peak MB", "bwd ×", "step ×", "wall ×", "mem ×"):
+            table.add_column(col, justify="left" if col == "method" else "right")
+        for c in t.cost:
+            table.add_row(Text(c.config), fmt(c.forward), fmt(c.backward), fmt(c.step_time_s), fmt(c.wall_time_s),
+                          fmt(c.peak_memory_mb), fmt_ratio(c.backward_ratio), fmt_ratio(c.step_time_ratio),
+                          fmt_ratio(c.wall_time_ratio), fmt_ratio(c.peak_memory_ratio))
+        _show(console, table)
+
+
+def _esc(s: str) -> str:
+    # Suite and task names go into rich markup strings: escape "[" so they print as typed.
+    from rich.markup import escape
+
+    return escape(s)
+
+
+def _suite(console: Console, s: SuiteReport, checkpoint: str) -> None:
+    console.rule(f"[bold]suite {_esc(s.suite)}[/bold]", style="blue")
+    console.print(_partial_line(s.completeness.partial, s.completeness.summary()))
+    if s.ranks and len(s.tasks) > 1:
+        table = Table(title="aggregate rank across tasks (selected checkpoint, OOD average of each task's primary "
+                            "metric); Borda ↑, mean rank ↓", title_justify="left", title_style="italic")
+        for col in ("method", "tasks", "Borda", "mean rank", ""):
+            table.add_column(col, justify="left" if col in ("method", "") else "right")
+        for r in s.ranks:
+            table.add_row(Text(r.config), f"{r.n_tasks}/{r.n_tasks_in_suite}", fmt(r.borda, 1), fmt(r.mean_rank, 2),
+                          Text("PARTIAL", style="red") if r.partial else "")
+        _show(console, table)
+    for t in s.tasks:
+        _task(console, t, checkpoint)
+
+
+def terminal_report(con, console: Console, task: str | None = None, *, checkpoint: str = "selected") -> int:
+    """Print every suite's leaderboard (or one task's, by label or id). Returns the number of tasks shown."""
+    ensure_views(con)
+    suites = load_report(con, task=task)
+    if not suites:
+        console.print(Text("no results" + (f" for task {task!r}" if task else "") + " in the database",
+                           style="yellow"))
+        return 0
+    for s in suites:
+        _suite(console, s, checkpoint)
+    return sum(len(s.tasks) for s in suites)
+
+
+__all__ = ["terminal_report", "ensure_views"]

@@ -1,0 +1,536 @@
+"""The leaderboard's queries: DuckDB views over the store's ``runs``, ``metrics`` and ``suite_cells``.
+
+Every view is documented in ``docs/views.md``. They are created as TEMP views by default, so that the
+store file (written only by the collector) is never modified and a read-only connection works.
+Significance tests need scipy, so they are computed in :mod:`tram_bench.report.significance` and
+stored in the temp table ``significance``.
+"""
+
+from __future__ import annotations
+
+from tram_bench.report.published import PublishedData, insert_rows, load_published
+
+# 95% two-sided t quantiles are tabulated up to this many degrees of freedom; beyond it the normal
+# quantile differs from t by less than 1e-3 relative.
+T_TABLE_MAX_DF = 1000
+Z_975 = 1.959963984540054
+PLAIN_METHODS = ("adam", "sgd")  # preference order for the shift-severity baseline
+ANALYSIS_METRICS = ("sharpness", "cka")
+REQUIRED_TABLES = ("runs", "metrics", "suite_cells")
+
+_CONFIG_KEYS = "suite, task_label, task, method, hparams, config"
+
+VIEWS: tuple[tuple[str, str], ...] = (
+    (
+        "grid",
+        """
+        WITH cells AS (
+            SELECT DISTINCT suite, task_label, task, method, CAST(hparams AS VARCHAR) AS hparams, seed, run_id,
+                   TRUE AS planned
+            FROM suite_cells
+            UNION ALL
+            SELECT r.suite, r.task_label, r.task, r.method, CAST(r.hparams AS VARCHAR), r.seed, r.run_id, FALSE
+            FROM runs r
+            WHERE r.run_id NOT IN (SELECT run_id FROM suite_cells)
+        )
+        SELECT c.suite, coalesce(nullif(c.task_label, ''), c.task) AS task_label, c.task, c.method, c.hparams,
+               c.seed, c.run_id, c.planned, coalesce(r.status, 'missing') AS status
+        FROM cells c LEFT JOIN runs r ON r.run_id = c.run_id
+        """,
+    ),
+    (
+        # A readable name per (suite, method, hparams): the method id, plus the hyperparameters that
+        # vary between that method's configurations in the suite (``sam[rho=0.05]``).
+        "configs",
+        """
+        WITH cfg AS (SELECT DISTINCT suite, method, hparams FROM grid),
+        n_cfg AS (SELECT suite, method, count(*) AS n FROM cfg GROUP BY suite, method),
+        kv0 AS (SELECT suite, method, hparams, unnest(json_keys(hparams)) AS key FROM cfg),
+        kv AS (
+            SELECT suite, method, hparams, key, json_extract_string(hparams, '$."' || key || '"') AS val FROM kv0
+        ),
+        varying AS (
+            SELECT kv.suite, kv.method, kv.key
+            FROM kv JOIN n_cfg USING (suite, method)
+            GROUP BY kv.suite, kv.method, kv.key, n_cfg.n
+            HAVING count(DISTINCT coalesce(kv.val, '<null>')) > 1 OR count(*) < n_cfg.n
+        )
+        SELECT c.suite, c.method, c.hparams,
+               CASE WHEN count(v.key) = 0 THEN c.method
+                    ELSE c.method || '[' || string_agg(v.key || '=' || coalesce(kv.val, '-'), ', ' ORDER BY v.key) || ']'
+               END AS config
+        FROM cfg c
+        LEFT JOIN varying v ON v.suite = c.suite AND v.method = c.method
+        LEFT JOIN kv ON kv.suite = c.suite AND kv.method = c.method AND kv.hparams = c.hparams AND kv.key = v.key
+        GROUP BY c.suite, c.method, c.hparams
+        """,
+    ),
+    (
+        "cells",
+        """
+        SELECT g.*, c.config FROM grid g JOIN configs c USING (suite, method, hparams)
+        """,
+    ),
+    (
+        "completeness",
+        f"""
+        SELECT {_CONFIG_KEYS},
+               count(*) AS n_cells,
+               count(*) FILTER (WHERE planned) AS n_planned,
+               count(*) FILTER (WHERE status = 'ok') AS n_ok,
+               count(*) FILTER (WHERE status = 'failed') AS n_failed,
+               count(*) FILTER (WHERE status = 'diverged') AS n_diverged,
+               count(*) FILTER (WHERE status NOT IN ('ok', 'failed', 'diverged')) AS n_missing,
+               count(*) FILTER (WHERE status = 'ok') < count(*) AS partial
+        FROM cells
+        GROUP BY {_CONFIG_KEYS}
+        """,
+    ),
+    (
+        "task_completeness",
+        """
+        SELECT suite, task_label, task,
+               count(DISTINCT config) AS n_configs,
+               count(*) AS n_cells,
+               count(*) FILTER (WHERE planned) AS n_planned,
+               count(*) FILTER (WHERE status = 'ok') AS n_ok,
+               count(*) FILTER (WHERE status = 'failed') AS n_failed,
+               count(*) FILTER (WHERE status = 'diverged') AS n_diverged,
+               count(*) FILTER (WHERE status NOT IN ('ok', 'failed', 'diverged')) AS n_missing,
+               count(*) FILTER (WHERE status = 'ok') < count(*) AS partial
+        FROM cells
+        GROUP BY suite, task_label, task
+        """,
+    ),
+    (
+        "suite_completeness",
+        """
+        SELECT suite,
+               count(DISTINCT task_label) AS n_tasks,
+               count(DISTINCT config) AS n_configs,
+               count(*) AS n_cells,
+               count(*) FILTER (WHERE planned) AS n_planned,
+               count(*) FILTER (WHERE status = 'ok') AS n_ok,
+               count(*) FILTER (WHERE status = 'failed') AS n_failed,
+               count(*) FILTER (WHERE status = 'diverged') AS n_diverged,
+               count(*) FILTER (WHERE status NOT IN ('ok', 'failed', 'diverged')) AS n_missing,
+               count(*) FILTER (WHERE status = 'ok') < count(*) AS partial
+        FROM cells
+        GROUP BY suite
+        """,
+    ),
+    (
+        "run_values",
+        """
+        SELECT c.suite, c.task_label, c.task, c.method, c.hparams, c.config, c.seed, c.run_id,
+               m.checkpoint, m.domain, m.split, m.metric, m.value, m.in_domain, m.higher_is_better
+        FROM cells c JOIN metrics m ON m.run_id = c.run_id
+        WHERE c.status = 'ok'
+        """,
+    ),
+    (
+        "leaderboard",
+        f"""
+        WITH agg AS (
+            SELECT {_CONFIG_KEYS}, checkpoint, split, domain, metric,
+                   bool_or(in_domain) AS in_domain, bool_and(higher_is_better) AS higher_is_better,
+                   count(value) AS n, avg(value) AS mean, stddev_samp(value) AS std,
+                   min(value) AS min, max(value) AS max
+            FROM run_values
+            GROUP BY {_CONFIG_KEYS}, checkpoint, split, domain, metric
+        )
+        SELECT a.*, a.std / sqrt(a.n) * coalesce(t.q975, {Z_975}) AS ci95,
+               cp.n_cells AS n_planned, cp.n_ok, cp.partial
+        FROM agg a
+        LEFT JOIN t_quantiles t ON t.df = a.n - 1
+        JOIN completeness cp USING ({_CONFIG_KEYS})
+        """,
+    ),
+    (
+        "run_averages",
+        f"""
+        SELECT {_CONFIG_KEYS}, seed, run_id, checkpoint, split, metric,
+               bool_and(higher_is_better) AS higher_is_better,
+               avg(value) FILTER (WHERE in_domain) AS id_avg,
+               count(*) FILTER (WHERE in_domain) AS n_id_domains,
+               avg(value) FILTER (WHERE NOT in_domain) AS ood_avg,
+               count(*) FILTER (WHERE NOT in_domain) AS n_ood_domains
+        FROM run_values
+        GROUP BY {_CONFIG_KEYS}, seed, run_id, checkpoint, split, metric
+        """,
+    ),
+    (
+        "leaderboard_averages",
+        f"""
+        WITH agg AS (
+            SELECT {_CONFIG_KEYS}, checkpoint, split, metric,
+                   bool_and(higher_is_better) AS higher_is_better,
+                   count(id_avg) AS n_id, avg(id_avg) AS id_mean, stddev_samp(id_avg) AS id_std,
+                   count(ood_avg) AS n_ood, avg(ood_avg) AS ood_mean, stddev_samp(ood_avg) AS ood_std,
+                   max(n_id_domains) AS n_id_domains, max(n_ood_domains) AS n_ood_domains
+            FROM run_averages
+            GROUP BY {_CONFIG_KEYS}, checkpoint, split, metric
+        )
+        SELECT a.*,
+               a.id_std / sqrt(a.n_id) * coalesce(tq_id.q975, {Z_975}) AS id_ci95,
+               a.ood_std / sqrt(a.n_ood) * coalesce(tq_ood.q975, {Z_975}) AS ood_ci95,
+               cp.n_cells AS n_planned, cp.n_ok, cp.partial
+        FROM agg a
+        LEFT JOIN t_quantiles tq_id ON tq_id.df = a.n_id - 1
+        LEFT JOIN t_quantiles tq_ood ON tq_ood.df = a.n_ood - 1
+        JOIN completeness cp USING ({_CONFIG_KEYS})
+        """,
+    ),
+    (
+        # The metric the report leads with: accuracy, else perplexity, else any other non-analysis
+        # metric (alphabetically), with plain loss last.
+        "primary_metric",
+        f"""
+        SELECT suite, task_label, metric
+        FROM (
+            SELECT suite, task_label, metric,
+                   row_number() OVER (
+                       PARTITION BY suite, task_label
+                       ORDER BY CASE metric WHEN 'accuracy' THEN 0 WHEN 'perplexity' THEN 1 WHEN 'loss' THEN 3 ELSE 2 END,
+                                metric
+                   ) AS rn
+            FROM (SELECT DISTINCT suite, task_label, metric FROM run_values
+                  WHERE split = 'test' AND metric NOT IN {ANALYSIS_METRICS})
+        )
+        WHERE rn = 1
+        """,
+    ),
+    (
+        # Rank of each configuration within each task: the selected checkpoint's test score, OOD
+        # average of the primary metric (in-domain average for a task without OOD domains).
+        # Ties share the average rank.
+        "task_rank",
+        """
+        WITH s AS (
+            SELECT la.suite, la.task_label, la.task, la.method, la.hparams, la.config, la.metric,
+                   la.higher_is_better, coalesce(la.ood_mean, la.id_mean) AS score,
+                   la.ood_mean IS NOT NULL AS score_is_ood, la.partial
+            FROM leaderboard_averages la
+            JOIN primary_metric pm USING (suite, task_label, metric)
+            WHERE la.checkpoint = 'selected' AND la.split = 'test' AND coalesce(la.ood_mean, la.id_mean) IS NOT NULL
+        )
+        SELECT *,
+               rank() OVER (PARTITION BY suite, task_label
+                            ORDER BY CASE WHEN higher_is_better THEN -score ELSE score END)
+                 + (count(*) OVER (PARTITION BY suite, task_label, score) - 1) / 2.0 AS rank,
+               count(*) OVER (PARTITION BY suite, task_label) AS n_configs
+        FROM s
+        """,
+    ),
+    (
+        "aggregate_rank",
+        """
+        SELECT suite, method, config,
+               count(*) AS n_tasks,
+               (SELECT count(DISTINCT t2.task_label) FROM task_rank t2 WHERE t2.suite = tr.suite) AS n_tasks_in_suite,
+               avg(rank) AS mean_rank,
+               sum(n_configs - rank) AS borda,
+               bool_or(partial) AS partial
+        FROM task_rank tr
+        GROUP BY suite, method, config
+        """,
+    ),
+    (
+        # The plain optimizer of each task (adam preferred over sgd); among its configurations the one
+        # with most successful runs, then the first by hparams text.
+        "shift_baseline",
+        f"""
+        SELECT suite, task_label, task, method, hparams, config
+        FROM (
+            SELECT *, row_number() OVER (
+                       PARTITION BY suite, task_label
+                       ORDER BY list_position({list(PLAIN_METHODS)}, method), n_ok DESC, hparams) AS rn
+            FROM completeness
+            WHERE method IN {PLAIN_METHODS} AND n_ok > 0
+        )
+        WHERE rn = 1
+        """,
+    ),
+    (
+        # Severity of each OOD domain for the baseline, per seed then over seeds: relative drop from
+        # the in-domain value for a higher-is-better metric, log ratio to it for a lower-is-better one.
+        "shift_severity",
+        f"""
+        WITH b AS (
+            SELECT v.* FROM run_values v JOIN shift_baseline sb USING (suite, task_label, method, hparams)
+        ),
+        id_values AS (
+            SELECT suite, task_label, run_id, checkpoint, split, metric, avg(value) AS id_value
+            FROM b WHERE in_domain
+            GROUP BY suite, task_label, run_id, checkpoint, split, metric
+        ),
+        per_seed AS (
+            SELECT b.suite, b.task_label, b.task, b.config AS baseline, b.checkpoint, b.split, b.metric, b.domain,
+                   b.seed, b.higher_is_better,
+                   CASE WHEN b.higher_is_better THEN (i.id_value - b.value) / nullif(i.id_value, 0)
+                        WHEN i.id_value > 0 AND b.value > 0 THEN ln(b.value / i.id_value)
+                   END AS severity
+            FROM b JOIN id_values i USING (suite, task_label, run_id, checkpoint, split, metric)
+            WHERE NOT b.in_domain
+        ),
+        agg AS (
+            SELECT suite, task_label, task, baseline, checkpoint, split, metric, domain,
+                   bool_and(higher_is_better) AS higher_is_better,
+                   count(severity) AS n, avg(severity) AS severity, stddev_samp(severity) AS severity_std
+            FROM per_seed
+            GROUP BY suite, task_label, task, baseline, checkpoint, split, metric, domain
+        )
+        SELECT a.*, a.severity_std / sqrt(a.n) * coalesce(t.q975, {Z_975}) AS severity_ci95,
+               rank() OVER (PARTITION BY suite, task_label, checkpoint, split, metric
+                            ORDER BY a.severity DESC NULLS LAST) AS severity_rank
+        FROM agg a LEFT JOIN t_quantiles t ON t.df = a.n - 1
+        """,
+    ),
+    (
+        # Gain of each configuration over the baseline, paired by seed, positive = better:
+        # the difference for higher-is-better metrics, log(baseline / method) for lower-is-better.
+        "shift_gain",
+        f"""
+        WITH b AS (
+            SELECT v.* FROM run_values v JOIN shift_baseline sb USING (suite, task_label, method, hparams)
+        ),
+        pairs AS (
+            SELECT m.suite, m.task_label, m.task, m.method, m.hparams, m.config, b.config AS baseline,
+                   m.checkpoint, m.split, m.metric, m.domain, m.in_domain, m.higher_is_better, m.seed,
+                   CASE WHEN m.higher_is_better THEN m.value - b.value
+                        WHEN m.value > 0 AND b.value > 0 THEN ln(b.value / m.value)
+                   END AS gain
+            FROM run_values m
+            JOIN b ON b.suite = m.suite AND b.task_label = m.task_label AND b.seed = m.seed
+                  AND b.checkpoint = m.checkpoint AND b.split = m.split AND b.metric = m.metric AND b.domain = m.domain
+            WHERE NOT (m.method = b.method AND m.hparams = b.hparams)
+        ),
+        agg AS (
+            SELECT {_CONFIG_KEYS}, baseline, checkpoint, split, metric, domain,
+                   bool_or(in_domain) AS in_domain, bool_and(higher_is_better) AS higher_is_better,
+                   count(gain) AS n_pairs, avg(gain) AS gain, stddev_samp(gain) AS gain_std
+            FROM pairs
+            GROUP BY {_CONFIG_KEYS}, baseline, checkpoint, split, metric, domain
+        )
+        SELECT a.*, s.severity, s.severity_rank
+        FROM agg a
+        LEFT JOIN shift_severity s USING (suite, task_label, checkpoint, split, metric, domain)
+        """,
+    ),
+    (
+        # Across the OOD domains of a task: does a method gain more where the shift is harder?
+        # Spearman = Pearson of average ranks. Needs at least 3 domains and non-constant values.
+        "gain_severity_correlation",
+        f"""
+        WITH g AS (
+            SELECT * FROM shift_gain WHERE NOT in_domain AND gain IS NOT NULL AND severity IS NOT NULL
+        ),
+        r AS (
+            SELECT *,
+                   rank() OVER (PARTITION BY suite, task_label, config, checkpoint, split, metric ORDER BY gain)
+                     + (count(*) OVER (PARTITION BY suite, task_label, config, checkpoint, split, metric, gain) - 1) / 2.0
+                     AS gain_rank,
+                   rank() OVER (PARTITION BY suite, task_label, config, checkpoint, split, metric ORDER BY severity)
+                     + (count(*) OVER (PARTITION BY suite, task_label, config, checkpoint, split, metric, severity) - 1) / 2.0
+                     AS severity_rank_avg
+            FROM g
+        )
+        SELECT {_CONFIG_KEYS}, checkpoint, split, metric,
+               count(*) AS n_domains,
+               CASE WHEN count(*) >= 3 AND var_samp(gain) > 0 AND var_samp(severity) > 0
+                    THEN corr(gain, severity) END AS pearson,
+               CASE WHEN count(*) >= 3 AND var_samp(gain_rank) > 0 AND var_samp(severity_rank_avg) > 0
+                    THEN corr(gain_rank, severity_rank_avg) END AS spearman
+        FROM r
+        GROUP BY {_CONFIG_KEYS}, checkpoint, split, metric
+        """,
+    ),
+    (
+        # Cost per configuration over its successful runs, normalised to the plain method named by the
+        # run's ``hparams.base`` (sgd or adam) in the same task.
+        "cost",
+        f"""
+        WITH per_config AS (
+            SELECT c.suite, c.task_label, c.task, c.method, c.hparams, c.config,
+                   coalesce(json_extract_string(c.hparams, '$.base'),
+                            CASE WHEN c.method IN {PLAIN_METHODS} THEN c.method END) AS base,
+                   count(*) AS n,
+                   avg(r.steps) AS steps, avg(r.forward) AS forward, avg(r.backward) AS backward,
+                   avg(r.step_time_s) AS step_time_s, avg(r.train_time_s) AS train_time_s,
+                   avg(r.wall_time_s) AS wall_time_s, avg(r.peak_memory_mb) AS peak_memory_mb,
+                   avg(r.examples_per_s) AS examples_per_s, avg(r.tokens_per_s) AS tokens_per_s
+            FROM cells c JOIN runs r ON r.run_id = c.run_id
+            WHERE c.status = 'ok'
+            GROUP BY c.suite, c.task_label, c.task, c.method, c.hparams, c.config
+        ),
+        ref AS (
+            SELECT *, row_number() OVER (PARTITION BY suite, task_label, method ORDER BY n DESC, hparams) AS rn
+            FROM per_config
+            WHERE method IN {PLAIN_METHODS} AND base = method
+        )
+        SELECT p.*, r.config AS reference,
+               p.forward / nullif(r.forward, 0) AS forward_ratio,
+               p.backward / nullif(r.backward, 0) AS backward_ratio,
+               p.step_time_s / nullif(r.step_time_s, 0) AS step_time_ratio,
+               p.wall_time_s / nullif(r.wall_time_s, 0) AS wall_time_ratio,
+               p.peak_memory_mb / nullif(r.peak_memory_mb, 0) AS peak_memory_ratio
+        FROM per_config p
+        LEFT JOIN ref r ON r.suite = p.suite AND r.task_label = p.task_label AND r.method = p.base AND r.rn = 1
+        """,
+    ),
+    (
+        # Equal compute: a configuration's selected-checkpoint score beside the plain base optimizer's
+        # score from a run group of the same suite and task id that used the same number of backward
+        # passes (within 1%), e.g. a suite that gives sgd twice the steps of sam.
+        "equal_compute",
+        """
+        WITH s AS (
+            SELECT la.suite, la.task_label, la.task, la.method, la.hparams, la.config, la.metric,
+                   la.higher_is_better, coalesce(la.ood_mean, la.id_mean) AS score, la.n_ood, la.n_id
+            FROM leaderboard_averages la
+            JOIN primary_metric pm USING (suite, task_label, metric)
+            WHERE la.checkpoint = 'selected' AND la.split = 'test'
+        ),
+        c AS (SELECT suite, task_label, task, method, hparams, config, base, backward FROM cost)
+        SELECT a.suite, a.task, a.task_label, a.method, a.config, a.metric, a.higher_is_better,
+               ca.backward, a.score,
+               b.task_label AS base_task_label, b.config AS base_config, cb.backward AS base_backward, b.score AS base_score,
+               CASE WHEN a.higher_is_better THEN a.score - b.score ELSE b.score - a.score END AS advantage
+        FROM s a
+        JOIN c ca ON ca.suite = a.suite AND ca.task_label = a.task_label AND ca.hparams = a.hparams AND ca.method = a.method
+        JOIN c cb ON cb.suite = a.suite AND cb.task = a.task AND cb.method = ca.base AND cb.base = cb.method
+                 AND NOT (cb.task_label = a.task_label AND cb.method = a.method AND cb.hparams = a.hparams)
+                 AND abs(cb.backward - ca.backward) <= 0.01 * ca.backward
+        JOIN s b ON b.suite = cb.suite AND b.task_label = cb.task_label AND b.method = cb.method AND b.hparams = cb.hparams
+                AND b.metric = a.metric
+        WHERE a.method NOT IN ('adam', 'sgd')
+        """,
+    ),
+    (
+        # Published cells with their spread: Table 13's per-seed standard deviations fill the ± of
+        # the Table 5/12/14 means they belong to.
+        "published_cells",
+        """
+        SELECT p.table_id, p.split, p.model, p.method, p.method_label, p.hparams, p.domain, p.domain_label,
+               p.metric, p.value, p.value_text,
+               coalesce(p.pm, s.value) AS pm, coalesce(p.pm_text, s.value_text) AS pm_text,
+               CASE WHEN p.pm IS NULL AND s.value IS NOT NULL THEN 'std' ELSE p.pm_kind END AS pm_kind,
+               CASE WHEN p.pm IS NULL AND s.value IS NOT NULL THEN s.table_id END AS pm_table,
+               p.in_domain, p.is_average, p.higher_is_better, p.seeds, p.position
+        FROM published p
+        LEFT JOIN published s
+               ON s.statistic = 'std' AND s.split = p.split AND s.method = p.method AND s.hparams = p.hparams
+              AND s.domain = p.domain AND s.metric = p.metric AND s.model = p.model
+        WHERE p.statistic = 'mean'
+        """,
+    ),
+    (
+        # Every printed cell for display: the means (with their spread) and Table 13's standard deviations.
+        "published_display",
+        """
+        SELECT table_id, split, model, method, method_label, hparams, domain, domain_label, metric, 'mean' AS statistic,
+               value, value_text, pm, pm_text, pm_kind, in_domain, is_average, higher_is_better, seeds, position
+        FROM published_cells
+        UNION ALL
+        SELECT table_id, split, model, method, method_label, hparams, domain, domain_label, metric, statistic,
+               value, value_text, pm, pm_text, pm_kind, in_domain, is_average, higher_is_better, seeds, position
+        FROM published WHERE statistic <> 'mean'
+        """,
+    ),
+    (
+        # Reproduced vs published, only for tasks that ``published/mapping.yaml`` maps onto a
+        # published setup. A published row matches a configuration when its method ids are equal and
+        # its (distinguishing) hparams are contained in the run's hparams.
+        "published_comparison",
+        """
+        WITH cellwise AS (
+            SELECT l.suite, l.task_label, l.task, l.method, l.hparams, l.config, l.checkpoint, l.metric,
+                   l.domain, m.paper_domain, m.table_id, m.split AS paper_split, FALSE AS is_average,
+                   pc.method_label, pc.value AS published, pc.pm AS published_pm, pc.pm_kind AS published_pm_kind,
+                   pc.seeds AS published_seeds, l.n, l.mean * m.scale AS ours, l.std * m.scale AS ours_std,
+                   l.ci95 * m.scale AS ours_ci95, l.partial, m.tolerance
+            FROM leaderboard l
+            JOIN published_task_map m
+              ON m.task = l.task AND m.our_domain = l.domain AND m.metric = l.metric AND m.checkpoint = l.checkpoint
+            JOIN published_cells pc
+              ON pc.table_id = m.table_id AND pc.split = m.split AND pc.domain = m.paper_domain
+             AND pc.metric = m.metric AND pc.method = l.method AND json_contains(l.hparams::JSON, pc.hparams)
+            WHERE l.split = 'test'
+        ),
+        maps AS (
+            SELECT DISTINCT task, table_id, split, metric, scale, tolerance, checkpoint FROM published_task_map WHERE zs_avg
+        ),
+        averages AS (
+            SELECT la.suite, la.task_label, la.task, la.method, la.hparams, la.config, la.checkpoint, la.metric,
+                   'ood average' AS domain, pc.domain AS paper_domain, m.table_id, m.split AS paper_split, TRUE AS is_average,
+                   pc.method_label, pc.value AS published, pc.pm AS published_pm, pc.pm_kind AS published_pm_kind,
+                   pc.seeds AS published_seeds, la.n_ood AS n, la.ood_mean * m.scale AS ours, la.ood_std * m.scale AS ours_std,
+                   la.ood_ci95 * m.scale AS ours_ci95, la.partial, m.tolerance
+            FROM leaderboard_averages la
+            JOIN maps m ON m.task = la.task AND m.metric = la.metric AND m.checkpoint = la.checkpoint
+            JOIN published_cells pc
+              ON pc.table_id = m.table_id AND pc.split = m.split AND pc.is_average AND pc.metric = m.metric
+             AND pc.method = la.method AND json_contains(la.hparams::JSON, pc.hparams)
+            WHERE la.split = 'test' AND la.ood_mean IS NOT NULL
+        ),
+        u AS (SELECT * FROM cellwise UNION ALL SELECT * FROM averages)
+        SELECT *, ours - published AS delta, abs(ours - published) <= tolerance + 1e-9 AS within_tolerance FROM u
+        """,
+    ),
+    (
+        # Analysis metrics (epsilon-sharpness, CKA) as the paper's Table 6 reports them: per
+        # configuration, the in-domain value and the OOD average ± std across domains of the per-domain
+        # means over seeds.
+        "analysis_summary",
+        f"""
+        SELECT {_CONFIG_KEYS}, checkpoint, split, metric,
+               bool_and(higher_is_better) AS higher_is_better,
+               avg(mean) FILTER (WHERE in_domain) AS id_mean,
+               avg(mean) FILTER (WHERE NOT in_domain) AS ood_mean,
+               stddev_samp(mean) FILTER (WHERE NOT in_domain) AS ood_std_across_domains,
+               count(*) FILTER (WHERE NOT in_domain) AS n_ood_domains,
+               min(n) AS n_min, max(n) AS n_max, bool_or(partial) AS partial
+        FROM leaderboard
+        WHERE metric IN {ANALYSIS_METRICS}
+        GROUP BY {_CONFIG_KEYS}, checkpoint, split, metric
+        """,
+    ),
+)
+
+VIEW_NAMES = tuple(name for name, _ in VIEWS)
+MATERIALISED = ("cells",)
+
+
+class StoreSchemaError(RuntimeError):
+    """The database lacks a table the report needs (one-line, user-facing)."""
+
+
+def _existing_tables(con) -> set[str]:
+    rows = con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    return {r[0] for r in rows}
+
+
+def create_t_quantiles(con, *, temporary: bool = True) -> None:
+    from scipy.special import stdtrit  # the t quantile; far lighter to import than scipy.stats
+
+    con.execute(f"CREATE OR REPLACE {'TEMP ' if temporary else ''}TABLE t_quantiles (df INTEGER, q975 DOUBLE)")
+    dfs = list(range(1, T_TABLE_MAX_DF + 1))
+    insert_rows(con, "t_quantiles", [(df, float(stdtrit(df, 0.975))) for df in dfs])
+
+
+def create_views(con, *, temporary: bool = True, published: PublishedData | None = None) -> None:
+    """Create every report view (and the ``published`` tables and ``significance`` table) on ``con``."""
+    missing = [t for t in REQUIRED_TABLES if t not in _existing_tables(con)]
+    if missing:
+        raise StoreSchemaError(f"the results database has no table(s) {', '.join(missing)}; run the collector first")
+    load_published(con, published, temporary=temporary)
+    create_t_quantiles(con, temporary=temporary)
+    kind = "TEMP VIEW" if temporary else "VIEW"
+    for name, sql in VIEWS:
+        # ``cells`` (the grid with configuration names) is materialised: every other view builds on it,
+        # and re-planning its JSON unnesting inside each of them makes a report several times slower.
+        what = ("TEMP TABLE" if temporary else "TABLE") if name in MATERIALISED else kind
+        con.execute(f"CREATE OR REPLACE {what} {name} AS {sql}")
+    from tram_bench.report.significance import create_significance_table
+
+    create_significance_table(con, temporary=temporary)
