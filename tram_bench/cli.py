@@ -39,19 +39,6 @@ def _matches(spec, pattern: str) -> bool:
     return any(fnmatch.fnmatchcase(f, pattern) for f in fields)
 
 
-def _write_plan_file(results: Path, suite, specs) -> None:
-    from tram_bench.util.files import atomic_write_json
-
-    atomic_write_json(
-        results / "suites" / f"{_safe_name(suite.suite)}.json",
-        {"suite": suite.suite, "file": str(suite.path), "cells": [s.to_json() for s in specs]},
-    )
-
-
-def _safe_name(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "suite"
-
-
 @contextlib.contextmanager
 def _results_lock(results: Path):
     """One ``tram-bench run`` per results directory at a time."""
@@ -111,6 +98,7 @@ def cmd_plan(args) -> int:
 def cmd_run(args) -> int:
     from tram_bench.executors.local import execute
     from tram_bench.executors.progress import make_reporter
+    from tram_bench.suite.plan import write_plan_file
     from tram_bench.train import rundir
 
     suite, specs = _load_specs(args)
@@ -119,7 +107,7 @@ def cmd_run(args) -> int:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
     _check_device(args.device)
     with _results_lock(results):
-        _write_plan_file(results, suite, specs)
+        write_plan_file(results, suite.suite, suite.path, specs)
         retry = {rundir.STATUS_FAILED} if args.retry_failed else set()
         pending = [s for s in specs if (st := rundir.status(results, s.run_id)) == rundir.STATUS_PENDING or st in retry]
         done = len(specs) - len(pending)
@@ -325,13 +313,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from tram_bench.util.files import MissingAssetPackage
     from tram_bench.util.registry import RegistryError
 
-    kinds: list[type[BaseException]] = [UserError, RegistryError, MissingAssetPackage, MissingExtra,
-                                            ResultsWriteError]
-    with contextlib.suppress(ImportError):
-        from tram_bench.suite.errors import SuiteInvalid
+    from tram_bench.store.collector import CollectorError
+    from tram_bench.store.query import StoreError
+    from tram_bench.suite.errors import SuiteInvalid
 
-        kinds.append(SuiteInvalid)
-    return tuple(kinds)
+    return (UserError, RegistryError, MissingAssetPackage, MissingExtra, ResultsWriteError, SuiteInvalid,
+            CollectorError, StoreError)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,9 +46,12 @@ class TRAM(TwoPassOptimizer):
     ``f = 1 + fisher_eta * g^2``, where ``g`` is whatever gradient the caller produced in pass 1
     (the methods layer runs pass 1 on noised inputs, so ``f`` is the Fisher at ``x + z``, Eq. 9).
     Reading of Eq. 8: the rendered equation shows no radius, and Fisher SAM's is a fixed gamma.
-    We use the divergence ``d`` as the radius, the same substitution ``rho := d`` as Eq. 7, because
-    that substitution is what makes a method TRAM: with a fixed gamma, TRAM-Fisher would be Fisher
-    SAM with the Fisher estimated at noised inputs and no trust-region measurement at all.
+    This optimizer takes the radius from the caller, so both readings are available: pass the
+    divergence ``d`` (the ``rho := d`` substitution of Eq. 7) or a fixed gamma. The ``tram-fisher``
+    method of :mod:`tram_bench.methods.tram` passes a fixed gamma, because measuring ``d`` needs a
+    third (clean) forward pass, contradicting the paper's stated cost of 2 forward / 2 backward
+    passes ("matches FSAM in runtime efficiency"); there the trust region is the Fisher ellipse
+    itself (the diagonal Fisher at ``x + z`` is the local metric of the KL).
     ``eta`` (the ASAM offset) must stay 0 with ``fisher=True``, where the metric is ``f``, not ``T``;
     ``fisher_eta`` is unused without it.
 

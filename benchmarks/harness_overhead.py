@@ -1,0 +1,197 @@
+"""Harness overhead: the time tram-bench spends outside training.
+
+Ingestion (this half): generate finished run directories with realistic records (about 20 metric
+rows each) in a temporary directory, then time ``collect`` three ways: cold (empty database), warm
+(nothing changed: every record is skipped by its (mtime, size)), and after 1% of the runs were re-run.
+Target: 10,000 runs in under 10 s cold.
+
+One function per measurement; ``main`` prints a rich table. Timings on a shared machine are noisy:
+run it more than once before quoting a number.
+
+    PYTHONPATH=. python benchmarks/harness_overhead.py [--runs 10000] [--metrics 20] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tram_bench.store.collector import CollectStats, collect
+from tram_bench.suite.spec import RunSpec
+
+_TASKS = ("digits-uci-to-mnist", "cifar10-to-stl10", "m2d2-math", "xnli-en", "synthetic")
+_METHODS = ("sgd", "sam", "asam", "fisher_sam", "r3f", "mesa", "tram-prev", "tram-init", "tram-x", "tram-fisher")
+_DOMAINS = ("train-domain", "shift-a", "shift-b", "shift-c", "shift-d")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    name: str
+    seconds: float  # wall clock
+    cpu_seconds: float  # this process's CPU time, all threads (the machine may be shared)
+    runs: int
+    detail: str
+
+
+class _Clock:
+    def __enter__(self) -> "_Clock":
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
+
+
+def _specs(n_runs: int) -> list[RunSpec]:
+    """Distinct cells: tasks x methods x rho values x seeds, cut to ``n_runs``."""
+    per_cell = max(1, -(-n_runs // (len(_TASKS) * len(_METHODS) * 20)))
+    cells = itertools.product(_TASKS, _METHODS, range(20), range(per_cell))
+    specs = []
+    for task, method, k, seed in itertools.islice(cells, n_runs):
+        specs.append(RunSpec(
+            suite="bench", task=task, task_version="1",
+            task_params={"backbone": "small-cnn", "train_size": 1024, "shifts": [0.5, 1.0]},
+            train={"steps": 200, "epochs": None, "batch_size": 64, "lr": 0.05, "schedule": "cosine",
+                   "warmup_steps": 10, "poly_power": 1.0, "weight_decay": 0.0, "precision": "fp32",
+                   "selection": "val_loss", "eval_every": 50, "eval_batch_size": 256, "max_grad_norm": None,
+                   "accumulation": 1},
+            method=method, method_version="1",
+            hparams={"base": "sgd", "momentum": 0.9, "nesterov": False, "betas": [0.9, 0.99], "eps": 1e-8,
+                     "rho": round(0.01 * (k + 1), 4)},
+            seed=seed,
+        ))
+    return specs
+
+
+def _record(spec: RunSpec, n_metrics: int, status: str = "ok") -> dict:
+    metrics = []
+    for i, (ckpt, domain, name) in enumerate(itertools.product(("selected", "final"), _DOMAINS, ("accuracy", "loss"))):
+        if i >= n_metrics:
+            break
+        metrics.append({"checkpoint": ckpt, "domain": domain, "split": "val" if domain == "train-domain" else "test",
+                        "metric": name, "value": 0.5 + 0.001 * (spec.seed + i), "in_domain": domain == "train-domain",
+                        "higher_is_better": name == "accuracy"})
+    return {
+        "run_id": spec.run_id, "spec": spec.to_json(), "status": status,
+        "started_at": "2024-05-01T10:00:00+00:00", "finished_at": "2024-05-01T10:03:20+00:00",
+        "wall_time_s": 200.0, "train_time_s": 180.0, "eval_time_s": 20.0, "steps": 200, "selected_step": 150,
+        "cost": {"forward": 400, "backward": 400, "skipped_steps": 0, "step_time_s": 0.9, "peak_memory_mb": 812.5,
+                 "examples_per_s": 71.1, "tokens_per_s": None},
+        "provenance": {"git_commit": "0" * 40, "tram_bench_version": "0.1.0", "python": "3.11.7",
+                       "torch": "2.4.0", "cuda": None, "device": "cpu", "device_name": "x86_64",
+                       "precision": "fp32", "world_size": 1, "num_threads": 1, "hostname": "bench",
+                       "packages": {"numpy": "2.0.0", "duckdb": "1.0.0"}},
+        "selection": {"rule": "val_loss", "metric": "loss", "history": [[50, 0.9], [100, 0.7], [150, 0.6], [200, 0.65]]},
+        "metrics": metrics, "error": None,
+    }
+
+
+def _write_run(results: Path, spec: RunSpec, n_metrics: int) -> None:
+    # Plain writes: the real writer's fsync per file would measure the disk, not the harness.
+    run_dir = results / "runs" / spec.run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "spec.json").write_text(json.dumps(spec.to_json(), sort_keys=True))
+    (run_dir / "record.json").write_text(json.dumps(_record(spec, n_metrics), indent=2, sort_keys=True))
+    (run_dir / "done").write_text("ok\n")
+
+
+def make_run_dirs(results: Path, n_runs: int, n_metrics: int) -> Measurement:
+    specs = _specs(n_runs)
+    with _Clock() as clock:
+        for spec in specs:
+            _write_run(results, spec, n_metrics)
+    size = sum(f.stat().st_size for f in (results / "runs").glob("*/record.json"))
+    return Measurement("generate run dirs", clock.wall, clock.cpu, len(specs),
+                       f"{size / len(specs) / 1024:.1f} KiB per record")
+
+
+def _collected(name: str, results: Path) -> Measurement:
+    with _Clock() as clock:
+        stats: CollectStats = collect(results)
+    detail = (f"{stats.ingested} new, {stats.updated} updated, {stats.skipped} skipped, "
+              f"{len(stats.failed_dirs)} failed")
+    return Measurement(name, clock.wall, clock.cpu, stats.ingested + stats.updated + stats.skipped, detail)
+
+
+def measure_collect_cold(results: Path) -> Measurement:
+    """Empty database: every run is read, parsed and inserted."""
+    db = results / "tram-bench.duckdb"
+    if db.exists():
+        db.unlink()
+    return _collected("collect, cold", results)
+
+
+def measure_collect_warm(results: Path) -> Measurement:
+    """Nothing changed since the last collection: only directory scans and stats."""
+    return _collected("collect, warm (no change)", results)
+
+
+def measure_collect_after_reruns(results: Path, fraction: float = 0.01) -> Measurement:
+    """A fraction of runs finished again (new record files): those are replaced, the rest skipped."""
+    run_dirs = sorted((results / "runs").iterdir())
+    step = max(1, int(round(1 / fraction)))
+    for run_dir in run_dirs[::step]:
+        rec = run_dir / "record.json"
+        doc = json.loads(rec.read_text())
+        doc["wall_time_s"] += 1.0
+        tmp = run_dir / ".record.json.tmp"
+        tmp.write_text(json.dumps(doc, indent=2, sort_keys=True))
+        os.replace(tmp, rec)
+    return _collected(f"collect, {fraction:.0%} re-run", results)
+
+
+def _has_orjson() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("orjson") is not None
+
+
+def print_table(measurements: list[Measurement], title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col, justify in (("measurement", "left"), ("runs", "right"), ("wall s", "right"), ("CPU s", "right"),
+                         ("wall ms / run", "right"), ("detail", "left")):
+        table.add_column(col, justify=justify)
+    for m in measurements:
+        per = f"{1000 * m.seconds / m.runs:.3f}" if m.runs else "-"
+        table.add_row(m.name, str(m.runs), f"{m.seconds:.2f}", f"{m.cpu_seconds:.2f}", per, m.detail)
+    Console(width=120).print(table)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    Console().print(f"load average (1 min) {load:.1f} on {os.cpu_count()} CPUs; orjson "
+                    f"{'used' if _has_orjson() else 'not installed (json fallback)'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--metrics", type=int, default=20, help="metric rows per record")
+    parser.add_argument("--keep", type=Path, help="generate into this directory and keep it")
+    args = parser.parse_args(argv)
+
+    root = args.keep or Path(tempfile.mkdtemp(prefix="tram-bench-ingest-"))
+    results = root / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    try:
+        measurements = [make_run_dirs(results, args.runs, args.metrics)]
+        measurements.append(measure_collect_cold(results))
+        measurements.append(measure_collect_warm(results))
+        measurements.append(measure_collect_after_reruns(results))
+        print_table(measurements, f"ingestion overhead ({args.runs} runs, {args.metrics} metrics each)")
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

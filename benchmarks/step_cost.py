@@ -1,0 +1,240 @@
+"""Wall-clock cost of one training step of every method, relative to its base optimizer.
+
+Two small models, each with the base optimizer its domain uses in the paper:
+
+* ``cnn``: 3 conv layers (16/32/64 channels, BN) on 32x32x3 images, batch 64, base SGD;
+* ``transformer``: 2-layer encoder classifier, d=128, 32 tokens, batch 32, base Adam (noise at the
+  embedding hook, as for text).
+
+Every method runs on its own copy of the model; steps are timed round-robin (one step of each
+method per round, so background load is spread evenly), after warm-up rounds, and the median over
+rounds is reported. A no-grad train-mode forward (what a TRAM target forward costs) is timed the
+same way. Bounds, from the pass counts:
+
+* SAM family (sam, asam, fisher_sam, tram-fisher: 2 fwd / 2 bwd): 2 x base step;
+* TRAM (tram-prev, tram-init, tram-x): measured SAM step + one no-grad forward;
+* others: ``b x base + (f - b) x no-grad forward`` for f forward / b backward passes (shown for
+  information, no target).
+
+Target: within 10% of the bound. On a shared CPU the numbers are noisy; rerun before reading much
+into a single miss. ``--quick`` uses smaller batches and fewer rounds (a smoke run).
+
+Usage: ``PYTHONPATH=. python benchmarks/step_cost.py [--quick] [--device cpu|cuda|all]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+from rich.table import Table
+from torch import nn
+
+from tram_bench.methods.base import InputNoise, Method, Output, StepContext
+from tram_bench.methods.registry import BUILTIN_METHOD_IDS, METHODS
+
+SAM_FAMILY = ("sam", "asam", "fisher_sam", "tram-fisher")
+TRAM_FAMILY = ("tram-prev", "tram-init", "tram-x")
+TOLERANCE = 0.10
+
+
+# --- models and objectives ----------------------------------------------------------------------
+
+
+class SmallCNN(nn.Module):
+    def __init__(self, classes: int = 10) -> None:
+        super().__init__()
+
+        def block(cin: int, cout: int) -> list[nn.Module]:
+            return [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU()]
+
+        self.features = nn.Sequential(
+            *block(3, 16), nn.MaxPool2d(2), *block(16, 32), nn.MaxPool2d(2), *block(32, 64),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+        self.head = nn.Linear(64, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class SmallEncoder(nn.Module):
+    def __init__(self, vocab: int = 1000, d: int = 128, tokens: int = 32, classes: int = 3) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, d)
+        self.pos = nn.Parameter(torch.zeros(tokens, d))
+        layer = nn.TransformerEncoderLayer(d, nhead=4, dim_feedforward=4 * d, dropout=0.1, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
+        self.head = nn.Linear(d, classes)
+
+    def classify(self, emb: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(emb + self.pos).mean(dim=1))
+
+
+def image_objective(model: nn.Module, batch: Any, noise: InputNoise | None = None) -> Output:
+    x, y = batch
+    if noise is not None:
+        x = x.detach() + noise.sample_like(x)
+    logits = model(x)
+    return Output(logits=logits, loss=F.cross_entropy(logits, y), count=int(y.shape[0]))
+
+
+def token_objective(model: nn.Module, batch: Any, noise: InputNoise | None = None) -> Output:
+    ids, y = batch
+    emb = model.embed(ids)
+    if noise is not None:
+        emb = emb.detach() + noise.sample_like(emb)
+    logits = model.classify(emb)
+    return Output(logits=logits, loss=F.cross_entropy(logits, y), count=int(y.shape[0]))
+
+
+@dataclass
+class Workload:
+    name: str
+    build: Callable[[], nn.Module]
+    objective: Callable[..., Output]
+    batch: Callable[[torch.device], Any]
+    base: str  # the base optimizer every non-plain method uses; its plain method is the reference
+    reference: str
+
+
+def workloads(quick: bool) -> list[Workload]:
+    image_batch, token_batch = (4, 4) if quick else (64, 32)
+
+    def images(device: torch.device):
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(image_batch, 3, 32, 32, generator=g)
+        return x.to(device), torch.randint(0, 10, (image_batch,), generator=g).to(device)
+
+    def tokens(device: torch.device):
+        g = torch.Generator().manual_seed(0)
+        ids = torch.randint(0, 1000, (token_batch, 32), generator=g)
+        return ids.to(device), torch.randint(0, 3, (token_batch,), generator=g).to(device)
+
+    return [
+        Workload(f"cnn (batch {image_batch})", SmallCNN, image_objective, images, "sgd", "sgd"),
+        Workload(f"transformer (batch {token_batch})", SmallEncoder, token_objective, tokens, "adam", "adam"),
+    ]
+
+
+# --- timing --------------------------------------------------------------------------------------
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _make_method(mid: str, wl: Workload, template: nn.Module) -> Method:
+    cls = METHODS.get(mid)
+    base = {"sgd": "sgd", "adam": "adam"}.get(mid, wl.base)
+    # A small lr keeps the trajectories tame over the timed steps; speed does not depend on it.
+    return cls(copy.deepcopy(template), wl.objective, cls.Hparams(base=base), lr=1e-4,
+               generator=torch.Generator().manual_seed(0))
+
+
+def measure(wl: Workload, device: torch.device, warmup: int, rounds: int) -> tuple[dict[str, list[float]], list[float]]:
+    torch.manual_seed(0)
+    template = wl.build().to(device).train()
+    batch = wl.batch(device)
+    methods = {mid: _make_method(mid, wl, template) for mid in BUILTIN_METHOD_IDS}
+    probe = copy.deepcopy(template)
+    ctx = StepContext(device_type=device.type)
+    times: dict[str, list[float]] = {mid: [] for mid in methods}
+    nograd: list[float] = []
+    for r in range(warmup + rounds):
+        for mid, method in methods.items():
+            _sync(device)
+            t0 = time.perf_counter()
+            method.step([batch], ctx)
+            _sync(device)
+            if r >= warmup:
+                times[mid].append(time.perf_counter() - t0)
+        _sync(device)
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            wl.objective(probe, batch)
+        _sync(device)
+        if r >= warmup:
+            nograd.append(time.perf_counter() - t0)
+    return times, nograd
+
+
+def bound_for(mid: str, ms: dict[str, float], reference: str, nograd_ms: float) -> tuple[float | None, bool]:
+    """(bound in ms, whether the 10% target applies to this method)."""
+    f, b = METHODS.get(mid).passes
+    if mid in SAM_FAMILY:
+        return 2.0 * ms[reference], True
+    if mid in TRAM_FAMILY:
+        return ms["sam"] + nograd_ms, True
+    if mid in ("sgd", "adam"):
+        return None, False
+    return b * ms[reference] + (f - b) * nograd_ms, False
+
+
+def report(console: Console, wl: Workload, device: torch.device, times: dict[str, list[float]], nograd: list[float]) -> int:
+    ms = {mid: 1e3 * statistics.median(ts) for mid, ts in times.items()}
+    nograd_ms = 1e3 * statistics.median(nograd)
+    ref = ms[wl.reference]
+    table = Table(title=f"{wl.name} on {device.type}: base {wl.reference} {ref:.2f} ms/step, "
+                        f"no-grad forward {nograd_ms:.2f} ms (medians of {len(nograd)} rounds)")
+    for col in ("method", "passes f/b", "ms/step", "ratio to base", "bound ms", "within target?"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    misses = 0
+    for mid in BUILTIN_METHOD_IDS:
+        f, b = METHODS.get(mid).passes
+        bound, targeted = bound_for(mid, ms, wl.reference, nograd_ms)
+        plain_ref = mid if mid in ("sgd", "adam") else wl.reference
+        if bound is None:
+            verdict = "-"
+        else:
+            ok = ms[mid] <= (1 + TOLERANCE) * bound
+            verdict = ("yes" if ok else "NO") if targeted else ("(yes)" if ok else "(no)")
+            misses += int(targeted and not ok)
+        table.add_row(mid, f"{f}/{b}", f"{ms[mid]:.2f}", f"{ms[mid] / ms[plain_ref]:.2f}",
+                      "-" if bound is None else f"{bound:.2f}", verdict)
+    console.print(table)
+    return misses
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller batches, fewer rounds (a few seconds)")
+    parser.add_argument("--device", choices=("cpu", "cuda", "all"), default="all",
+                        help="'all' = CPU, plus CUDA when available (default)")
+    parser.add_argument("--rounds", type=int, default=None, help="timed rounds (default 9; quick 2)")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed rounds first (default 1)")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch (default 1: steadier timings)")
+    args = parser.parse_args(argv)
+    rounds = args.rounds or (2 if args.quick else 9)
+    warmup = args.warmup if args.warmup is not None else 1
+    if rounds < 1 or warmup < 0 or args.threads < 1:
+        parser.error("--rounds and --threads must be >= 1, --warmup >= 0")
+    torch.set_num_threads(args.threads)
+    devices = [torch.device("cpu")] if args.device in ("cpu", "all") else []
+    if args.device in ("cuda", "all") and torch.cuda.is_available():
+        devices.append(torch.device("cuda"))
+    elif args.device == "cuda":
+        parser.error("--device cuda: no CUDA device is available")
+    console = Console()
+    misses = 0
+    started = time.perf_counter()
+    for device in devices:
+        for wl in workloads(args.quick):
+            times, nograd = measure(wl, device, warmup, rounds)
+            misses += report(console, wl, device, times, nograd)
+    console.print(f"targets: SAM family <= {1 + TOLERANCE:.1f} x (2 x base); TRAM <= {1 + TOLERANCE:.1f} x "
+                  f"(SAM + no-grad forward); misses: {misses}; "
+                  f"{time.perf_counter() - started:.0f} s, {torch.get_num_threads()} CPU thread(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

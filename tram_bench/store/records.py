@@ -1,0 +1,262 @@
+"""Run records and plan files turned into table rows (pure functions; no database here).
+
+A record that does not follow the run-directory format of docs/architecture.md raises
+:class:`RecordError` with a one-line reason; the collector reports it and ingests the rest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from tram_bench.suite.spec import RunSpec
+
+FINISHED_STATUSES = ("ok", "failed", "diverged")
+
+try:  # orjson is several times faster on 10k records; json is the fallback (and reads NaN)
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - depends on the environment
+    _orjson = None
+
+
+class RecordError(ValueError):
+    """A record or plan file that cannot be ingested (the message is the reason)."""
+
+
+def loads(data: bytes) -> Any:
+    if _orjson is not None:
+        try:
+            return _orjson.loads(data)
+        except _orjson.JSONDecodeError:
+            pass  # e.g. NaN, which Python's json writes for a diverged loss and orjson refuses
+    try:
+        return json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RecordError(f"not valid JSON ({exc})") from None
+
+
+@dataclass(frozen=True)
+class ParsedRun:
+    run_id: str
+    row: tuple  # in the column order of schema.RUNS_COLUMNS (times as epoch microseconds)
+    metrics: list[tuple]  # rows in the column order of schema.METRICS_COLUMNS
+
+
+@dataclass(frozen=True)
+class ParsedPlan:
+    suite: str
+    cells: list[tuple]  # rows in the column order of schema.SUITE_CELLS_COLUMNS
+
+
+_KIND_NAMES = {"str": "a string", "int": "an integer", "num": "a number", "bool": "true/false",
+               "json": "an object", "time": "an ISO-8601 time string", "list": "a list"}
+
+# The runs row, column by column: (column, object it is read from, key there, kind, required).
+# In the order of schema.RUNS_COLUMNS (tests/store checks that the two agree).
+RUN_FIELDS: tuple[tuple[str, str, str, str, bool], ...] = (
+    ("run_id", "", "run_id", "str", True),
+    ("suite", "spec.", "suite", "str", False),
+    ("task", "spec.", "task", "str", True),
+    ("task_label", "spec.", "label", "str", False),
+    ("task_version", "spec.", "task_version", "str", False),
+    ("method", "spec.", "method", "str", True),
+    ("method_version", "spec.", "method_version", "str", False),
+    ("hparams", "spec.", "hparams", "json", True),
+    ("task_params", "spec.", "task_params", "json", True),
+    ("train", "spec.", "train", "json", True),
+    ("seed", "spec.", "seed", "int", True),
+    ("status", "", "status", "str", True),
+    ("started_at", "", "started_at", "time", False),
+    ("finished_at", "", "finished_at", "time", False),
+    ("wall_time_s", "", "wall_time_s", "num", False),
+    ("train_time_s", "", "train_time_s", "num", False),
+    ("eval_time_s", "", "eval_time_s", "num", False),
+    ("steps", "", "steps", "int", False),
+    ("selected_step", "", "selected_step", "int", False),
+    ("forward", "cost.", "forward", "int", False),
+    ("backward", "cost.", "backward", "int", False),
+    ("step_time_s", "cost.", "step_time_s", "num", False),
+    ("peak_memory_mb", "cost.", "peak_memory_mb", "num", False),
+    ("examples_per_s", "cost.", "examples_per_s", "num", False),
+    ("tokens_per_s", "cost.", "tokens_per_s", "num", False),
+    ("git_commit", "provenance.", "git_commit", "str", False),
+    ("tram_bench_version", "provenance.", "tram_bench_version", "str", False),
+    ("torch_version", "provenance.", "torch", "str", False),
+    ("cuda_version", "provenance.", "cuda", "str", False),
+    ("device", "provenance.", "device", "str", False),
+    ("device_name", "provenance.", "device_name", "str", False),
+    ("precision", "provenance.", "precision", "str", False),
+    ("world_size", "provenance.", "world_size", "int", False),
+    ("error", "", "error", "str", False),
+)
+_TASK, _LABEL, _STATUS = 2, 3, 11  # positions in RUN_FIELDS that are checked after the loop
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_MICROSECOND = dt.timedelta(microseconds=1)
+_JSON_COLUMN = json.JSONEncoder(sort_keys=True, allow_nan=True)  # built once (json.dumps(**kw) builds one per call)
+
+
+def dumps_json_column(value: Any) -> str:
+    """The text stored in a JSON column: keys sorted, so equal dicts compare and group equal."""
+    return _JSON_COLUMN.encode(value)
+
+
+def _epoch_us(text: str, key: str) -> int:
+    """Microseconds since the Unix epoch (UTC): an int column converts to Arrow without pandas."""
+    try:
+        ts = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise RecordError(f"{key} is not an ISO-8601 time: {text!r:.60}") from None
+    # A time without an offset is taken as UTC (what the training loop writes).
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=dt.timezone.utc)
+    return (ts - _EPOCH) // _MICROSECOND
+
+
+def _wrong(where: str, key: str, kind: str, value: Any) -> RecordError:
+    return RecordError(f"{where}{key} must be {_KIND_NAMES[kind]}, got {type(value).__name__} {value!r:.60}")
+
+
+def _object(record: dict, key: str) -> dict:
+    value = record.get(key)
+    if value is None:
+        return {}
+    if type(value) is not dict:
+        raise _wrong("", key, "json", value)
+    return value
+
+
+def parse_record(dir_name: str, record: Any, done_text: str) -> ParsedRun:
+    """Rows for one finished run. ``done_text`` is the content of its ``done`` marker."""
+    if type(record) is not dict:
+        raise RecordError(f"record.json must hold a JSON object, got {type(record).__name__}")
+    if record.get("spec") is None:
+        raise RecordError("spec is missing")
+    sources = {"": record, "spec.": _object(record, "spec"), "cost.": _object(record, "cost"),
+               "provenance.": _object(record, "provenance")}
+    row: list[Any] = []
+    # Exact type() checks in one loop: this runs for every record of a cold collection.
+    for _, where, key, kind, required in RUN_FIELDS:
+        v = sources[where].get(key)
+        if v is None:
+            if required:
+                raise RecordError(f"{where}{key} is missing")
+            row.append(None)
+            continue
+        t = type(v)
+        if kind == "str":
+            if t is not str:
+                raise _wrong(where, key, kind, v)
+        elif kind == "num":
+            if t is not float:
+                if t is not int:
+                    raise _wrong(where, key, kind, v)
+                v = float(v)
+        elif kind == "int":
+            if t is not int:
+                raise _wrong(where, key, kind, v)
+        elif kind == "json":
+            if t is not dict:
+                raise _wrong(where, key, kind, v)
+            v = _JSON_COLUMN.encode(v)
+        elif kind == "time":
+            if t is not str:
+                raise _wrong(where, key, kind, v)
+            v = _epoch_us(v, key)
+        row.append(v)
+
+    run_id, status = row[0], row[_STATUS]
+    if run_id != dir_name:
+        raise RecordError(f"run_id {run_id!r} does not match the directory name {dir_name!r}")
+    if status not in FINISHED_STATUSES:
+        raise RecordError(f"status {status!r} is not one of {', '.join(FINISHED_STATUSES)}")
+    marker = done_text.strip()
+    if marker and marker != status:
+        raise RecordError(f"the done marker says {marker!r} but record.json says {status!r}")
+    if not row[_LABEL]:
+        row[_LABEL] = row[_TASK]
+    metrics = record.get("metrics")
+    if metrics is not None and type(metrics) is not list:
+        raise _wrong("", "metrics", "list", metrics)
+    return ParsedRun(run_id=run_id, row=tuple(row), metrics=_metrics(run_id, metrics or []))
+
+
+def _metrics(run_id: str, items: list) -> list[tuple]:
+    rows = []
+    seen: set[tuple] = set()
+    for i, m in enumerate(items):
+        # Inline exact checks for the common case; the checked path names the bad field.
+        if type(m) is dict:
+            ck, dom, sp, name = m.get("checkpoint"), m.get("domain"), m.get("split"), m.get("metric")
+            v, ind, hib = m.get("value"), m.get("in_domain"), m.get("higher_is_better")
+            if not (type(ck) is str and type(dom) is str and type(sp) is str and type(name) is str
+                    and (type(v) is float or v is None) and (ind is None or type(ind) is bool)
+                    and (hib is None or type(hib) is bool)):
+                ck, dom, sp, name, v, ind, hib = _metric_checked(i, m)
+        else:
+            ck, dom, sp, name, v, ind, hib = _metric_checked(i, m)
+        key = (ck, dom, sp, name)
+        if key in seen:
+            raise RecordError(f"metrics[{i}] repeats {'/'.join(key)}")
+        seen.add(key)
+        rows.append((run_id, ck, dom, sp, name, v, ind, hib))
+    return rows
+
+
+_METRIC_FIELDS = (("checkpoint", "str", True), ("domain", "str", True), ("split", "str", True),
+                  ("metric", "str", True), ("value", "num", False), ("in_domain", "bool", False),
+                  ("higher_is_better", "bool", False))
+
+
+def _metric_checked(i: int, m: Any) -> tuple:
+    w = f"metrics[{i}]."
+    if type(m) is not dict:
+        raise RecordError(f"metrics[{i}] must be an object, got {type(m).__name__}")
+    out = []
+    for key, kind, required in _METRIC_FIELDS:
+        v = m.get(key)
+        if v is None:
+            if required:
+                raise RecordError(f"{w}{key} is missing")
+        elif kind == "num":
+            if type(v) not in (int, float):  # bool is excluded: type(True) is bool
+                raise _wrong(w, key, kind, v)
+            v = float(v)
+        elif type(v) is not (str if kind == "str" else bool):
+            raise _wrong(w, key, kind, v)
+        out.append(v)
+    return tuple(out)
+
+
+def parse_plan(file_stem: str, doc: Any) -> ParsedPlan:
+    """Rows of ``suite_cells`` from one ``results/suites/<suite>.json``."""
+    if type(doc) is not dict:
+        raise RecordError(f"a plan file must hold a JSON object, got {type(doc).__name__}")
+    suite, cells = doc.get("suite"), doc.get("cells")
+    if type(suite) is not str:
+        raise _wrong("", "suite", "str", suite)
+    if suite != file_stem:
+        raise RecordError(f"suite {suite!r} does not match the file name {file_stem!r}.json")
+    if type(cells) is not list:
+        raise _wrong("", "cells", "list", cells)
+    rows = []
+    seen: set[str] = set()
+    for i, cell in enumerate(cells):
+        if type(cell) is not dict:
+            raise RecordError(f"cells[{i}] must be an object")
+        try:
+            spec = RunSpec.from_json(cell)
+            run_id = spec.run_id
+        except Exception as exc:  # noqa: BLE001 - any malformed cell is a reason, not a crash
+            raise RecordError(f"cells[{i}] is not a RunSpec ({type(exc).__name__}: {exc})") from None
+        if "run_id" in cell and cell["run_id"] != run_id:
+            raise RecordError(f"cells[{i}] run_id {cell['run_id']!r} does not match its spec (expected {run_id!r})")
+        if run_id in seen:
+            raise RecordError(f"cells[{i}] repeats run {run_id}")
+        seen.add(run_id)
+        if type(spec.hparams) is not dict or type(spec.seed) is not int:
+            raise RecordError(f"cells[{i}] has malformed hparams or seed")
+        rows.append((suite, run_id, spec.task, spec.task_label, spec.method, dumps_json_column(spec.hparams), spec.seed))
+    return ParsedPlan(suite=suite, cells=rows)

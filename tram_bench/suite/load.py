@@ -1,0 +1,142 @@
+"""Load a suite file (with ``-O`` overrides) into a checked SuiteConfig, and expand it into RunSpecs.
+
+Pipeline: read text -> compose with PyYAML for line numbers and duplicate keys -> OmegaConf.create
+(YAML 1.2 numbers such as ``1e-3``, interpolation) -> apply overrides -> resolve interpolations ->
+structural checks (:mod:`config`) -> resolution against the task/method classes (:mod:`resolve`).
+Every problem becomes a :class:`SuiteError`; none escapes as a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from tram_bench.suite.config import SuiteConfig, build_config
+from tram_bench.suite.errors import KeyPath, SuiteError, SuiteInvalid, one_line, sorted_unique
+from tram_bench.suite.locations import SourceMap, map_source, yaml_problem
+from tram_bench.suite.overrides import OverrideError, apply_override, parse_key_path, parse_override
+from tram_bench.suite.resolve import resolve
+from tram_bench.suite.spec import RunSpec
+
+
+def load_suite(path: str | Path, overrides: Sequence[str] = ()) -> SuiteConfig:
+    """The checked suite; raises :class:`SuiteInvalid` with every problem found."""
+    config, errors = check_suite(path, overrides)
+    if errors or config is None:
+        raise SuiteInvalid(errors)
+    return config
+
+
+def expand(suite: SuiteConfig) -> list[RunSpec]:
+    """Every cell of the suite (tasks x method cells x seeds), fully resolved."""
+    try:
+        specs, errors = resolve(suite)
+    except Exception as exc:  # noqa: BLE001 - see check_suite
+        raise SuiteInvalid([_internal(str(suite.path or suite.suite), exc)]) from None
+    if errors:
+        raise SuiteInvalid(sorted_unique(errors))
+    return specs
+
+
+def check_suite(path: str | Path, overrides: Sequence[str] = ()) -> tuple[SuiteConfig | None, list[SuiteError]]:
+    """(config, errors): the config is usable only when ``errors`` is empty."""
+    try:
+        data, src, errors = read_document(path, overrides)
+        if data is None:
+            return None, sorted_unique(errors)
+        config, more = build_config(data, src, Path(path))
+        errors += more
+        if config is not None:
+            # With an unusable seed list, one placeholder seed still finds duplicate cells.
+            _, more = resolve(config, seeds=config.seeds or (0,))
+            errors += more
+        return config, sorted_unique(errors)
+    except Exception as exc:  # noqa: BLE001 - any input must end as a one-line error, never a traceback
+        return None, [_internal(str(path), exc)]
+
+
+def _internal(file: str, exc: BaseException) -> SuiteError:
+    return SuiteError(file, None, "", f"cannot check this suite ({type(exc).__name__}: {_first_line(exc)})")
+
+
+def read_document(path: str | Path, overrides: Sequence[str] = ()) -> tuple[Any, SourceMap, list[SuiteError]]:
+    """The suite document as plain data (overrides applied, interpolations resolved), its source
+    map, and errors. The data is None when nothing further can be checked."""
+    file = str(path)
+    src = SourceMap(file)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, src, [SuiteError(file, None, "", "no such file")]
+    except IsADirectoryError:
+        return None, src, [SuiteError(file, None, "", "is a directory, not a suite file")]
+    except UnicodeDecodeError as exc:
+        return None, src, [SuiteError(file, None, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
+    except OSError as exc:
+        return None, src, [SuiteError(file, None, "", f"cannot read: {exc.strerror or exc}")]
+
+    src, root, errors = map_source(text, file)
+    if errors:
+        return None, src, errors
+    if not isinstance(root, yaml.MappingNode):
+        got = "an empty file" if root is None else "a list" if isinstance(root, yaml.SequenceNode) else "a single value"
+        return None, src, [src.error((), f"the top level must be a mapping with suite, seeds, tasks, methods; got {got}")]
+    try:
+        cfg = OmegaConf.create(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        return None, src, [SuiteError(file, mark.line + 1 if mark else None, "", f"YAML error: {yaml_problem(exc)}")]
+    except Exception as exc:  # noqa: BLE001 - OmegaConf's own errors carry the key, not the line
+        return None, src, [_omegaconf_error(exc, src)]
+    data = OmegaConf.to_container(cfg, resolve=False)
+
+    for text_ov in overrides:
+        try:
+            ov = parse_override(text_ov)
+            src.mark_override(apply_override(data, ov), ov.text)
+        except OverrideError as exc:
+            errors.append(SuiteError(f"-O {text_ov}", None, "", str(exc)))
+
+    try:
+        cfg = OmegaConf.create(data)
+    except Exception as exc:  # noqa: BLE001 - e.g. an override value OmegaConf cannot hold
+        return None, src, errors + [_omegaconf_error(exc, src)]
+    bad = _unresolvable(cfg, (), src)
+    if bad:
+        return None, src, errors + bad
+    return OmegaConf.to_container(cfg, resolve=True), src, errors
+
+
+def _unresolvable(node: DictConfig | ListConfig, path: KeyPath, src: SourceMap) -> list[SuiteError]:
+    """Every ``${...}`` that does not resolve (OmegaConf itself stops at the first)."""
+    errors = []
+    keys = list(node.keys()) if isinstance(node, DictConfig) else list(range(len(node)))
+    for key in keys:
+        sub = path + (key if isinstance(key, int) else str(key),)
+        try:
+            child = node[key]
+        except Exception as exc:  # noqa: BLE001 - InterpolationKeyError, GrammarParseError, env var missing...
+            errors.append(src.error(sub, f"cannot resolve: {_first_line(exc)} (write \\${{ for a literal '${{')"))
+            continue
+        if isinstance(child, (DictConfig, ListConfig)):
+            errors += _unresolvable(child, sub, src)
+    return errors
+
+
+def _omegaconf_error(exc: Exception, src: SourceMap) -> SuiteError:
+    path: KeyPath = ()
+    full_key = getattr(exc, "full_key", None)
+    if full_key:
+        try:
+            path = tuple(int(p) if p.isdigit() else p for p in parse_key_path(str(full_key)))
+        except OverrideError:
+            path = ()
+    return src.error(path, _first_line(exc) or type(exc).__name__)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return one_line(text[0]) if text else type(exc).__name__

@@ -1,0 +1,160 @@
+"""Where every key of a suite file lives (its line), and which keys a ``-O`` override replaced.
+
+OmegaConf gives values but no positions, so the file is also composed once with PyYAML's SafeLoader
+into a node tree (no Python objects are built from it) and every key path is mapped to the line of
+its key. The same walk finds duplicate keys, which PyYAML would otherwise silently collapse.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import yaml
+
+from tram_bench.suite.errors import KeyPath, SuiteError, format_key_path, one_line
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+# Aliases can make a tiny file expand into an enormous tree ("billion laughs"); stop well before that.
+MAX_NODES = 200_000
+
+
+@dataclass
+class SourceMap:
+    """Key path -> 1-based line in ``file``; key paths (prefixes) set by ``-O`` -> the override text."""
+
+    file: str
+    lines: dict[KeyPath, int] = field(default_factory=dict)
+    overrides: dict[KeyPath, str] = field(default_factory=dict)
+
+    def where(self, path: KeyPath) -> tuple[str, int | None]:
+        # An override replaces a whole subtree, so any overridden prefix wins over file lines
+        # (the file's line for a replaced subtree would point at text that no longer applies).
+        for n in range(len(path), -1, -1):
+            if path[:n] in self.overrides:
+                return self.overrides[path[:n]], None
+        for n in range(len(path), -1, -1):
+            if path[:n] in self.lines:
+                return self.file, self.lines[path[:n]]
+        return self.file, None
+
+    def error(self, path: KeyPath, message: str) -> SuiteError:
+        file, line = self.where(path)
+        return SuiteError(file, line, format_key_path(path), message)
+
+    def mark_override(self, path: KeyPath, text: str) -> None:
+        for p in [p for p in self.overrides if p[: len(path)] == path]:
+            del self.overrides[p]
+        self.overrides[path] = f"-O {text}"
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def map_source(text: str, file: str) -> tuple[SourceMap, yaml.Node | None, list[SuiteError]]:
+    """Compose ``text`` and map its key paths to lines. Returns the root node (None for an empty
+    document) and the syntax / duplicate-key errors found."""
+    src = SourceMap(file)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        return src, None, [SuiteError(file, _mark_line(exc), "", f"YAML syntax error: {yaml_problem(exc)}")]
+    except yaml.YAMLError as exc:
+        return src, None, [SuiteError(file, None, "", f"YAML syntax error: {one_line(exc)}")]
+    if root is None:
+        return src, None, []
+    errors: list[SuiteError] = []
+    src.lines[()] = root.start_mark.line + 1
+    try:
+        _walk(root, (), src, errors, [0], set())
+    except _TooLarge:
+        errors.append(SuiteError(file, None, "", f"document expands to more than {MAX_NODES} nodes (alias loop or alias bomb?)"))
+    return src, root, errors
+
+
+def yaml_problem(exc: yaml.MarkedYAMLError) -> str:
+    parts = [p for p in (exc.context, exc.problem) if p]
+    return one_line(": ".join(parts)) if parts else one_line(exc)
+
+
+def _mark_line(exc: yaml.MarkedYAMLError) -> int | None:
+    mark = exc.problem_mark or exc.context_mark
+    return None if mark is None else mark.line + 1
+
+
+def _walk(node: yaml.Node, path: KeyPath, src: SourceMap, errors: list[SuiteError], count: list[int],
+          active: set[int]) -> None:
+    count[0] += 1
+    if count[0] > MAX_NODES:
+        raise _TooLarge
+    if id(node) in active:  # an alias that contains itself: OmegaConf reports it; do not recurse forever
+        return
+    active.add(id(node))
+    try:
+        if isinstance(node, yaml.MappingNode):
+            _walk_mapping(node, path, src, errors, count, active)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                src.lines.setdefault(path + (i,), item.start_mark.line + 1)
+                _walk(item, path + (i,), src, errors, count, active)
+    finally:
+        active.discard(id(node))
+
+
+def _walk_mapping(node: yaml.MappingNode, path: KeyPath, src: SourceMap, errors: list[SuiteError],
+                  count: list[int], active: set[int]) -> None:
+    first_line: dict[str, int] = {}
+    merged: list[yaml.Node] = []
+    for key_node, value_node in node.value:
+        if key_node.tag == _MERGE_TAG:
+            merged.append(value_node)
+            continue
+        line = key_node.start_mark.line + 1
+        if not isinstance(key_node, yaml.ScalarNode):
+            errors.append(SuiteError(src.file, line, format_key_path(path), "a key must be a plain name, not a list or mapping"))
+            continue
+        key = key_node.value
+        if key in first_line:
+            errors.append(SuiteError(src.file, line, format_key_path(path + (key,)),
+                                     f"duplicate key {key!r} (first at line {first_line[key]})"))
+            continue
+        first_line[key] = line
+        src.lines[path + (key,)] = line
+        _walk(value_node, path + (key,), src, errors, count, active)
+    # `<<: *anchor` fills in keys not written explicitly; their lines are the anchor's lines.
+    for value_node in merged:
+        sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+        for m in sources:
+            if not isinstance(m, yaml.MappingNode):
+                continue
+            for key_node, sub in m.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.value not in first_line:
+                    first_line[key_node.value] = key_node.start_mark.line + 1
+                    src.lines.setdefault(path + (key_node.value,), key_node.start_mark.line + 1)
+                    _walk(sub, path + (key_node.value,), src, errors, count, active)
+
+
+class ValueLoader(yaml.SafeLoader):
+    """SafeLoader with the number and date rules OmegaConf applies to suite files, used to parse
+    ``-O`` values: ``1e-3`` is a float (plain YAML 1.1 makes it a string), dates stay strings."""
+
+
+ValueLoader.yaml_implicit_resolvers = {
+    ch: [r for r in resolvers if r[0] not in (_FLOAT_TAG, _TIMESTAMP_TAG)]
+    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+ValueLoader.add_implicit_resolver(
+    _FLOAT_TAG,
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+            |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+            |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+            |[-+]?\.(?:inf|Inf|INF)
+            |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)

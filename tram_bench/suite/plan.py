@@ -1,0 +1,79 @@
+"""The plan of a suite: one row per cell with its status, and the plan file the collector reads.
+
+``results/suites/<suite>.json`` = ``{"suite": name, "file": path, "cells": [RunSpec.to_json(), ...]}``
+records which cells a suite holds, so that a partially run grid shows as partial in the store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from tram_bench.methods.registry import METHODS
+from tram_bench.suite.display import differing
+from tram_bench.suite.fieldtypes import to_jsonable
+from tram_bench.suite.spec import RunSpec
+from tram_bench.util.files import atomic_write_json
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    task_label: str
+    method: str
+    hparams: str  # only the values that differ from the method's defaults ("" = all defaults)
+    seed: int
+    run_id: str
+    status: str
+
+    @property
+    def task(self) -> str:
+        """The task's display label (the name the CLI's plan table uses)."""
+        return self.task_label
+
+
+def plan_rows(specs: Iterable[RunSpec], status_of: Callable[[str], str]) -> list[PlanRow]:
+    """One row per spec, in the given order; ``status_of(run_id)`` supplies the status."""
+    defaults_cache: dict[str, tuple[dict[str, Any], list[str]] | None] = {}
+    rows = []
+    for spec in specs:
+        if spec.method not in defaults_cache:
+            defaults_cache[spec.method] = _method_defaults(spec.method)
+        known = defaults_cache[spec.method]
+        if known is None:  # the class cannot be loaded here: show every value rather than guess
+            text = differing(spec.hparams, {})
+        else:
+            text = differing(spec.hparams, known[0], known[1])
+        rows.append(PlanRow(spec.task_label, spec.method, text, spec.seed, spec.run_id, status_of(spec.run_id)))
+    return rows
+
+
+def _method_defaults(method_id: str) -> tuple[dict[str, Any], list[str]] | None:
+    try:
+        hcls = METHODS.get(method_id).Hparams
+        fields = dataclasses.fields(hcls)
+    except Exception:  # noqa: BLE001 - display only; plan_rows falls back to listing all values
+        return None
+    defaults: dict[str, Any] = {}
+    for f in fields:
+        if f.default is not dataclasses.MISSING:
+            defaults[f.name] = to_jsonable(f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            defaults[f.name] = to_jsonable(f.default_factory())
+    return defaults, [f.name for f in fields]
+
+
+def plan_document(suite: str, file: str | Path | None, specs: Iterable[RunSpec]) -> dict[str, Any]:
+    return {"suite": suite, "file": None if file is None else str(file), "cells": [s.to_json() for s in specs]}
+
+
+def plan_file_path(results_dir: str | Path, suite: str) -> Path:
+    return Path(results_dir) / "suites" / f"{suite}.json"
+
+
+def write_plan_file(results_dir: str | Path, suite: str, file: str | Path | None, specs: Iterable[RunSpec]) -> Path:
+    """Write (atomically, replacing any previous plan of this suite) the suite's plan file."""
+    path = plan_file_path(results_dir, suite)
+    atomic_write_json(path, plan_document(suite, file, specs))
+    return path

@@ -1,0 +1,48 @@
+"""Which training setups are possible (values of :class:`tram_bench.tasks.base.TrainDefaults`).
+
+The allowed names must match what the training loop implements (``tram_bench.train.schedule`` and
+``tram_bench.train.loop``); ``tests/suite`` checks that they agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SCHEDULES = ("constant", "linear", "polynomial", "cosine")
+PRECISIONS = ("fp32", "bf16", "fp16")
+SELECTIONS = ("val_loss", "val_metric", "final")
+
+_POSITIVE = ("lr", "steps", "batch_size", "eval_every", "eval_batch_size", "poly_power")
+_POSITIVE_OR_NULL = ("epochs", "max_grad_norm")
+_CHOICES = {"schedule": SCHEDULES, "precision": PRECISIONS, "selection": SELECTIONS}
+
+
+def check_train_value(key: str, value: Any) -> str | None:
+    """The problem with one (already type-checked) training value, or None."""
+    if key in _POSITIVE and value <= 0:
+        return f"must be > 0, got {value!r}"
+    if key in _POSITIVE_OR_NULL and value is not None and value <= 0:
+        return f"must be > 0 (or null), got {value!r}"
+    if key == "warmup_steps" and value < 0:
+        return f"must be >= 0, got {value!r}"
+    if key == "weight_decay" and value < 0:
+        return f"must be >= 0, got {value!r}"
+    if key == "accumulation" and value < 1:
+        return f"must be >= 1, got {value!r}"
+    if key in _CHOICES and value not in _CHOICES[key]:
+        return f"unknown {key} {value!r} (expected one of {', '.join(_CHOICES[key])})"
+    return None
+
+
+def check_train_combination(train: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Problems between fields of one resolved setup, as (key to blame, other key, message)."""
+    problems = []
+    # With `epochs` the step count depends on the data size, known only when the task loads.
+    if train.get("epochs") is None and train["warmup_steps"] >= train["steps"] > 0:
+        problems.append(("warmup_steps", "steps",
+                         f"warmup_steps ({train['warmup_steps']}) must be < steps ({train['steps']})"))
+    acc, bs = train["accumulation"], train["batch_size"]
+    if acc >= 1 and bs > 0 and bs % acc != 0:
+        problems.append(("accumulation", "batch_size",
+                         f"accumulation ({acc}) must divide batch_size ({bs}) into equal micro-batches"))
+    return problems

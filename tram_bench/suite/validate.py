@@ -1,0 +1,21 @@
+"""``tram-bench validate``: every problem of a suite file, one line each, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from tram_bench.suite.errors import SuiteError
+from tram_bench.suite.load import check_suite
+
+
+def validate(path: str | Path, overrides: Sequence[str] = ()) -> list[SuiteError]:
+    """All problems of the suite at ``path`` with ``-O`` overrides applied; empty when it is valid.
+
+    Checks: YAML syntax, document shape, unknown keys (with the closest valid name) at every level,
+    value types against the task ``Params`` / method ``Hparams`` / ``TrainDefaults`` dataclasses,
+    impossible training values, ``Hparams.__post_init__`` rejections, unknown task/method ids,
+    duplicate seeds, cells, task labels and analyses.
+    """
+    _, errors = check_suite(path, overrides)
+    return errors
