@@ -178,3 +178,26 @@ def test_zero_shot_row_evaluates_the_pretrained_model_without_steps(tmp_path):
     selected = {(m["domain"], m["metric"]): m["value"] for m in rec["metrics"] if m["checkpoint"] == "selected"}
     final = {(m["domain"], m["metric"]): m["value"] for m in rec["metrics"] if m["checkpoint"] == "final"}
     assert selected == final and ("shift-1", "accuracy") in selected
+
+
+def test_analyses_run_on_the_selected_checkpoint_and_land_in_the_store(tmp_path):
+    results = tmp_path / "r"
+    assert main(["run", str(SUITE), "--results", str(results), "--quiet", "-O", "seeds=[0]", "--only", "sgd",
+                 "-O", "analysis=[sharpness, cka]", "-O", "train.analysis_examples=64",
+                 "-O", "train.sharpness_steps=2"]) == 0
+    (rec,) = _records(results).values()
+    rows = [m for m in rec["metrics"] if m["metric"] in ("sharpness", "cka")]
+    domains = {(m["domain"], m["split"]) for m in rec["metrics"] if m["metric"] == "accuracy"}
+    assert {(m["domain"], m["split"]) for m in rows if m["metric"] == "cka"} == domains
+    assert {(m["domain"], m["split"]) for m in rows if m["metric"] == "sharpness"} == domains
+    assert all(m["checkpoint"] == "selected" for m in rows)
+    assert all(0.0 <= m["value"] <= 1.0 + 1e-9 for m in rows if m["metric"] == "cka")
+    assert all(m["value"] >= 0.0 for m in rows if m["metric"] == "sharpness")
+    assert rec["analysis_time_s"] > 0
+
+    import duckdb
+
+    con = duckdb.connect(str(results / "tram-bench.duckdb"), read_only=True)
+    n = con.execute("select count(*) from metrics where metric in ('sharpness', 'cka')").fetchone()[0]
+    con.close()
+    assert n == len(rows)

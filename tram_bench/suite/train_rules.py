@@ -12,7 +12,8 @@ SCHEDULES = ("constant", "linear", "polynomial", "cosine")
 PRECISIONS = ("fp32", "bf16", "fp16")
 SELECTIONS = ("val_loss", "val_metric", "final")
 
-_POSITIVE = ("lr", "steps", "batch_size", "eval_every", "eval_batch_size", "poly_power")
+_POSITIVE = ("lr", "steps", "batch_size", "eval_every", "eval_batch_size", "poly_power", "analysis_examples",
+             "sharpness_steps", "sharpness_batch_size")
 _POSITIVE_OR_NULL = ("epochs", "max_grad_norm")
 _CHOICES = {"schedule": SCHEDULES, "precision": PRECISIONS, "selection": SELECTIONS}
 

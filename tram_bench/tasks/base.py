@@ -50,6 +50,7 @@ class TrainDefaults:
         "val_metric" (best in-domain validation primary metric) or "final".
     eval_every: evaluate the selection set every this many steps (and at the end).
     accumulation: micro-batches per optimizer step (batch_size is the total per step).
+    analysis_examples, sharpness_steps, sharpness_batch_size: see ``tram_bench.train.analysis_pass``.
     """
 
     steps: int = 100
@@ -66,6 +67,12 @@ class TrainDefaults:
     eval_batch_size: int = 256
     max_grad_norm: float | None = None
     accumulation: int = 1
+    # Analyses (enabled per suite with `analysis: [sharpness, cka]`), on the selected checkpoint:
+    # examples per evaluation domain, ascent steps of epsilon-sharpness (the paper does not state
+    # them), and the mini-batch size of the ascent (the paper's 32, with 4-step accumulation).
+    analysis_examples: int = 256
+    sharpness_steps: int = 10
+    sharpness_batch_size: int = 32
 
 
 @dataclass

@@ -271,11 +271,16 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
     if selection.step == total:
         selected = [dict(r, checkpoint="selected") for r in metrics]
     else:
-        final_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        model.load_state_dict(selection.state)
+        model.load_state_dict(selection.state)  # the final model is not needed any more
         selected = evaluate_sets(task, model, eval_sets, "selected")
-        model.load_state_dict(final_state)
     eval_time += time.perf_counter() - t_eval
+    analysis_time = 0.0
+    if spec.analysis:
+        from tram_bench.train.analysis_pass import analyse
+
+        t_analysis = time.perf_counter()
+        selected += analyse(task, model, eval_sets, tuple(spec.analysis), tc)
+        analysis_time = time.perf_counter() - t_analysis
 
     if dev.type == "cuda":
         peak_mb = torch.cuda.max_memory_allocated(dev) / 2**20
@@ -287,6 +292,7 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
         "selected_step": selection.step,
         "train_time_s": train_time,
         "eval_time_s": eval_time,
+        "analysis_time_s": analysis_time,
         "metrics": selected + metrics,
         "cost": {
             "forward": fwd,

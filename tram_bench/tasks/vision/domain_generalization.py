@@ -1,0 +1,105 @@
+"""Leave-domains-out generalisation with ViT-B/16 (paper tier): PACS and Office-Home.
+
+Not in the TRAM paper: an out-of-distribution vision counterpart to its language tasks. Both hub copies are one
+``train`` split with a string ``domain`` column (hub-schemas.md §2):
+
+* ``dg-pacs``: ``flwrlabs/pacs``, domains ``art_painting``, ``cartoon``, ``photo``, ``sketch``, 7 classes.
+* ``dg-office-home``: ``flwrlabs/office-home``, domains ``Art``, ``Clipart``, ``Product``, ``Real World``,
+  65 classes.
+
+``target_domains`` are held out entirely (each is one out-of-domain test set); the remaining source domains are
+pooled and split, class-stratified with a fixed seed, into train / val (``val_fraction``) / test
+(``test_fraction``). Selection uses only the source validation set (training-domain validation, as in
+DomainBed's "IID" selection). Domain names are lower-cased with "-" for " " and "_" (``real-world``,
+``art-painting``); the in-domain name joins the source domains with "+".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from tram_bench.tasks.vision.hub_images import HubImageSource
+from tram_bench.tasks.vision.hub_task import HubImageTask, HubParams, IndexedSplit, carve
+from tram_bench.tasks.vision.params import fail
+
+
+def short_domain(name: str) -> str:
+    return name.lower().replace(" ", "-").replace("_", "-")
+
+
+@dataclass
+class DGParams(HubParams):
+    """``target_domains``: held-out domains (hub spelling); val/test fractions of the pooled source domains."""
+
+    target_domains: list[str] = field(default_factory=list)
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+
+
+@dataclass
+class PACSParams(DGParams):
+    dataset_path: str = "flwrlabs/pacs"
+    target_domains: list[str] = field(default_factory=lambda: ["sketch"])
+
+
+@dataclass
+class OfficeHomeParams(DGParams):
+    dataset_path: str = "flwrlabs/office-home"
+    target_domains: list[str] = field(default_factory=lambda: ["Real World"])
+
+
+class DomainGeneralizationTask(HubImageTask):
+    domains: ClassVar[tuple[str, ...]]
+
+    def source(self) -> HubImageSource:
+        p = self.params
+        return HubImageSource(
+            path=p.dataset_path, image_column="image", label_column="label", revision=p.revision, domain_column="domain"
+        )
+
+    def build_splits(self) -> tuple[IndexedSplit, list[IndexedSplit]]:
+        p = self.params
+        targets = list(p.target_domains)
+        if not targets or any(t not in self.domains for t in targets) or len(set(targets)) != len(targets):
+            fail(self.id, "target_domains", p.target_domains, f"a non-empty list drawn from {list(self.domains)}")
+        sources = [d for d in self.domains if d not in targets]
+        if not sources:
+            fail(self.id, "target_domains", p.target_domains, "a list that leaves at least one source domain")
+        if p.val_fraction + p.test_fraction >= 1.0:
+            fail(self.id, "val_fraction", p.val_fraction, f"less than 1 - test_fraction ({1.0 - p.test_fraction:g})")
+        data = self.decoded("train")
+        domain_of = np.asarray(data.domains, dtype=object)
+        found = set(domain_of.tolist())
+        unknown = sorted(found - set(self.domains))
+        if unknown:
+            raise ValueError(f"task {self.id}: dataset {p.dataset_path!r} has unexpected domain {unknown[0]!r}")
+        source_rows = np.nonzero(np.isin(domain_of, sources))[0]
+        fractions = {"train": 1.0 - p.val_fraction - p.test_fraction, "val": p.val_fraction, "test": p.test_fraction}
+        parts = carve(data.labels, source_rows, fractions, 10)
+        source_name = "+".join(short_domain(d) for d in sources)
+        evals = [
+            IndexedSplit(source_name, "val", True, data, parts["val"]),
+            IndexedSplit(source_name, "test", True, data, parts["test"]),
+        ]
+        for salt, target in enumerate(targets, start=11):
+            rows = np.nonzero(domain_of == target)[0]
+            # Stratified order so an eval_size prefix stays class-balanced; the set is the whole domain.
+            evals.append(IndexedSplit(short_domain(target), "test", False, data, carve(data.labels, rows, {"all": 1.0}, salt)["all"]))
+        return IndexedSplit(source_name, "train", True, data, parts["train"]), evals
+
+
+class PACSTask(DomainGeneralizationTask):
+    id = "dg-pacs"
+    Params = PACSParams
+    domains = ("art_painting", "cartoon", "photo", "sketch")
+    description = "PACS leave-domains-out with ViT-B/16: train on the source domains, test each held-out domain."
+
+
+class OfficeHomeTask(DomainGeneralizationTask):
+    id = "dg-office-home"
+    Params = OfficeHomeParams
+    domains = ("Art", "Clipart", "Product", "Real World")
+    description = "Office-Home leave-domains-out with ViT-B/16: train on the source domains, test each held-out one."

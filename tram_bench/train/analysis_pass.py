@@ -1,0 +1,93 @@
+"""Analyses of a trained model, run on the selected checkpoint for every evaluation set.
+
+- ``sharpness``: epsilon-sharpness (paper Appendix B.7; Keskar et al. 2017): box epsilon 1e-5,
+  SGD ascent with lr 8e-5 on mini-batches of ``sharpness_batch_size`` (32) examples with 4-step
+  accumulation, ``sharpness_steps`` ascent steps (default 10: the paper does not say), on the first
+  ``analysis_examples`` examples of each evaluation set. Reported x100 relative to 1 + loss.
+- ``cka``: linear CKA (centred) between the pre-trained model's and the fine-tuned model's
+  representations (the task's representation hook: features before the head) on the same examples.
+
+Both are stored as metric rows (``metric`` = "sharpness" / "cka") of the ``selected`` checkpoint.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Iterator
+
+SHARPNESS_EPSILON = 1e-5
+SHARPNESS_LR = 8e-5
+SHARPNESS_ACCUMULATION = 4
+
+
+def _first_dim(batch: Any) -> int:
+    import torch
+
+    if isinstance(batch, torch.Tensor):
+        return int(batch.shape[0])
+    if isinstance(batch, dict):
+        return _first_dim(next(v for v in batch.values() if isinstance(v, torch.Tensor)))
+    return _first_dim(batch[0])
+
+
+def _slice(batch: Any, start: int, stop: int) -> Any:
+    import torch
+
+    if isinstance(batch, torch.Tensor):
+        return batch[start:stop]
+    if isinstance(batch, dict):
+        return {k: _slice(v, start, stop) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+    return type(batch)(_slice(v, start, stop) for v in batch)
+
+
+def rebatch(batches: Iterable[Any], size: int, limit: int) -> Iterator[Any]:
+    """Re-cut a stream of batches into batches of ``size`` examples, at most ``limit`` examples in all
+    (the last batch may be smaller). Order is preserved, so the subset is deterministic."""
+    taken = 0
+    for batch in batches:
+        n = _first_dim(batch)
+        for start in range(0, n, size):
+            stop = min(n, start + size, start + (limit - taken))
+            if stop <= start:
+                return
+            yield _slice(batch, start, stop)
+            taken += stop - start
+            if taken >= limit:
+                return
+
+
+def analyse(task, model, eval_sets, analyses: tuple[str, ...], train: dict[str, Any]) -> list[dict[str, Any]]:
+    """Metric rows of the requested analyses for ``model`` (the selected checkpoint) on every set."""
+    import torch
+
+    from tram_bench.analysis.cka import linear_cka
+    from tram_bench.analysis.sharpness import epsilon_sharpness
+
+    rows: list[dict[str, Any]] = []
+    pretrained = task.build_model() if "cka" in analyses else None
+
+    def loss_fn(m, batch):
+        return task.objective(m, batch).loss
+
+    for es in eval_sets:
+        subset = list(rebatch(es.batches(), train["sharpness_batch_size"], train["analysis_examples"]))
+        if not subset:
+            continue
+
+        def row(metric: str, value: float, higher: bool) -> dict[str, Any]:
+            return {"checkpoint": "selected", "domain": es.domain, "split": es.split, "metric": metric,
+                    "value": float(value), "in_domain": bool(es.in_domain), "higher_is_better": higher}
+
+        if "sharpness" in analyses:
+            result = epsilon_sharpness(model, loss_fn, subset, epsilon=SHARPNESS_EPSILON, lr=SHARPNESS_LR,
+                                       steps=train["sharpness_steps"], accumulation=SHARPNESS_ACCUMULATION)
+            rows.append(row("sharpness", result.value, False))
+        if "cka" in analyses:
+            feats = []
+            for m in (pretrained, model):
+                was_training = m.training
+                m.eval()
+                with torch.no_grad():
+                    feats.append(torch.cat([task.representation(m, b).float().flatten(1) for b in subset]).cpu())
+                m.train(was_training)
+            rows.append(row("cka", linear_cka(feats[0].double().numpy(), feats[1].double().numpy()), True))
+    return rows
