@@ -1,5 +1,11 @@
 """Harness overhead: the time tram-bench spends outside training.
 
+Training (first half): run small cells of the generated task through the real runner
+(``run_cell``: seeding, schedule, selection evaluations, logging, atomic run-directory writes,
+provenance) and split each run's wall time into task setup (data, pretrained model, method), the
+method's steps, evaluation, and the rest: the harness. Target: harness under 5% of a run's wall time.
+A warm-up run first keeps one-time imports out of the numbers.
+
 Ingestion (this half): generate finished run directories with realistic records (about 20 metric
 rows each) in a temporary directory, then time ``collect`` three ways: cold (empty database), warm
 (nothing changed: every record is skipped by its (mtime, size)), and after 1% of the runs were re-run.
@@ -148,6 +154,58 @@ def measure_collect_after_reruns(results: Path, fraction: float = 0.01) -> Measu
     return _collected(f"collect, {fraction:.0%} re-run", results)
 
 
+@dataclass(frozen=True)
+class RunShare:
+    method: str
+    wall: float
+    setup: float
+    steps: float
+    evaluation: float
+
+    @property
+    def harness(self) -> float:
+        return self.wall - self.setup - self.steps - self.evaluation
+
+
+def measure_training_overhead(steps: int, runs: int) -> list[RunShare]:
+    """Run ``runs`` cells (cycling sgd / sam / tram-prev) of ``steps`` steps each; one share per run."""
+    from tram_bench.suite.load import expand, load_suite
+    from tram_bench.train.loop import run_cell
+
+    suite = Path(__file__).resolve().parents[1] / "tests/fixtures/suites/synthetic.yaml"
+    overrides = [f"train.steps={steps}", f"train.eval_every={max(1, steps // 4)}", "train.warmup_steps=0",
+                 f"seeds={list(range(runs))}"]
+    by_method: dict[str, list] = {}
+    for spec in expand(load_suite(suite, overrides)):
+        by_method.setdefault(spec.method, []).append(spec)
+    specs = [s for group in zip(*by_method.values()) for s in group]  # sgd, sam, tram-prev, sgd, ...
+    out = []
+    with tempfile.TemporaryDirectory(prefix="tram-bench-harness-") as tmp:
+        run_cell(specs[0], Path(tmp) / "warmup")
+        for spec in specs[:runs]:
+            rec = run_cell(spec, Path(tmp))
+            out.append(RunShare(spec.method, rec["wall_time_s"], rec["setup_time_s"],
+                                rec["cost"]["step_time_total_s"], rec["eval_time_s"] + rec["analysis_time_s"]))
+    return out
+
+
+def print_training_table(shares: list[RunShare], steps: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"harness share of a run's wall time (generated task, {steps} steps per run)")
+    for col in ("method", "wall s", "setup s", "steps s", "eval s", "harness s", "harness %"):
+        table.add_column(col, justify="right" if col != "method" else "left")
+    for r in shares:
+        table.add_row(r.method, f"{r.wall:.3f}", f"{r.setup:.3f}", f"{r.steps:.3f}", f"{r.evaluation:.3f}",
+                      f"{r.harness:.3f}", f"{100 * r.harness / r.wall:.1f}")
+    total = sum(r.wall for r in shares)
+    harness = sum(r.harness for r in shares)
+    table.add_row("all", f"{total:.3f}", "", "", "", f"{harness:.3f}", f"{100 * harness / total:.1f}")
+    Console(width=120).print(table)
+    Console().print(f"target: harness under 5% of wall time -> {'met' if harness / total < 0.05 else 'NOT met'}")
+
+
 def _has_orjson() -> bool:
     import importlib.util
 
@@ -176,7 +234,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--metrics", type=int, default=20, help="metric rows per record")
     parser.add_argument("--keep", type=Path, help="generate into this directory and keep it")
+    parser.add_argument("--train-steps", type=int, default=300, help="steps per run of the training half")
+    parser.add_argument("--train-runs", type=int, default=6, help="runs of the training half")
+    parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--skip-ingestion", action="store_true")
     args = parser.parse_args(argv)
+
+    if not args.skip_training:
+        print_training_table(measure_training_overhead(args.train_steps, args.train_runs), args.train_steps)
+    if args.skip_ingestion:
+        return 0
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="tram-bench-ingest-"))
     results = root / "results"

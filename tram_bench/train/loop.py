@@ -172,6 +172,7 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
         torch.backends.cudnn.benchmark = False
         torch.cuda.reset_peak_memory_stats(dev)
 
+    t_setup = time.perf_counter()
     seed_everything(spec.data_seed)
     task_cls = TASKS.get(spec.task)
     task = task_cls(task_cls.Params(**spec.task_params), seed=spec.data_seed, device=dev)
@@ -221,6 +222,7 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
             raise Diverged(f"validation {sel_metric} is {value} at step {step}")
         selection.offer(step, value, model)
 
+    setup_time = time.perf_counter() - t_setup
     data_gen = torch.Generator().manual_seed(spec.data_seed)
     batches = _endless(task, batch_size, data_gen)
     fwd = bwd = skips = consecutive_skips = 0
@@ -290,11 +292,13 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
     return {
         "steps": total,
         "selected_step": selection.step,
+        "setup_time_s": setup_time,
         "train_time_s": train_time,
         "eval_time_s": eval_time,
         "analysis_time_s": analysis_time,
         "metrics": selected + metrics,
         "cost": {
+            "step_time_total_s": sum(step_times),
             "forward": fwd,
             "backward": bwd,
             "skipped_steps": skips,

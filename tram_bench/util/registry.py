@@ -27,6 +27,18 @@ class Registry:
     def add(self, id: str, target: str | Any) -> None:
         self._targets[id] = target
 
+    def target(self, id: str) -> str | None:
+        """The ``module:Class`` string an id resolves to, without importing it (None if unknown)."""
+        target = self._targets.get(id)
+        if isinstance(target, str):
+            return target
+        if target is not None:
+            return f"{target.__module__}:{target.__qualname__}"
+        for ep in _entry_points(self.group):
+            if ep.name == id:
+                return ep.value
+        return id if is_reference(id) else None
+
     def ids(self) -> list[str]:
         ids = set(self._targets)
         for ep in _entry_points(self.group):
