@@ -247,3 +247,20 @@ def test_synthetic_task_resolves_its_list_default(write_suite):
     expected = {f.name: getattr(SyntheticParams(dim=4), f.name) for f in dataclasses.fields(SyntheticParams)}
     assert spec.task_params == expected
     assert spec.train == dataclasses.asdict(SyntheticShiftTask.train_defaults)
+
+
+def test_a_task_can_be_restricted_to_some_of_the_methods(write_suite):
+    specs = _specs(write_suite, f"""
+        suite: restricted
+        seeds: [0, 1]
+        tasks:
+          - {{id: {TOY_TASK}, label: all}}
+          - {{id: {TOY_TASK}, label: few, params: {{width: 4}}, methods: [{TOY_SGD}]}}
+        methods: [{{id: {TOY_SGD}}}, {{id: {TOY_SAM}, hparams: {{rho: [0.1, 0.2]}}}}]
+        """)
+    per_task = {}
+    for s in specs:
+        per_task.setdefault(s.task_label, set()).add((s.method, s.hparams.get("rho")))
+    assert len(per_task["all"]) == 3
+    assert {m for m, _ in per_task["few"]} == {TOY_SGD}
+    assert sum(s.task_label == "few" for s in specs) == 2

@@ -17,7 +17,7 @@ from tram_bench.suite.locations import SourceMap
 
 TOP_KEYS = ("suite", "description", "seeds", "analysis", "train", "tasks", "methods")
 REQUIRED_TOP_KEYS = ("suite", "seeds", "tasks", "methods")
-TASK_KEYS = ("id", "label", "params", "train")
+TASK_KEYS = ("id", "label", "params", "train", "methods")
 METHOD_KEYS = ("id", "hparams")
 ANALYSES = ("sharpness", "cka")
 # The suite name is also a file name (results/suites/<name>.json).
@@ -31,6 +31,8 @@ class TaskEntry:
     params: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
     index: int = field(default=-1, compare=False)  # position in the file's `tasks:` list (for errors)
+    # Restrict this task to these method ids of the suite (None: every method runs on it).
+    methods: tuple[str, ...] | None = None
 
     @property
     def display_label(self) -> str:
@@ -198,9 +200,16 @@ def _task_entry(item: Any, path: KeyPath, index: int, src: SourceMap, errors: li
         ok = False
     params = _mapping_or_empty(item.get("params"), path + ("params",), src, errors)
     train = _mapping_or_empty(item.get("train"), path + ("train",), src, errors)
+    methods = item.get("methods")
+    if methods is not None:
+        if not (isinstance(methods, list) and methods and all(isinstance(m, str) and m for m in methods)):
+            errors.append(src.error(path + ("methods",), f"must be a non-empty list of method ids, got {methods!r}"))
+            ok = False
+        else:
+            methods = tuple(methods)
     if not ok or params is None or train is None:
         return None
-    return TaskEntry(id=ident, label=label or "", params=params, train=train, index=index)
+    return TaskEntry(id=ident, label=label or "", params=params, train=train, index=index, methods=methods)
 
 
 def _method_entry(item: Any, path: KeyPath, index: int, src: SourceMap, errors: list[SuiteError]) -> MethodEntry | None:

@@ -84,6 +84,7 @@ def resolve(suite: SuiteConfig, seeds: tuple[int, ...] | None = None) -> tuple[l
     method_cells: list[MethodCell] = []
     for entry in suite.methods:
         method_cells += _method_cells(entry, err)
+    _check_task_methods(suite, err)
 
     specs = _cells(suite, task_cells, method_cells, suite.seeds if seeds is None else seeds, err)
     return specs, err.items
@@ -340,6 +341,16 @@ def _method_cells(entry: MethodEntry, err: _Errors) -> list[MethodCell]:
     ]
 
 
+def _check_task_methods(suite: SuiteConfig, err: _Errors) -> None:
+    """A task's ``methods:`` restriction may only name method ids that the suite lists."""
+    ids = [m.id for m in suite.methods]
+    for entry in suite.tasks:
+        for j, ident in enumerate(entry.methods or ()):
+            if ident not in ids:
+                err.add(("tasks", entry.index, "methods", j), unknown_key(ident, dict.fromkeys(ids), "method id",
+                                                                         "this suite's methods"))
+
+
 # --- cells ----------------------------------------------------------------------------------
 
 def _cells(suite: SuiteConfig, task_cells: list[TaskCell], method_cells: list[MethodCell], seeds: tuple[int, ...],
@@ -353,6 +364,8 @@ def _cells(suite: SuiteConfig, task_cells: list[TaskCell], method_cells: list[Me
     reported: set[tuple[int, int, int, int]] = set()
     for tc in task_cells:
         for mc in method_cells:
+            if tc.entry.methods is not None and mc.entry.id not in tc.entry.methods:
+                continue
             for seed in seeds:
                 spec = RunSpec(
                     suite=suite.suite, task=tc.entry.id, task_version=str(tc.task_cls.version),
