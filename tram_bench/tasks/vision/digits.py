@@ -107,9 +107,10 @@ class DigitsTask(Task):
     Params = DigitsParams
     train_dataset: ClassVar[str]
     other_dataset: ClassVar[str]
-    # SGD with momentum (the paper's vision base optimizer); 200 steps of 64 is ~4 epochs of UCI train.
+    # For SGD with momentum (the paper's vision base optimizer) and the small CNN: 150 steps of 64 are ~9 epochs
+    # of UCI train and ~3 of MNIST train, enough for ~0.99 / ~0.92 in-domain validation accuracy at lr 0.02.
     train_defaults = TrainDefaults(
-        steps=200, batch_size=64, lr=0.02, schedule="cosine", eval_every=50, eval_batch_size=EVAL_BATCH
+        steps=150, batch_size=64, lr=0.02, schedule="cosine", eval_every=50, eval_batch_size=EVAL_BATCH
     )
 
     def __init__(self, params: Any, *, seed: int, device: torch.device | str = "cpu") -> None:

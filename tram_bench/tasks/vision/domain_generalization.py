@@ -87,7 +87,8 @@ class DomainGeneralizationTask(HubImageTask):
         for salt, target in enumerate(targets, start=11):
             rows = np.nonzero(domain_of == target)[0]
             # Stratified order so an eval_size prefix stays class-balanced; the set is the whole domain.
-            evals.append(IndexedSplit(short_domain(target), "test", False, data, carve(data.labels, rows, {"all": 1.0}, salt)["all"]))
+            ordered = carve(data.labels, rows, {"all": 1.0}, salt)["all"]
+            evals.append(IndexedSplit(short_domain(target), "test", False, data, ordered))
         return IndexedSplit(source_name, "train", True, data, parts["train"]), evals
 
 

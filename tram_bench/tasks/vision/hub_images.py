@@ -1,8 +1,9 @@
 """Hub image datasets (paper tier): load with ``datasets.load_dataset``, decode once, cache as uint8 arrays.
 
-A :class:`HubImageSource` names one dataset exactly as ``docs``/hub-schemas give it (hub id, config, data files,
-image / label / domain columns). ``dataset_path`` may be a hub id or a local directory in the same layout (tests
-use tiny parquet fixtures in the real schema), and ``revision`` pins a hub commit.
+A :class:`HubImageSource` names one dataset as the research notes (hub-schemas.md) give it: hub id, data
+files, image / label / domain columns (every dataset used here loads with its default config).
+``dataset_path`` may be a hub id or a local directory in the same layout (tests use tiny parquet fixtures in
+the real schema), and ``revision`` pins a hub commit.
 
 Decoding (PIL -> RGB -> resize) costs minutes on Cars or Flowers, so each split is decoded once into
 ``<cache>/vision-decoded/<hash>/`` (``images.npy`` uint8 ``[N, 3, s, s]``, ``labels.npy``, ``meta.json``) and
@@ -37,7 +38,6 @@ class HubImageSource:
     path: str
     image_column: str
     label_column: str
-    name: str | None = None
     revision: str | None = None
     data_files: dict[str, str] | None = None
     domain_column: str | None = None
@@ -48,18 +48,16 @@ class HubImageSource:
         import datasets
 
         kwargs: dict[str, Any] = {"split": split}
-        if self.name is not None:
-            kwargs["name"] = self.name
         if self.revision is not None:
             kwargs["revision"] = self.revision
         if self.data_files is not None:
             kwargs["data_files"] = dict(self.data_files)
         ds = datasets.load_dataset(self.path, **kwargs)
-        missing = [c for c in (self.image_column, self.label_column, self.domain_column) if c and c not in ds.column_names]
+        wanted = (self.image_column, self.label_column, self.domain_column)
+        missing = [c for c in wanted if c and c not in ds.column_names]
         if missing:
-            raise ValueError(
-                f"dataset {self.path!r} split {split!r} has no column {missing[0]!r} (columns: {', '.join(ds.column_names)})"
-            )
+            columns = ", ".join(ds.column_names)
+            raise ValueError(f"dataset {self.path!r} split {split!r} has no column {missing[0]!r} (columns: {columns})")
         return ds
 
 

@@ -13,6 +13,7 @@ which augmentation it used.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Iterator
 
@@ -21,7 +22,13 @@ import torch
 from torch import nn
 
 from tram_bench.tasks.base import EvalSet, Task, TrainDefaults, shuffled_batches
-from tram_bench.tasks.vision.hub_images import DecodedImages, HubImageSource, Normalization, load_decoded, to_model_pixels
+from tram_bench.tasks.vision.hub_images import (
+    DecodedImages,
+    HubImageSource,
+    Normalization,
+    load_decoded,
+    to_model_pixels,
+)
 from tram_bench.tasks.vision.objective import PixelClassificationObjective
 from tram_bench.tasks.vision.params import as_params, check_fraction, check_optional_positive_int, fail
 from tram_bench.tasks.vision.vit import DEFAULT_VIT, ViTClassifier, load_normalization
@@ -108,12 +115,14 @@ class HubImageTask(Task):
         self._evals = evals
         self.label_names = list(train.data.label_names)
 
-    # --- to be provided by each task ----------------------------------------------------------
+    # --- provided by each task ---------------------------------------------------------------------
+    @abstractmethod
     def source(self) -> HubImageSource:
-        raise NotImplementedError
+        """The hub dataset this task reads."""
 
+    @abstractmethod
     def build_splits(self) -> tuple[IndexedSplit, list[IndexedSplit]]:
-        raise NotImplementedError
+        """The training set and the evaluation sets (in-domain val and test first, then OOD)."""
 
     # --- data ------------------------------------------------------------------------------------
     def decoded(self, split: str) -> DecodedImages:

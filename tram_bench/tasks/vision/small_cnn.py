@@ -20,7 +20,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tram_bench.tasks.vision.digits_data import ALIGNMENT_VERSION, DATASETS, NUM_CLASSES, load_dataset, role_splits, to_grid
+from tram_bench.tasks.vision.digits_data import (
+    ALIGNMENT_VERSION,
+    DATASETS,
+    NUM_CLASSES,
+    load_dataset,
+    role_splits,
+    to_grid,
+)
 from tram_bench.util.files import atomic_write_json, cached
 
 PRETRAIN_VERSION = "1"

@@ -70,12 +70,14 @@ class TransferTask(HubImageTask):
         test = self.decoded("test")
         rows = np.arange(len(train))
         if self.val_split is None:
-            parts = carve(train.labels, rows, {"train": 1.0 - self.params.val_fraction, "val": self.params.val_fraction}, 0)
+            f = self.params.val_fraction
+            parts = carve(train.labels, rows, {"train": 1.0 - f, "val": f}, 0)
             val_set = IndexedSplit(self.domain, "val", True, train, parts["val"])
             train_rows = parts["train"]
         else:
             val = self.decoded(self.val_split)
-            val_set = IndexedSplit(self.domain, "val", True, val, carve(val.labels, np.arange(len(val)), {"all": 1.0}, 1)["all"])
+            val_rows = carve(val.labels, np.arange(len(val)), {"all": 1.0}, 1)["all"]
+            val_set = IndexedSplit(self.domain, "val", True, val, val_rows)
             train_rows = carve(train.labels, rows, {"all": 1.0}, 2)["all"]
         if len(test.label_names) != len(train.label_names):
             raise ValueError(

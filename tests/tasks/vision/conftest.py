@@ -1,0 +1,64 @@
+"""Fixtures of the vision task tests: a private asset cache, offline hub switches, tiny hub stand-ins."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "vision" / "hub_fixtures.py"
+
+
+@pytest.fixture(scope="session")
+def _session_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("tram-bench-cache")
+
+
+@pytest.fixture(autouse=True)
+def vision_env(monkeypatch, _session_cache):
+    """Every vision test: derived assets in a temporary cache, no hub, one CPU thread."""
+    monkeypatch.setenv("TRAM_BENCH_CACHE", str(_session_cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield _session_cache
+    torch.set_num_threads(threads)
+
+
+def _load_fixture_writers():
+    spec = importlib.util.spec_from_file_location("vision_hub_fixtures", FIXTURES)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class HubFixtures:
+    """Writes each stand-in on first request into one session directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.writers = _load_fixture_writers().WRITERS
+
+    def __call__(self, name: str) -> str:
+        path = self.root / name
+        if not path.exists():
+            self.writers[name](path)
+        return str(path)
+
+
+@pytest.fixture(scope="session")
+def hub_fixtures(tmp_path_factory) -> HubFixtures:
+    return HubFixtures(tmp_path_factory.mktemp("vision-hub"))
+
+
+@pytest.fixture
+def hf_datasets_cache(monkeypatch, tmp_path_factory):
+    """Keep the ``datasets`` Arrow cache of fixture loads out of the user's home."""
+    datasets = pytest.importorskip("datasets")
+    cache = tmp_path_factory.getbasetemp() / "hf-datasets-cache"
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", True, raising=False)
+    return cache
