@@ -96,7 +96,6 @@ def cmd_plan(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from tram_bench.executors.local import execute
     from tram_bench.executors.progress import make_reporter
     from tram_bench.suite.plan import write_plan_file
     from tram_bench.train import rundir

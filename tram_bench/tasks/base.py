@@ -19,7 +19,7 @@ Selection uses only the eval set with ``in_domain=True and split == "val"``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Iterable, Iterator
 
 import torch

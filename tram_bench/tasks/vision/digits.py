@@ -23,15 +23,15 @@ Pixels given to the model (``batch["pixels"]``, ``[N, 1, S, S]``) are normalised
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, ClassVar, Iterator
 
 import torch
 from torch import nn
 
-from tram_bench.tasks.base import EvalSet, Task, TrainDefaults, shuffled_batches
+from tram_bench.tasks.base import EvalSet, TrainDefaults, shuffled_batches
 from tram_bench.tasks.vision.corruptions import CORRUPTIONS, MAX_SEVERITY, corrupt
 from tram_bench.tasks.vision.digits_data import NUM_CLASSES, DigitImages, load_dataset, role_splits, to_grid
-from tram_bench.tasks.vision.objective import PixelClassificationObjective, init_linear_
+from tram_bench.tasks.vision.objective import PixelTask, init_linear_
 from tram_bench.tasks.vision.params import as_params, check_optional_positive_int, fail, is_int
 from tram_bench.util.hashing import derive_seed
 
@@ -98,7 +98,7 @@ class _Pixels:
     labels: torch.Tensor
 
 
-class DigitsTask(Task):
+class DigitsTask(PixelTask):
     """Shared body of both directions; subclasses fix ``train_dataset`` and ``other_dataset``."""
 
     family = "vision"
@@ -118,7 +118,6 @@ class DigitsTask(Task):
         check_digits_params(self.id, params)
         super().__init__(params, seed=seed, device=device)
         self.image_size = params.image_size or DEFAULT_IMAGE_SIZE[params.backbone]
-        self._objective = PixelClassificationObjective()
 
         train_data = load_dataset(self.train_dataset)
         target = role_splits(self.train_dataset, "target")
@@ -207,12 +206,6 @@ class DigitsTask(Task):
             init_linear_(model.head, self.seed)  # a new head: the pretraining head is not reused
         return model.to(self.device)
 
-    @property
-    def objective(self) -> Callable:
-        return self._objective
-
-    def representation(self, model: nn.Module, batch: Any) -> torch.Tensor:
-        return model.features(batch["pixels"])
 
 
 class DigitsUciToMnistTask(DigitsTask):

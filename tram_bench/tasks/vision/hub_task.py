@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, ClassVar, Iterator
 
 import numpy as np
 import torch
 from torch import nn
 
-from tram_bench.tasks.base import EvalSet, Task, TrainDefaults, shuffled_batches
+from tram_bench.tasks.base import EvalSet, TrainDefaults, shuffled_batches
 from tram_bench.tasks.vision.hub_images import (
     DecodedImages,
     HubImageSource,
@@ -29,7 +29,7 @@ from tram_bench.tasks.vision.hub_images import (
     load_decoded,
     to_model_pixels,
 )
-from tram_bench.tasks.vision.objective import PixelClassificationObjective
+from tram_bench.tasks.vision.objective import PixelTask
 from tram_bench.tasks.vision.params import as_params, check_fraction, check_optional_positive_int, fail
 from tram_bench.tasks.vision.vit import DEFAULT_VIT, ViTClassifier, load_normalization
 
@@ -83,7 +83,7 @@ def check_hub_params(task_id: str, p: HubParams) -> None:
             check_fraction(task_id, key, getattr(p, key))
 
 
-class HubImageTask(Task):
+class HubImageTask(PixelTask):
     family = "vision"
     tier = "paper"
     version = "1"
@@ -100,7 +100,6 @@ class HubImageTask(Task):
         super().__init__(params, seed=seed, device=device)
         self.norm: Normalization = load_normalization(params.model_path, params.model_revision)
         self.image_size = self.norm.size
-        self._objective = PixelClassificationObjective()
         train, evals = self.build_splits()
         if params.train_size is not None:
             if params.train_size > train.index.size:
@@ -174,12 +173,6 @@ class HubImageTask(Task):
             )
         return model.to(self.device)
 
-    @property
-    def objective(self) -> Callable:
-        return self._objective
-
-    def representation(self, model: nn.Module, batch: Any) -> torch.Tensor:
-        return model.features(batch["pixels"])
 
 
 def carve(labels: np.ndarray, rows: np.ndarray, fractions: dict[str, float], salt: int) -> dict[str, np.ndarray]:

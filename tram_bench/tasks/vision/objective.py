@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tram_bench.methods.base import InputNoise, Output
+from tram_bench.tasks.base import Task
 
 
 class PixelClassificationObjective:
@@ -48,3 +49,16 @@ def init_linear_(layer: nn.Linear, seed: int) -> nn.Linear:
             b = torch.empty(layer.bias.shape, dtype=torch.float32).uniform_(-bound, bound, generator=g)
             layer.bias.copy_(b)
     return layer
+
+
+class PixelTask(Task):
+    """What every vision task shares: the pixel objective and the features-before-the-head hook."""
+
+    _objective = PixelClassificationObjective()
+
+    @property
+    def objective(self) -> PixelClassificationObjective:
+        return self._objective
+
+    def representation(self, model: nn.Module, batch: Any) -> torch.Tensor:
+        return model.features(batch["pixels"])
