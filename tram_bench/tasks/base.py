@@ -79,7 +79,8 @@ class TrainDefaults:
 class EvalSet:
     """One evaluation domain and split.
 
-    ``batches`` is a callable returning a fresh iterable of batches (deterministic order).
+    ``batches(batch_size=None)`` returns a fresh iterable of batches in a fixed order; the training
+    loop passes the run's ``train.eval_batch_size``, and ``None`` means the task's own default.
     """
 
     domain: str

@@ -12,7 +12,9 @@ Protocol (the same for every method, so comparisons are fair):
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
 import math
 import random
 import resource
@@ -203,7 +205,9 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
     ctx = StepContext(autocast_dtype=autocast_dtype, scaler=scaler, max_grad_norm=tc.get("max_grad_norm"),
                       device_type=dev.type)
 
-    eval_sets = task.eval_sets()
+    # Every evaluation uses the suite's eval_batch_size (results do not depend on it; memory does).
+    eval_sets = [dataclasses.replace(es, batches=functools.partial(es.batches, tc["eval_batch_size"]))
+                 for es in task.eval_sets()]
     selection_sets = [es for es in eval_sets if es.in_domain and es.split == "val"]
     if not selection_sets:
         raise ValueError(f"task {spec.task} has no in-domain validation split for model selection")

@@ -134,9 +134,9 @@ class BBCDataParams:
     max_docs_per_domain: int | None = None
     block_size: int = 128
     max_train_tokens: int | None = None
-    max_val_tokens: int | None = 8192
-    max_eval_tokens: int | None = 16384
-    eval_batch_size: int = 32
+    max_val_tokens: int | None = 4096
+    max_eval_tokens: int | None = 8192
+    eval_batch_size: int = 32  # only when a caller passes no batch size; the runner uses train.eval_batch_size
 
     def __post_init__(self) -> None:
         if self.block_size < 2:
@@ -248,13 +248,13 @@ class BBCTinyGPT2Task(BBCTaskBase):
     Params = BBCTinyParams
     # Sized for suites/lm.yaml (33 runs in 20 minutes on 2 cores); the suite repeats them.
     train_defaults = TrainDefaults(
-        steps=60,
+        steps=40,
         batch_size=16,
         lr=1e-3,
         schedule="polynomial",
-        warmup_steps=12,
+        warmup_steps=8,
         selection="val_loss",
-        eval_every=20,
+        eval_every=10,
         eval_batch_size=32,
     )
     description = (
@@ -289,7 +289,7 @@ class BBCSmolLM2Params(BBCDataParams):
 
     max_val_tokens: int | None = 2048
     max_eval_tokens: int | None = 4096
-    eval_batch_size: int = 8
+    eval_batch_size: int = 8  # only when a caller passes no batch size; the runner uses train.eval_batch_size
     gguf_dir: str | None = None
     gguf_file: str = "SmolLM2-135M-Instruct.Q4_1.gguf"
 

@@ -161,7 +161,7 @@ class M2D2Params:
     max_train_tokens: int | None = None
     max_val_tokens: int | None = None
     max_eval_tokens: int | None = None
-    eval_batch_size: int = 8
+    eval_batch_size: int = 8  # only when a caller passes no batch size; the runner uses train.eval_batch_size
 
     def __post_init__(self) -> None:
         if self.separator not in SEPARATORS:
