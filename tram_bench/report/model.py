@@ -197,6 +197,25 @@ class AnalysisRow:
     n_ood_domains: int
     n_min: int
     partial: bool
+    # Across runs: Pearson of the run's in-domain value with its OOD average (None below 3 runs or
+    # for a constant side), and how many runs had both.
+    id_ood_pearson: float | None = None
+    n_runs_paired: int = 0
+
+
+@dataclass(frozen=True)
+class AnalysisPoint:
+    """One successful run in an analysis scatter plot (both values are the run's OOD averages)."""
+
+    checkpoint: str
+    metric: str
+    higher_is_better: bool
+    config: str
+    seed: int
+    value: float
+    primary_metric: str
+    primary_higher_is_better: bool
+    primary_value: float
 
 
 @dataclass(frozen=True)
@@ -261,6 +280,7 @@ class TaskReport:
     runs: list[RunRow]
     family: str | None = None
     published_beside: list[PublishedTableView] = field(default_factory=list)
+    analysis_points: list[AnalysisPoint] = field(default_factory=list)
 
     def table(self, checkpoint: str, metric: str | None = None, split: str = "test") -> MetricTable | None:
         metric = metric or self.primary_metric
@@ -315,6 +335,8 @@ class _Views:
         "equal_compute": "config, base_config",
         "published_comparison": "table_id, is_average, domain, config",
         "analysis_summary": "metric, checkpoint, split, config",
+        "analysis_id_ood_correlation": "metric, checkpoint, split, config",
+        "analysis_run_points": "metric, checkpoint, config, seed, run_id",
         "primary_metric": "metric",
     }
 
@@ -448,11 +470,22 @@ def _task_report(v: _Views, suite: str, tc: dict[str, Any],
                       None if d["within_tolerance"] is None else bool(d["within_tolerance"]), bool(d["partial"]))
         for d in v.rows("published_comparison", *args)
     ]
-    analysis = [
-        AnalysisRow(d["checkpoint"], d["split"], d["metric"], bool(d["higher_is_better"]), d["config"],
-                    _num(d["id_mean"]), _num(d["ood_mean"]), _num(d["ood_std_across_domains"]), int(d["n_ood_domains"]),
-                    int(d["n_min"]), bool(d["partial"]))
-        for d in v.rows("analysis_summary", *args)
+    id_ood = {(d["config"], d["checkpoint"], d["split"], d["metric"]): d
+              for d in v.rows("analysis_id_ood_correlation", *args)}
+    analysis = []
+    for d in v.rows("analysis_summary", *args):
+        c = id_ood.get((d["config"], d["checkpoint"], d["split"], d["metric"]))
+        analysis.append(AnalysisRow(
+            d["checkpoint"], d["split"], d["metric"], bool(d["higher_is_better"]), d["config"], _num(d["id_mean"]),
+            _num(d["ood_mean"]), _num(d["ood_std_across_domains"]), int(d["n_ood_domains"]), int(d["n_min"]),
+            bool(d["partial"]), id_ood_pearson=_num(c["pearson"]) if c else None,
+            n_runs_paired=int(c["n_runs"]) if c else 0))
+    analysis_points = [
+        AnalysisPoint(d["checkpoint"], d["metric"], bool(d["higher_is_better"]), d["config"], int(d["seed"]),
+                      float(d["analysis_ood_avg"]), d["primary_metric"], bool(d["primary_higher_is_better"]),
+                      float(d["primary_ood_avg"]))
+        for d in v.rows("analysis_run_points", *args)
+        if _num(d["analysis_ood_avg"]) is not None and _num(d["primary_ood_avg"]) is not None
     ]
     runs = [
         RunRow(d["run_id"], d["config"], int(d["seed"]), d["status"], bool(d["planned"]), d["git_commit"], d["device"],
@@ -471,7 +504,7 @@ def _task_report(v: _Views, suite: str, tc: dict[str, Any],
         suite=suite, task_label=label, task=tc["task"], completeness=_completeness(tc),
         primary_metric=pm[0] if pm else None, tables=_metric_tables(v, suite, label), severity=severity,
         gains=gains, correlations=correlations, significance=significance, cost=cost, equal_compute=equal,
-        comparison=comparison, analysis=analysis, runs=runs,
+        comparison=comparison, analysis=analysis, runs=runs, analysis_points=analysis_points,
     )
     if family_of is not None and not comparison:
         report.family = family_of(report.task)

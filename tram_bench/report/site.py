@@ -36,6 +36,7 @@ from tram_bench.report.model import (
 )
 from tram_bench.report.svg import Point, error_bar, scatter
 from tram_bench.report.terminal import ensure_views
+from tram_bench.report.views import ANALYSIS_METRICS
 from tram_bench.util.files import atomic_write_text
 
 MANIFEST = ".tram-bench-site"
@@ -185,7 +186,8 @@ def _severity_section(t: TaskReport) -> str:
               if g.checkpoint == "selected" and g.metric == metric and g.severity is not None and g.gain.mean is not None]
     if points:
         out.append("<figure>" + scatter(points, x_label=f"shift severity (baseline {sev[0].baseline})",
-                                        y_label="gain over baseline", title=f"gain vs severity, {metric}")
+                                        y_label="gain over baseline", title=f"gain vs severity, {metric}",
+                                        x_name="severity", y_name="gain")
                    + f"<figcaption>{h('One point per method and out-of-domain domain; hover for values.')}"
                      "</figcaption></figure>")
     cor = [c for c in t.correlations if c.checkpoint == "selected" and c.metric == metric]
@@ -285,6 +287,26 @@ def _cost_section(t: TaskReport) -> str:
     return out
 
 
+def _analysis_scatter(t: TaskReport, metric: str) -> str:
+    """Per run: its OOD average of ``metric`` (x) against its OOD average of the primary metric (y)."""
+    pts = [p for p in t.analysis_points if p.checkpoint == "selected" and p.metric == metric]
+    if not pts:
+        return ""
+    p0 = pts[0]
+    x_arrow, y_arrow = arrow(p0.higher_is_better), arrow(p0.primary_higher_is_better)
+    svg = scatter(
+        [Point(p.config, f"seed {p.seed}", p.value, p.primary_value) for p in pts],
+        x_label=f"OOD-average {metric} {x_arrow} ({direction_words(p0.higher_is_better)})",
+        y_label=f"OOD-average {p0.primary_metric} {y_arrow}",
+        title=f"{p0.primary_metric} vs {metric}, one point per run",
+        zero_line=False, x_name=f"OOD-avg {metric}", y_name=f"OOD-avg {p0.primary_metric}")
+    caption = (f"One point per successful run (selected checkpoint, test split): x = the run's mean of {metric} "
+               f"over its OOD domains, y = the run's mean of {p0.primary_metric} over the same task's OOD domains; "
+               "one colour per method. Hover a point for its values.")
+    return (f'<figure class="analysis-scatter" data-metric="{h(metric)}">{svg}'
+            f"<figcaption>{h(caption)}</figcaption></figure>")
+
+
 def _analysis_section(t: TaskReport, con) -> str:
     if not t.analysis:
         return ""
@@ -296,15 +318,23 @@ def _analysis_section(t: TaskReport, con) -> str:
             headers=[(h("method"), True), (h("checkpoint"), True), (h("split"), True),
                      (f"{h('in-domain')} <span class=\"dir\">{h(arrow(hib))}</span>", False),
                      (f"{h('OOD avg ± std across domains')} <span class=\"dir\">{h(arrow(hib))}</span>", False),
-                     (h("seeds (min)"), False)],
+                     (h("Pearson ρ (ID vs OOD avg)"), False), (h("seeds (min)"), False)],
             caption=h(f"{metric} {arrow(hib)} ({direction_words(hib)}): per-domain means over seeds, then the OOD "
-                      "average ± standard deviation across OOD domains (as in the paper's Table 6)."))
+                      "average ± standard deviation across OOD domains (as in the paper's Table 6). Pearson ρ = "
+                      "correlation across runs (seeds) of a run's in-domain value with its OOD average (the "
+                      "paper's \"Pearson ρ (En vs ZS)\"), n = runs with both; – when fewer than 3 runs have both "
+                      "or either side is constant."))
         for a in rows:
+            rho = "–" if a.id_ood_pearson is None else fmt(a.id_ood_pearson, 3)
             table.add([text_cell(a.config + (" (partial)" if a.partial else "")), text_cell(a.checkpoint),
                        text_cell(a.split), Cell(h(fmt(a.id_mean)), sort=a.id_mean),
                        Cell(h(fmt_pm(a.ood_mean, a.ood_std_across_domains)), sort=a.ood_mean),
+                       Cell(f'{h(rho)}<span class="n">n={a.n_runs_paired}</span>', sort=a.id_ood_pearson),
                        Cell(str(a.n_min), sort=a.n_min)])
         out.append(f"<h3>{h(metric)}</h3>" + table.render())
+    # Sharpness then CKA, the order of the paper's Table 6 (a) and (b).
+    for metric in ANALYSIS_METRICS:
+        out.append(_analysis_scatter(t, metric))
     for v in published_tables(con, ["6"]):
         out.append(_published_html(v, label="Paper (different setup) — "))
     return "".join(out)

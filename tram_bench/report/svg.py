@@ -1,4 +1,4 @@
-"""Inline SVG: per-cell error bars and the severity-vs-gain scatter (no script, no external resource)."""
+"""Inline SVG: per-cell error bars and scatter plots (no script, no external resource)."""
 
 from __future__ import annotations
 
@@ -58,16 +58,19 @@ def _ticks(lo: float, hi: float) -> list[float]:
     return out
 
 
-def scatter(points: list[Point], *, x_label: str, y_label: str, title: str, width: int = 560,
-            height: int = 340) -> str:
-    """A scatter plot with a zero line for y, one colour per series and a legend; every point has a
-    tooltip (``<title>``)."""
+def scatter(points: list[Point], *, x_label: str, y_label: str, title: str, zero_line: bool = True,
+            x_name: str | None = None, y_name: str | None = None, width: int = 560, height: int = 340) -> str:
+    """A scatter plot with one colour per series and a legend; every point (``class="pt"``) has a
+    tooltip (``<title>``) naming its values as ``x_name``/``y_name`` (default: the axis labels).
+    ``zero_line`` puts y = 0 in range and dashes it, for a y that is a signed difference."""
     if not points:
         return ""
+    x_name = x_label if x_name is None else x_name
+    y_name = y_label if y_name is None else y_name
     left, right, top, bottom = 64, 170, 28, 44
     pw, ph = width - left - right, height - top - bottom
     xs = [p.x for p in points]
-    ys = [p.y for p in points] + [0.0]
+    ys = [p.y for p in points] + ([0.0] if zero_line else [])
     x_lo, x_hi = min(xs), max(xs)
     y_lo, y_hi = min(ys), max(ys)
     pad_x = (x_hi - x_lo) * 0.08 or abs(x_hi) * 0.1 or 1.0
@@ -94,19 +97,22 @@ def scatter(points: list[Point], *, x_label: str, y_label: str, title: str, widt
     for t in _ticks(y_lo, y_hi):
         out.append(f'<line x1="{left - 4}" y1="{sy(t):.1f}" x2="{left}" y2="{sy(t):.1f}" stroke="#57606a"/>')
         out.append(f'<text x="{left - 6}" y="{sy(t) + 4:.1f}" font-size="11" text-anchor="end">{h(fmt(t, 3 if abs(t) < 1 else 2))}</text>')
-    out.append(f'<line x1="{left}" y1="{sy(0):.1f}" x2="{left + pw}" y2="{sy(0):.1f}" stroke="#8c959f" stroke-dasharray="4 3"/>')
+    if zero_line:
+        out.append(f'<line x1="{left}" y1="{sy(0):.1f}" x2="{left + pw}" y2="{sy(0):.1f}" stroke="#8c959f" '
+                   'stroke-dasharray="4 3"/>')
     out.append(f'<text x="{left + pw / 2:.1f}" y="{height - 8}" font-size="12" text-anchor="middle">{h(x_label)}</text>')
     out.append(
         f'<text transform="translate(14 {top + ph / 2:.1f}) rotate(-90)" font-size="12" text-anchor="middle">{h(y_label)}</text>'
     )
     for p in points:
         out.append(
-            f'<circle cx="{sx(p.x):.1f}" cy="{sy(p.y):.1f}" r="4.5" fill="{colour[p.series]}" fill-opacity="0.85">'
-            f"<title>{h(f'{p.series} on {p.label}: severity {fmt(p.x)}, gain {fmt(p.y)}')}</title></circle>"
+            f'<circle class="pt" cx="{sx(p.x):.1f}" cy="{sy(p.y):.1f}" r="4.5" fill="{colour[p.series]}" '
+            f'fill-opacity="0.85"><title>{h(f"{p.series}, {p.label}: {x_name} {fmt(p.x)}, {y_name} {fmt(p.y)}")}'
+            "</title></circle>"
         )
     for i, s in enumerate(series):
         y = top + 8 + 18 * i
-        out.append(f'<circle cx="{left + pw + 16}" cy="{y}" r="5" fill="{colour[s]}"/>')
+        out.append(f'<circle class="key" cx="{left + pw + 16}" cy="{y}" r="5" fill="{colour[s]}"/>')
         out.append(f'<text x="{left + pw + 26}" y="{y + 4}" font-size="12">{h(s)}</text>')
     out.append("</svg>")
     return "".join(out)

@@ -125,6 +125,27 @@ def _task(console: Console, t: TaskReport, checkpoint: str) -> None:
                           fmt(c.peak_memory_mb), fmt_ratio(c.backward_ratio), fmt_ratio(c.step_time_ratio),
                           fmt_ratio(c.wall_time_ratio), fmt_ratio(c.peak_memory_ratio))
         _show(console, table)
+    _analysis(console, t, checkpoint)
+
+
+def _analysis(console: Console, t: TaskReport, checkpoint: str) -> None:
+    """Table 6 in brief: one table per analysis metric, with the ID-vs-OOD correlation across runs."""
+    for metric in sorted({a.metric for a in t.analysis}):
+        rows = [a for a in t.analysis if a.metric == metric and a.checkpoint == checkpoint]
+        if not rows:
+            continue
+        hib = rows[0].higher_is_better
+        table = Table(title=Text(f"analysis: {metric} {arrow(hib)} ({direction_words(hib)}), {checkpoint} checkpoint; "
+                                 "OOD avg ± std across domains; ρ = Pearson across runs of ID vs OOD avg "
+                                 "(– below 3 runs or for a constant side)"),
+                      title_justify="left", title_style="italic")
+        for col in ("method", "split", f"ID {arrow(hib)}", f"OOD avg {arrow(hib)}", "ρ ID vs OOD", "runs", "seeds"):
+            table.add_column(col, justify="left" if col in ("method", "split") else "right")
+        for a in rows:
+            table.add_row(Text(a.config + (" PARTIAL" if a.partial else "")), Text(a.split), fmt(a.id_mean),
+                          fmt_pm(a.ood_mean, a.ood_std_across_domains), fmt(a.id_ood_pearson, 3),
+                          str(a.n_runs_paired), str(a.n_min))
+        _show(console, table)
 
 
 def _esc(s: str) -> str:

@@ -17,6 +17,8 @@ Z_975 = 1.959963984540054
 PLAIN_METHODS = ("adam", "sgd")  # preference order for the shift-severity baseline
 ANALYSIS_METRICS = ("sharpness", "cka")
 REQUIRED_TABLES = ("runs", "metrics", "suite_cells")
+# Below this spread relative to the values' magnitude, a side of a correlation counts as constant.
+CONSTANT_REL_SPREAD = 1e-12
 
 _CONFIG_KEYS = "suite, task_label, task, method, hparams, config"
 
@@ -493,6 +495,53 @@ VIEWS: tuple[tuple[str, str], ...] = (
         FROM leaderboard
         WHERE metric IN {ANALYSIS_METRICS}
         GROUP BY {_CONFIG_KEYS}, checkpoint, split, metric
+        """,
+    ),
+    (
+        # Table 6a's "Pearson ρ (En vs ZS)": across a configuration's runs (seeds), the correlation of
+        # each run's in-domain value with its OOD average, per analysis metric and split (so one row per
+        # analysis_summary row). NULL below 3 paired runs or when a side is constant; "constant" allows
+        # a relative spread of 1e-12, because equal OOD averages summed in another row order can
+        # differ in their last bit, and corr() of such noise is a meaningless ±1.
+        "analysis_id_ood_correlation",
+        f"""
+        WITH agg AS (
+            SELECT {_CONFIG_KEYS}, checkpoint, split, metric,
+                   count(*) FILTER (WHERE id_avg IS NOT NULL AND ood_avg IS NOT NULL) AS n_runs,
+                   corr(ood_avg, id_avg) FILTER (WHERE id_avg IS NOT NULL AND ood_avg IS NOT NULL) AS r,
+                   min(id_avg) FILTER (WHERE ood_avg IS NOT NULL) AS id_lo,
+                   max(id_avg) FILTER (WHERE ood_avg IS NOT NULL) AS id_hi,
+                   min(ood_avg) FILTER (WHERE id_avg IS NOT NULL) AS ood_lo,
+                   max(ood_avg) FILTER (WHERE id_avg IS NOT NULL) AS ood_hi
+            FROM run_averages
+            WHERE metric IN {ANALYSIS_METRICS}
+            GROUP BY {_CONFIG_KEYS}, checkpoint, split, metric
+        )
+        SELECT {_CONFIG_KEYS}, checkpoint, split, metric, n_runs,
+               CASE WHEN n_runs >= 3
+                         AND id_hi - id_lo > {CONSTANT_REL_SPREAD} * greatest(abs(id_lo), abs(id_hi))
+                         AND ood_hi - ood_lo > {CONSTANT_REL_SPREAD} * greatest(abs(ood_lo), abs(ood_hi))
+                    THEN r END AS pearson
+        FROM agg
+        """,
+    ),
+    (
+        # One point per successful run for the analysis scatter plots: the run's OOD average of an
+        # analysis metric against its OOD average of the task's primary metric, both on the test split
+        # and at the same checkpoint.
+        "analysis_run_points",
+        f"""
+        SELECT a.suite, a.task_label, a.task, a.method, a.hparams, a.config, a.seed, a.run_id, a.checkpoint,
+               a.metric, a.higher_is_better, a.ood_avg AS analysis_ood_avg, a.n_ood_domains,
+               p.metric AS primary_metric, p.higher_is_better AS primary_higher_is_better,
+               p.ood_avg AS primary_ood_avg
+        FROM run_averages a
+        JOIN primary_metric pm ON pm.suite = a.suite AND pm.task_label = a.task_label
+        JOIN run_averages p
+          ON p.suite = a.suite AND p.task_label = a.task_label AND p.config = a.config AND p.run_id = a.run_id
+         AND p.checkpoint = a.checkpoint AND p.split = 'test' AND p.metric = pm.metric
+        WHERE a.metric IN {ANALYSIS_METRICS} AND a.split = 'test'
+          AND a.ood_avg IS NOT NULL AND p.ood_avg IS NOT NULL
         """,
     ),
 )
