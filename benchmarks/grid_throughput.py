@@ -45,8 +45,9 @@ class Throughput:
 def grid(runs: int, steps: int):
     from tram_bench.suite.load import expand, load_suite
 
-    overrides = [f"seeds={list(range(runs))}", "methods=[{id: sgd}]", f"train.steps={steps}",
-                 f"train.eval_every={steps}", "train.warmup_steps=0",
+    # tasks.0.train (not the suite-wide train:) because the fixture's task entry sets its own budget.
+    overrides = [f"seeds={list(range(runs))}", "methods=[{id: sgd}]", f"tasks.0.train.steps={steps}",
+                 f"tasks.0.train.eval_every={steps}", "tasks.0.train.warmup_steps=0",
                  "tasks.0.params={dim: 64, hidden: 512, train_size: 1024, eval_size: 512}"]
     return expand(load_suite(SUITE, overrides))
 

@@ -173,8 +173,9 @@ def measure_training_overhead(steps: int, runs: int) -> list[RunShare]:
     from tram_bench.train.loop import run_cell
 
     suite = Path(__file__).resolve().parents[1] / "tests/fixtures/suites/synthetic.yaml"
-    overrides = [f"train.steps={steps}", f"train.eval_every={max(1, steps // 4)}", "train.warmup_steps=0",
-                 f"seeds={list(range(runs))}"]
+    # tasks.0.train (not the suite-wide train:) because the fixture's task entry sets its own budget.
+    overrides = [f"tasks.0.train.steps={steps}", f"tasks.0.train.eval_every={max(1, steps // 4)}",
+                 "tasks.0.train.warmup_steps=0", f"seeds={list(range(runs))}"]
     by_method: dict[str, list] = {}
     for spec in expand(load_suite(suite, overrides)):
         by_method.setdefault(spec.method, []).append(spec)
