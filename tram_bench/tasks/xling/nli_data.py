@@ -73,7 +73,7 @@ def load_split(spec: NLISplit):
     if isinstance(label, ClassLabel) and tuple(label.names) != NLI_LABELS:
         raise NLIDataError(f"{spec.describe()}: label names {label.names}, expected {list(NLI_LABELS)}")
     # MultiNLI marks pairs without a gold label with -1; they carry no training signal.
-    ds = ds.filter(lambda y: y >= 0, input_columns="label")
+    ds = ds.filter(lambda ys: [y >= 0 for y in ys], input_columns="label", batched=True)
     if spec.limit is not None:
         ds = ds.select(range(min(spec.limit, len(ds))))
     return ds

@@ -3,7 +3,7 @@ the objective and the representation hook.
 
 A subclass fills ``self._data`` (``"train"``, ``"val"``, ``"test/<language>"`` -> EncodedExamples) and
 ``self._pad_id`` in its constructor, and builds the model. Its ``params`` carry ``languages`` (the
-zero-shot target languages, in report order) and ``eval_batch_size``.
+zero-shot target languages, in report order).
 """
 
 from __future__ import annotations
@@ -41,8 +41,10 @@ class EncodedTextTask(Task):
     def _eval_set(self, name: str, domain: str, split: str, in_domain: bool) -> EvalSet:
         data = self._data[name]
 
-        def batches():
-            return eval_batches(data, self.params.eval_batch_size, self._pad_id, self.device)
+        def batches(batch_size: int | None = None):
+            # The loop passes train.eval_batch_size; None (direct API use) means the task's default.
+            size = batch_size or self.train_defaults.eval_batch_size
+            return eval_batches(data, size, self._pad_id, self.device)
 
         return EvalSet(domain=domain, split=split, in_domain=in_domain, batches=batches, size=len(data))
 

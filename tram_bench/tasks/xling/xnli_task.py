@@ -44,7 +44,6 @@ class XNLIParams:
     max_length: int = 128
     max_train_examples: int | None = None  # None: all 392,702 MultiNLI training pairs
     max_eval_examples: int | None = None  # None: every XNLI pair (2,490 val / 5,010 test per language)
-    eval_batch_size: int = 128
 
     def __post_init__(self) -> None:
         self.languages = tuple(self.languages)
@@ -55,6 +54,8 @@ class XNLIParams:
             )
         if len(set(self.languages)) != len(self.languages):
             raise ValueError(f"xling-xnli params.languages repeats a value: {list(self.languages)}")
+        if self.max_length < 5:
+            raise ValueError(f"xling-xnli params.max_length must be >= 5 (a pair needs four special tokens), got {self.max_length}")
         for name in ("max_train_examples", "max_eval_examples"):
             v = getattr(self, name)
             if v is not None and v < 1:

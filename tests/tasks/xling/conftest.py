@@ -1,0 +1,30 @@
+"""Shared fixtures of the cross-lingual tests: one asset cache per test session (the e5 conversion runs
+once), offline hub settings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# No test here may reach a hub; set before transformers / datasets are imported by any test module.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def xling_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("xling-cache")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(xling_cache, monkeypatch):
+    import torch
+
+    monkeypatch.setenv("TRAM_BENCH_CACHE", str(xling_cache))
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(xling_cache / "hf-datasets"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the test machine's cores are shared
+    yield
+    torch.set_num_threads(threads)
