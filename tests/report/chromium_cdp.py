@@ -125,7 +125,7 @@ class Tab:
         self.send("Page.navigate", {"url": url})
         self.b.wait_event("Page.loadEventFired", self.session)
 
-    def eval(self, expression: str) -> Any:
+    def evaluate_js(self, expression: str) -> Any:
         r = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True})
         if "exceptionDetails" in r:
             raise CDPError(f"JS error: {r['exceptionDetails']}")

@@ -33,34 +33,34 @@ def tab(tmp_path_factory):
 
 
 def first_board_rect(tab) -> dict:
-    tab.eval("document.querySelector('table.leaderboard').scrollIntoView()")
+    tab.evaluate_js("document.querySelector('table.leaderboard').scrollIntoView()")
     # Viewport coordinates (for clicks) and page coordinates (a screenshot clip is in page space).
-    return tab.eval("(() => { const r = document.querySelector('table.leaderboard').getBoundingClientRect();"
+    return tab.evaluate_js("(() => { const r = document.querySelector('table.leaderboard').getBoundingClientRect();"
                     " return {x: r.x, y: r.y, width: r.width, height: r.height,"
                     " page_x: r.x + window.scrollX, page_y: r.y + window.scrollY}; })()")
 
 
 def column_values(tab, col: int) -> list[float]:
-    return tab.eval(f"Array.from(document.querySelector('table.leaderboard').tBodies[0].rows)"
+    return tab.evaluate_js(f"Array.from(document.querySelector('table.leaderboard').tBodies[0].rows)"
                     f".map(r => Number(r.cells[{col}].getAttribute('data-v')))")
 
 
 def methods(tab) -> list[str]:
-    return tab.eval("Array.from(document.querySelector('table.leaderboard').tBodies[0].rows)"
+    return tab.evaluate_js("Array.from(document.querySelector('table.leaderboard').tBodies[0].rows)"
                     ".map(r => r.cells[0].textContent)")
 
 
 def test_escaped_suite_name_is_text_and_no_script_ran(tab):
-    assert EVIL in tab.eval("document.querySelector('h1').textContent")
-    assert tab.eval("document.scripts.length") == 1  # only the inline sorter
-    assert tab.eval("document.querySelectorAll('h1 *:not(span)').length") == 0
+    assert EVIL in tab.evaluate_js("document.querySelector('h1').textContent")
+    assert tab.evaluate_js("document.scripts.length") == 1  # only the inline sorter
+    assert tab.evaluate_js("document.querySelectorAll('h1 *:not(span)').length") == 0
     assert tab.dialogs() == []
 
 
 def test_table_is_visible_in_a_screenshot(tab):
     rect = first_board_rect(tab)
     assert rect["width"] > 600 and rect["height"] > 100
-    assert tab.eval("document.querySelector('table.leaderboard').tBodies[0].rows.length") == 4
+    assert tab.evaluate_js("document.querySelector('table.leaderboard').tBodies[0].rows.length") == 4
     width = min(rect["width"], 1000.0)
     png = tab.screenshot({"x": rect["page_x"], "y": rect["page_y"], "width": width, "height": rect["height"]})
     w, h, channels, px = decode_png(png)
@@ -77,14 +77,14 @@ def test_clicking_a_header_sorts_the_column(tab):
     col = 3  # "blur ↑"
     before = column_values(tab, col)
     assert before != sorted(before) and before != sorted(before, reverse=True)
-    button = tab.eval(f"(() => {{ const b = document.querySelector('table.leaderboard').tHead.rows[0]"
+    button = tab.evaluate_js(f"(() => {{ const b = document.querySelector('table.leaderboard').tHead.rows[0]"
                       f".cells[{col}].querySelector('button'); const r = b.getBoundingClientRect();"
                       f" return {{x: r.x + r.width / 2, y: r.y + r.height / 2, text: b.textContent}}; }})()")
     assert button["text"] == "blur ↑"
     tab.click(button["x"], button["y"])
     assert column_values(tab, col) == sorted(before)
     assert methods(tab) == ["sam[rho=0.1]", "sgd", "sam[rho=0.05]", "tram-x"]  # ties keep their order
-    assert tab.eval(f"document.querySelector('table.leaderboard').tHead.rows[0].cells[{col}]"
+    assert tab.evaluate_js(f"document.querySelector('table.leaderboard').tHead.rows[0].cells[{col}]"
                     ".getAttribute('aria-sort')") == "ascending"
     tab.click(button["x"], button["y"])
     assert column_values(tab, col) == sorted(before, reverse=True)
