@@ -44,7 +44,7 @@ def test_eval_sets(task):
 class _FixedLogits(nn.Module):
     """Predicts "money" for every input: logits (0, ln 2, 0), i.e. p = (1/4, 1/2, 1/4)."""
 
-    def forward(self, input_ids, attention_mask, inputs_embeds=None):
+    def forward(self, input_ids, attention_mask, inputs_embeds=None, trunk_hidden=None):
         row = torch.tensor([0.0, math.log(2.0), 0.0])
         return row.expand(input_ids.shape[0], 3)
 
@@ -102,6 +102,56 @@ def test_compact_vocabulary_is_exact(task, model):
     with torch.no_grad():
         got = model.features(compact_ids, torch.ones_like(compact_ids))[0]
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+def test_batches_carry_the_frozen_trunk_output(task, model):
+    """Every batch carries the trunk's states (zeros on padding); the top layers on them give the same
+    logits as the whole encoder on the tokens, and the split forward equals BertModel's own."""
+    sets = [task.eval_sets()[2].batches(), task.train_batches(5, torch.Generator().manual_seed(0))]
+    for batch in (next(iter(b)) for b in sets):
+        pad = batch["attention_mask"] == 0
+        assert batch["trunk_hidden"].shape == (*batch["input_ids"].shape, 384)
+        assert bool(pad.any()) and torch.count_nonzero(batch["trunk_hidden"][pad]) == 0
+        with torch.no_grad():
+            cached = model(batch["input_ids"], batch["attention_mask"], trunk_hidden=batch["trunk_hidden"])
+            live = model(batch["input_ids"], batch["attention_mask"])
+            h = model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        torch.testing.assert_close(cached, live, atol=1e-5, rtol=1e-5)
+        m = batch["attention_mask"].unsqueeze(-1).float()
+        torch.testing.assert_close(live, model.head((h * m).sum(1) / m.sum(1)), atol=1e-6, rtol=1e-6)
+
+
+def test_trunk_has_no_dropout_and_the_top_layers_do(task):
+    """In train mode the trunk stays in eval mode, so a cached and a live pass from the same RNG state
+    draw the same dropout masks in the top layers (the step machine relies on identical masks)."""
+    m = task.build_model().train()
+    assert not m.encoder.embeddings.training and not m.encoder.encoder.layer[10].training
+    assert m.encoder.encoder.layer[11].training and m.head.training
+    batch = next(task.train_batches(4, torch.Generator().manual_seed(0)))
+    live = {k: v for k, v in batch.items() if k != "trunk_hidden"}
+    torch.manual_seed(5)
+    a = task.objective(m, batch).logits
+    torch.manual_seed(5)
+    b = task.objective(m, live).logits
+    torch.manual_seed(6)
+    c = task.objective(m, batch).logits
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(a, c, atol=1e-3)  # the top layer's dropout is on
+    m.eval()
+    assert not m.encoder.encoder.layer[11].training
+
+
+def test_trunk_cache_is_ignored_once_the_trunk_trains(task):
+    m = task.build_model().eval()
+    batch = next(task.train_batches(4, torch.Generator().manual_seed(0)))
+    stale = torch.zeros_like(batch["trunk_hidden"])
+    with torch.no_grad():
+        frozen = m(batch["input_ids"], batch["attention_mask"], trunk_hidden=stale)
+        m.encoder.encoder.layer[10].requires_grad_(True)
+        unfrozen = m(batch["input_ids"], batch["attention_mask"], trunk_hidden=stale)
+        live = m(batch["input_ids"], batch["attention_mask"])
+    assert not torch.allclose(frozen, live, atol=1e-3)  # the stale cache was used while frozen
+    torch.testing.assert_close(unfrozen, live, atol=0, rtol=0)
 
 
 def test_build_model_head_seeding_and_freezing(task):

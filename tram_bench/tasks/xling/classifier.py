@@ -4,7 +4,8 @@ Both models expose the same three calls, so one objective serves the embedded an
 
 * ``input_embeddings(input_ids)``: the word embeddings, the input hook where TRAM-x / R3F add noise;
 * ``forward(input_ids, attention_mask, inputs_embeds=None)``: logits ``[B, C]``; ``inputs_embeds``
-  replaces the word-embedding lookup (positions still come from ``input_ids`` and the mask);
+  replaces the word-embedding lookup (positions still come from ``input_ids`` and the mask); the
+  embedded tier's classifier also takes ``trunk_hidden``, its frozen layers' output cached per example;
 * ``features(input_ids, attention_mask)``: the representation the head reads, ``[B, D]`` (for CKA).
 """
 
@@ -26,31 +27,85 @@ def mean_pool(hidden: Tensor, attention_mask: Tensor) -> Tensor:
     return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
 
 
-class MeanPoolClassifier(nn.Module):
-    """A BERT encoder (e5-small), mean pooling, and a new linear head."""
+def bidirectional_mask(encoder: nn.Module, hidden: Tensor, attention_mask: Tensor) -> Tensor | None:
+    """The attention mask a BERT layer takes, built as ``BertModel.forward`` builds it."""
+    from transformers.masking_utils import create_bidirectional_mask
 
-    def __init__(self, encoder: nn.Module, num_labels: int, generator: torch.Generator) -> None:
+    return create_bidirectional_mask(config=encoder.config, inputs_embeds=hidden, attention_mask=attention_mask)
+
+
+def run_layers(encoder: nn.Module, hidden: Tensor, attention_mask: Tensor, layers: slice) -> Tensor:
+    mask = bidirectional_mask(encoder, hidden, attention_mask)
+    for layer in encoder.encoder.layer[layers]:
+        hidden = layer(hidden, mask)
+    return hidden
+
+
+def run_trunk(encoder: nn.Module, trunk_layers: int, input_ids: Tensor, attention_mask: Tensor,
+              inputs_embeds: Tensor | None = None) -> Tensor:
+    """Hidden states ``[B, T, D]`` after the embeddings and the lowest ``trunk_layers`` layers."""
+    if inputs_embeds is None:
+        hidden = encoder.embeddings(input_ids=input_ids)
+    else:
+        hidden = encoder.embeddings(inputs_embeds=inputs_embeds)
+    return run_layers(encoder, hidden, attention_mask, slice(0, trunk_layers))
+
+
+class MeanPoolClassifier(nn.Module):
+    """A BERT encoder (e5-small), mean pooling, and a new linear head; only the top
+    ``trainable_layers`` transformer layers and the head train.
+
+    The frozen part (embeddings and the lower layers, "the trunk") is a fixed feature extractor: it
+    always runs in eval mode (no dropout), so its output is a function of the input alone. That makes
+    it cacheable: a batch may carry the trunk's output as ``trunk_hidden`` (the task computes it once
+    per example), and the forward then runs only the top layers. Passes with noised input embeddings
+    (TRAM-x, R3F) still run the whole encoder, and with no dropout in the trunk a cached and a live
+    pass consume the same random numbers, so the dropout masks of the top layers stay identical
+    across the passes of one step. If someone unfreezes a trunk parameter the cache is ignored.
+    """
+
+    def __init__(self, encoder: nn.Module, num_labels: int, generator: torch.Generator, trainable_layers: int) -> None:
         super().__init__()
+        freeze_lower(encoder, trainable_layers)
         self.encoder = encoder
+        self.trunk_layers = len(encoder.encoder.layer) - trainable_layers
         hidden = encoder.config.hidden_size
         self.head = nn.Linear(hidden, num_labels)
         bound = 1.0 / math.sqrt(hidden)  # torch's default Linear init, drawn from the run's generator
         with torch.no_grad():
             self.head.weight.uniform_(-bound, bound, generator=generator)
             self.head.bias.uniform_(-bound, bound, generator=generator)
+        self.train()
+
+    def _trunk_modules(self) -> list[nn.Module]:
+        return [self.encoder.embeddings, *self.encoder.encoder.layer[: self.trunk_layers]]
+
+    def train(self, mode: bool = True) -> "MeanPoolClassifier":
+        super().train(mode)
+        for module in self._trunk_modules():
+            module.eval()
+        return self
+
+    def trunk_is_frozen(self) -> bool:
+        return not any(p.requires_grad for m in self._trunk_modules() for p in m.parameters())
+
+    def trunk(self, input_ids: Tensor, attention_mask: Tensor, inputs_embeds: Tensor | None = None) -> Tensor:
+        return run_trunk(self.encoder, self.trunk_layers, input_ids, attention_mask, inputs_embeds)
 
     def input_embeddings(self, input_ids: Tensor) -> Tensor:
         return self.encoder.get_input_embeddings()(input_ids)
 
-    def features(self, input_ids: Tensor, attention_mask: Tensor, inputs_embeds: Tensor | None = None) -> Tensor:
-        if inputs_embeds is None:
-            out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
-        else:
-            out = self.encoder(inputs_embeds=inputs_embeds, attention_mask=attention_mask)
-        return mean_pool(out.last_hidden_state, attention_mask)
+    def features(self, input_ids: Tensor, attention_mask: Tensor, inputs_embeds: Tensor | None = None,
+                 trunk_hidden: Tensor | None = None) -> Tensor:
+        if trunk_hidden is None or inputs_embeds is not None or not self.trunk_is_frozen():
+            trunk_hidden = self.trunk(input_ids, attention_mask, inputs_embeds)
+        hidden = run_layers(self.encoder, trunk_hidden.to(self.head.weight.dtype), attention_mask,
+                            slice(self.trunk_layers, None))
+        return mean_pool(hidden, attention_mask)
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor, inputs_embeds: Tensor | None = None) -> Tensor:
-        return self.head(self.features(input_ids, attention_mask, inputs_embeds))
+    def forward(self, input_ids: Tensor, attention_mask: Tensor, inputs_embeds: Tensor | None = None,
+                trunk_hidden: Tensor | None = None) -> Tensor:
+        return self.head(self.features(input_ids, attention_mask, inputs_embeds, trunk_hidden))
 
 
 def xlmr_position_ids(input_ids: Tensor, padding_idx: int) -> Tensor:
@@ -107,11 +162,13 @@ class ClassificationObjective:
 
     def __call__(self, model: nn.Module, batch: dict[str, Tensor], noise: InputNoise | None = None) -> Output:
         ids, mask, labels = batch["input_ids"], batch["attention_mask"], batch["labels"]
-        embeds = None
+        extra = {}
         if noise is not None:
             clean = model.input_embeddings(ids).detach()
-            embeds = clean + noise.sample_like(clean)
-        logits = model(ids, mask, inputs_embeds=embeds)
+            extra["inputs_embeds"] = clean + noise.sample_like(clean)
+        elif "trunk_hidden" in batch:  # the frozen trunk's output, computed once per example by the task
+            extra["trunk_hidden"] = batch["trunk_hidden"]
+        logits = model(ids, mask, **extra)
         loss = F.cross_entropy(logits.float(), labels)
         return Output(logits=logits, loss=loss, mask=None, count=int(labels.shape[0]))
 
@@ -127,7 +184,8 @@ def freeze_lower(encoder: nn.Module, trainable_layers: int) -> None:
 
 
 def representation(model: nn.Module, batch: dict[str, Any]) -> Tensor:
-    return model.features(batch["input_ids"], batch["attention_mask"])
+    extra = {"trunk_hidden": batch["trunk_hidden"]} if "trunk_hidden" in batch else {}
+    return model.features(batch["input_ids"], batch["attention_mask"], **extra)
 
 
 def compact_vocabulary(encoder: nn.Module, keep_ids: list[int]) -> dict[int, int]:

@@ -1,7 +1,8 @@
 """Tokenised examples held in memory, and the padded batches the objective consumes.
 
 A batch is a dict: ``input_ids`` and ``attention_mask`` ``[B, T]`` (right padding to the longest
-example of the batch), ``labels`` ``[B]``.
+example of the batch), ``labels`` ``[B]``, and, when the examples carry them, ``trunk_hidden``
+``[B, T, D]`` (a frozen encoder trunk's output per token, zeros on padding).
 """
 
 from __future__ import annotations
@@ -21,10 +22,13 @@ class EncodedExamples:
     flat: np.ndarray
     offsets: np.ndarray
     labels: np.ndarray
+    hidden: np.ndarray | None = None  # [len(flat), D] float32: per-token states of a frozen trunk
 
     def __post_init__(self) -> None:
         if self.offsets.shape != (len(self.labels) + 1,) or self.offsets[0] != 0 or self.offsets[-1] != len(self.flat):
             raise ValueError(f"offsets do not cut {len(self.flat)} tokens into {len(self.labels)} examples")
+        if self.hidden is not None and (self.hidden.ndim != 2 or len(self.hidden) != len(self.flat)):
+            raise ValueError(f"hidden states {self.hidden.shape} do not match {len(self.flat)} tokens")
 
     @classmethod
     def from_lists(cls, ids: Sequence[Sequence[int]], labels: Sequence[int]) -> "EncodedExamples":
@@ -46,7 +50,10 @@ class EncodedExamples:
 
     def remapped(self, table: np.ndarray) -> "EncodedExamples":
         """Token ids mapped through ``table`` (old id -> new id)."""
-        return EncodedExamples(table[self.flat], self.offsets, self.labels)
+        return EncodedExamples(table[self.flat], self.offsets, self.labels, self.hidden)
+
+    def with_hidden(self, hidden: np.ndarray) -> "EncodedExamples":
+        return EncodedExamples(self.flat, self.offsets, self.labels, hidden)
 
 
 def encode_texts(tokenizer, texts: Sequence[str], labels: Sequence[int], max_length: int, prefix: str = "") -> EncodedExamples:
@@ -73,11 +80,17 @@ def collate(examples: EncodedExamples, index: Sequence[int], pad_id: int, device
     for k, r in enumerate(rows):
         input_ids[k, : len(r)] = r
         mask[k, : len(r)] = 1
-    return {
+    batch = {
         "input_ids": torch.from_numpy(input_ids).to(device),
         "attention_mask": torch.from_numpy(mask).to(device),
         "labels": torch.from_numpy(examples.labels[list(index)].copy()).to(device),
     }
+    if examples.hidden is not None:
+        hidden = np.zeros((len(rows), width, examples.hidden.shape[1]), dtype=examples.hidden.dtype)
+        for k, i in enumerate(index):
+            hidden[k, : examples.offsets[i + 1] - examples.offsets[i]] = examples.hidden[examples.offsets[i] : examples.offsets[i + 1]]
+        batch["trunk_hidden"] = torch.from_numpy(hidden).to(device)
+    return batch
 
 
 def eval_batches(examples: EncodedExamples, batch_size: int, pad_id: int, device: torch.device) -> Iterator[dict[str, torch.Tensor]]:
