@@ -233,13 +233,16 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
     examples = 0
     tokens: int | None = 0
     step_times: list[float] = []
+    data_time = 0.0
     t_train = time.perf_counter()
     eval_time = 0.0
     for step in range(total):
         mult = lr_multiplier(step, total, tc["schedule"], tc["warmup_steps"], tc.get("poly_power", 1.0))
         for g, lr0 in zip(optimizer.param_groups, base_lrs):
             g["lr"] = lr0 * mult
+        t_data = time.perf_counter()
         batch = next(batches)
+        data_time += time.perf_counter() - t_data  # the task's data loading, reported apart from the harness
         micro = split_batch(batch, tc["accumulation"])
         t0 = time.perf_counter()
         stats = method.step(micro, ctx)
@@ -303,6 +306,7 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
         "metrics": selected + metrics,
         "cost": {
             "step_time_total_s": sum(step_times),
+            "data_time_total_s": data_time,
             "forward": fwd,
             "backward": bwd,
             "skipped_steps": skips,

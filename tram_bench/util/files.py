@@ -72,6 +72,25 @@ def cache_lock(d: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def single_threaded_torch() -> Iterator[None]:
+    """Run a block with one torch thread, then restore the caller's count.
+
+    Cached assets (pre-trained models, converted weights) are shared by every later run on the machine,
+    so they must not depend on which process built them: a sequential run has all the cores, a worker of
+    ``--workers 2`` has one, and CPU kernels reduce in a different order with a different thread count.
+    One thread is the setting every machine can reproduce.
+    """
+    import torch  # imported here: the CLI's fast paths (--help, validate) never build assets
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def cached(kind: str, config: Any, build, *, marker: str = "COMPLETE") -> Path:
     """Return the cache dir of an asset, building it once with ``build(tmp_dir)`` if absent.
 
@@ -86,7 +105,8 @@ def cached(kind: str, config: Any, build, *, marker: str = "COMPLETE") -> Path:
             return d
         tmp = Path(tempfile.mkdtemp(prefix=f".{d.name}.", dir=d.parent))
         try:
-            build(tmp)
+            with single_threaded_torch():
+                build(tmp)
             atomic_write_json(tmp / "config.json", canonical(config))
             (tmp / marker).write_text("ok\n")
             if d.exists():  # a previous incomplete build

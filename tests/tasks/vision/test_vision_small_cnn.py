@@ -93,3 +93,28 @@ def test_bad_pretraining_config_is_refused(bad):
     fields = {"source": "uci", **bad}
     with pytest.raises(ValueError, match="CNN pretraining"):
         sc.CNNPretrainConfig(**fields)
+
+
+def test_pretraining_runs_single_threaded_whatever_the_caller_uses(monkeypatch, tmp_path):
+    """A sequential run has every core, a worker of --workers 2 one: the shared cached weights must not
+    depend on which of them built the asset, so the build always runs with one torch thread."""
+    seen = []
+    original = sc.pretrain_small_cnn
+
+    def spying(config, out_dir):
+        seen.append(torch.get_num_threads())
+        original(config, out_dir)
+
+    monkeypatch.setattr(sc, "pretrain_small_cnn", spying)
+    previous = torch.get_num_threads()
+    weights = []
+    try:
+        for threads in (2, 1):
+            torch.set_num_threads(threads)
+            monkeypatch.setenv("TRAM_BENCH_CACHE", str(tmp_path / f"t{threads}"))
+            weights.append(sc.load_pretrained_cnn(TINY))
+            assert torch.get_num_threads() == threads  # the caller's setting is restored
+    finally:
+        torch.set_num_threads(previous)
+    assert seen == [1, 1]
+    assert _same_weights(*weights)
