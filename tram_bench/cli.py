@@ -112,6 +112,8 @@ def cmd_run(args) -> int:
         done = len(specs) - len(pending)
         reporter = make_reporter(quiet=args.quiet)
         print(f"{suite.suite}: {len(specs)} cells, {done} already finished, {len(pending)} to run", flush=True)
+        if pending and args.executor == "local" and args.device == "cpu":
+            _warn_thread_mismatch(results, suite, args)
         report = _execute(args, pending, results, reporter)
         ok, failed, div = report.count("ok"), report.count("failed"), report.count("diverged")
         lost = report.count("lost")
@@ -126,6 +128,31 @@ def cmd_run(args) -> int:
         if not args.no_collect:
             _collect(results, quiet=args.quiet)
     return 1 if failed else 0
+
+
+def _warn_thread_mismatch(results: Path, suite, args) -> None:
+    """CPU results change with the torch thread count: say so when this invocation would give its runs a
+    different count from the grid's finished ones, --only or not (records keep it in provenance.num_threads)."""
+    from tram_bench.executors.local import threads_per_run
+    from tram_bench.suite.load import expand
+    from tram_bench.train import rundir
+
+    now = threads_per_run(args.workers, args.threads)
+    before: dict[int, int] = {}
+    for spec in expand(suite):
+        if rundir.status(results, spec.run_id) != rundir.STATUS_OK:
+            continue
+        try:
+            n = rundir.read_record(rundir.run_path(results, spec.run_id))["provenance"]["num_threads"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        before[n] = before.get(n, 0) + 1
+    other = {n: c for n, c in before.items() if n != now}
+    if other:
+        used = ", ".join(f"{c} with {n}" for n, c in sorted(other.items()))
+        print(f"warning: finished runs of this grid used other torch thread counts ({used}); this run gives "
+              f"each run {now}. CPU results depend on it: pass --threads {max(other, key=other.get)} to match them.",
+              file=sys.stderr, flush=True)
 
 
 def _execute(args, pending, results: Path, reporter):

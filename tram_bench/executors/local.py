@@ -57,6 +57,19 @@ def _outcome(record: dict[str, Any]) -> RunOutcome:
     return RunOutcome(record["run_id"], record["status"], record.get("error"), record.get("wall_time_s", 0.0))
 
 
+def threads_per_run(workers: int, threads: int | None) -> int:
+    """Torch threads each run gets: ``--threads``, else the cores split between the requested workers
+    (a sequential run keeps torch's default, every core). It depends on the request, never on how many
+    cells are still pending, so resuming a grid does not change its cells' arithmetic."""
+    if threads:
+        return threads
+    if workers > 1:
+        return max(1, available_cores() // workers)
+    import torch
+
+    return torch.get_num_threads()
+
+
 def run_sequential(specs: list[RunSpec], results: Path, device: str, reporter: Reporter,
                    threads: int | None = None) -> ExecutionReport:
     import torch
@@ -111,12 +124,15 @@ def run_parallel(specs: list[RunSpec], results: Path, device: str, workers: int,
                  on_worker_start: Callable[[int, int], None] | None = None) -> ExecutionReport:
     """Run ``specs`` in ``workers`` processes (one GPU each when ``gpus`` is given).
 
-    On the CPU, workers are forked from this process, which has already imported torch: a worker
-    starts in milliseconds instead of re-importing torch (seconds), which matters for grids of short
-    runs. GPU workers must not inherit a CUDA-initialised parent, so they come from a fork server that
-    imports torch and the grid's task and method modules once, before any CUDA call.
+    On the CPU with one thread per worker, workers are forked from this process, which has already
+    imported torch: a worker starts in milliseconds instead of re-importing torch (seconds), which matters
+    for grids of short runs. GPU workers must not inherit a CUDA-initialised parent, and multi-threaded
+    CPU workers must not inherit its OpenMP thread pool (a forked child that runs parallel kernels on
+    it can hang), so both come from a fork server that imports torch and the grid's task and method
+    modules once, before any CUDA call or parallel kernel.
     """
-    if gpus:
+    threads = threads or max(1, available_cores() // workers)
+    if gpus or threads > 1:
         ctx = mp.get_context("forkserver")
         ctx.set_forkserver_preload(_preload_modules(specs))
     else:
@@ -126,7 +142,6 @@ def run_parallel(specs: list[RunSpec], results: Path, device: str, workers: int,
         tasks.put(spec.to_json())
     for _ in range(workers):
         tasks.put(None)
-    threads = threads or max(1, available_cores() // workers)
     procs = []
     for slot in range(workers):
         gpu = gpus[slot] if gpus else None
@@ -224,5 +239,8 @@ def execute(specs: list[RunSpec], results: Path, *, workers: int = 1, device: st
             raise RuntimeError("--device cuda with --workers > 1, but no GPU is visible")
         return run_parallel(specs, results, "cuda", len(gpus), reporter, threads=threads, gpus=gpus)
     if workers > 1:
-        return run_parallel(specs, results, device, min(workers, len(specs)), reporter, threads=threads)
+        # Threads from the requested worker count: two pending cells under --workers 2 on 2 cores still
+        # run with one thread each, as they would have in the full grid.
+        return run_parallel(specs, results, device, min(workers, len(specs)), reporter,
+                            threads=threads_per_run(workers, threads))
     return run_sequential(specs, results, device, reporter, threads=threads)
