@@ -11,7 +11,8 @@ conversations with multilingual-e5-small, trained on English only (offline, CPU)
 Budget knobs (defaults chosen for 2 CPU cores; see ``suites/xling.yaml``): ``trainable_layers`` (the
 word/position embeddings and the lower layers stay frozen), ``max_length`` (tokens per conversation),
 and the vocabulary is cut to the pieces this corpus uses (exact: those rows are copied unchanged and
-frozen).
+frozen). The frozen trunk (embeddings and lower layers, no dropout) is run once per conversation and its
+output travels in the batches, so every pass on clean input runs only the trained top layers.
 """
 
 from __future__ import annotations
