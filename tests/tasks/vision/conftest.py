@@ -6,7 +6,8 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-import torch
+
+from tram_bench.util.files import single_threaded_torch
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "vision" / "hub_fixtures.py"
 
@@ -22,10 +23,8 @@ def vision_env(monkeypatch, _session_cache):
     monkeypatch.setenv("TRAM_BENCH_CACHE", str(_session_cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield _session_cache
-    torch.set_num_threads(threads)
+    with single_threaded_torch():
+        yield _session_cache
 
 
 def _load_fixture_writers():

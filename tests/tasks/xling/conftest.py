@@ -20,11 +20,9 @@ def xling_cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(xling_cache, monkeypatch):
-    import torch
+    from tram_bench.util.files import single_threaded_torch
 
     monkeypatch.setenv("TRAM_BENCH_CACHE", str(xling_cache))
     monkeypatch.setenv("HF_DATASETS_CACHE", str(xling_cache / "hf-datasets"))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the test machine's cores are shared
-    yield
-    torch.set_num_threads(threads)
+    with single_threaded_torch():  # the test machine's cores are shared
+        yield
