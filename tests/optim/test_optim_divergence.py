@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from tram_bench.optim import DIVERGENCES, divergence, kl, l2, mmd
+from tram_bench.optim import DIVERGENCES, divergence_by_name, kl, l2, mmd
 
 TARGET = [[1.0, 0.5, -0.3, 2.0], [0.0, 0.0, 0.0, 0.0], [-1.0, 3.0, 0.2, 0.1]]
 CURRENT = [[0.2, 0.1, 0.4, 1.0], [1.5, -0.5, 0.0, 0.3], [-0.5, 2.0, 1.0, 0.0]]
@@ -43,8 +43,8 @@ def test_kl_directions_and_symmetric_sum():
     assert float(reverse) == pytest.approx(_hand_kl(CURRENT, TARGET), rel=1e-14)
     assert abs(float(forward) - float(reverse)) > 1e-3  # the directions really differ here
     assert float(symmetric) == pytest.approx(float(forward) + float(reverse), rel=1e-15)
-    assert float(divergence("kl_reverse", _t(TARGET), _t(CURRENT))) == float(reverse)
-    assert float(divergence("kl_symmetric", _t(TARGET), _t(CURRENT))) == float(symmetric)
+    assert float(divergence_by_name("kl_reverse", _t(TARGET), _t(CURRENT))) == float(reverse)
+    assert float(divergence_by_name("kl_symmetric", _t(TARGET), _t(CURRENT))) == float(symmetric)
     with pytest.raises(ValueError, match="forward, reverse, symmetric"):
         kl(_t(TARGET), _t(CURRENT), direction="backward")
 
@@ -52,10 +52,10 @@ def test_kl_directions_and_symmetric_sum():
 @pytest.mark.parametrize("name", DIVERGENCES)
 def test_identical_distributions_are_at_distance_zero(name):
     logits = _t(TARGET)
-    assert float(divergence(name, logits, logits.clone())) == 0.0
+    assert float(divergence_by_name(name, logits, logits.clone())) == 0.0
     # Logits that differ by a per-row constant are the same distribution.
     shifted = logits + _t([[3.0], [-2.0], [0.5]])
-    assert abs(float(divergence(name, logits, shifted))) < 1e-14
+    assert abs(float(divergence_by_name(name, logits, shifted))) < 1e-14
 
 
 @pytest.mark.parametrize("name", DIVERGENCES)
@@ -67,8 +67,8 @@ def test_padding_positions_never_count(name):
     target[~mask] = float("nan")  # padding garbage must not leak into value or gradient
     current[~mask] = float("inf")
     current.requires_grad_(True)
-    value = divergence(name, target, current, mask)
-    expected = divergence(name, target[mask], current.detach()[mask])
+    value = divergence_by_name(name, target, current, mask)
+    expected = divergence_by_name(name, target[mask], current.detach()[mask])
     assert float(value.detach()) == pytest.approx(float(expected), rel=1e-14) and float(expected) > 0
     value.backward()
     assert torch.isfinite(current.grad).all()
@@ -108,7 +108,7 @@ def test_mmd_equals_hand_biased_estimate_on_probabilities():
     expected = mean(pt, pt) + mean(pc, pc) - 2 * mean(pt, pc)
     value = mmd(_t(TARGET), _t(CURRENT))
     assert float(value) == pytest.approx(expected, rel=1e-12) and expected > 0
-    assert float(divergence("mmd", _t(TARGET), _t(CURRENT))) == float(value)
+    assert float(divergence_by_name("mmd", _t(TARGET), _t(CURRENT))) == float(value)
     # The scales argument is honoured: one scale gives its own hand value.
     single = mmd(_t(TARGET), _t(CURRENT), scales=(1.0,))
     one = sum(_imq(a, b, (1.0,)) for a in pt for b in pt) / 9 + sum(
@@ -132,15 +132,15 @@ def test_l2_equals_hand_mean_euclidean_distance_of_probabilities():
 def test_low_precision_inputs_are_computed_in_float32():
     t, c = _t(TARGET).bfloat16(), _t(CURRENT).bfloat16()
     for name in DIVERGENCES:
-        value = divergence(name, t, c)
+        value = divergence_by_name(name, t, c)
         assert value.dtype == torch.float32
-        ref = divergence(name, t.double(), c.double())
+        ref = divergence_by_name(name, t.double(), c.double())
         assert float(value) == pytest.approx(float(ref), rel=1e-5)
 
 
 def test_bad_inputs_raise_value_errors():
     with pytest.raises(ValueError, match="kl, kl_reverse, kl_symmetric, mmd, l2"):
-        divergence("js", _t(TARGET), _t(CURRENT))
+        divergence_by_name("js", _t(TARGET), _t(CURRENT))
     with pytest.raises(ValueError, match="shape"):
         kl(_t(TARGET), _t(CURRENT)[:2])
     with pytest.raises(ValueError, match="mask shape"):
@@ -149,3 +149,15 @@ def test_bad_inputs_raise_value_errors():
         kl(_t(TARGET), _t(CURRENT), mask=torch.ones(3))
     with pytest.raises(ValueError, match="mask selects nothing"):
         kl(_t(TARGET), _t(CURRENT), mask=torch.zeros(3, dtype=torch.bool))
+
+
+def test_package_exposes_the_divergence_module_not_a_function_of_that_name():
+    """``from tram_bench.optim import divergence`` then ``divergence.kl(...)`` (the README's use) must work:
+    a re-exported dispatcher named like the module used to shadow it (AttributeError)."""
+    import types
+
+    from tram_bench.optim import divergence
+
+    assert isinstance(divergence, types.ModuleType)
+    assert float(divergence.kl(_t(TARGET), _t(CURRENT))) == float(kl(_t(TARGET), _t(CURRENT)))
+    assert divergence.divergence_by_name is divergence_by_name

@@ -11,9 +11,12 @@ The policies (``docs/architecture.md``, "Step semantics"), and how they are impl
   micro-batch, target forwards included. Input noise ``z`` comes from the method's own generator,
   never from the global RNG, so drawing it does not shift the dropout masks; a micro-batch's noise
   is replayed (not redrawn) if a later pass of the same step asks for it again.
-* BatchNorm. Only the first gradient pass of the model updates running statistics. Every other
-  forward (later passes, all target forwards, on the model or on a copy) runs between a snapshot
-  and a restore of all normalisation buffers, ``num_batches_tracked`` included.
+* BatchNorm. Running statistics come from clean inputs, for every method: only the first gradient
+  pass of the step on the *clean* batch updates them (pass 1 for every method but TRAM-Fisher, whose
+  pass 1 sees ``x + z``; there its clean pass 2, at ``w + e``, does). Every other forward (noised
+  gradient passes, later passes, all target forwards, on the model or on a copy) runs between a
+  snapshot and a restore of all normalisation buffers, ``num_batches_tracked`` included. A step
+  skipped before its clean pass (an overflow under a GradScaler) leaves them unchanged.
 * Counting. A pass over k micro-batches is *one* pass: ``forward``/``backward`` count passes over the
   whole batch, not micro-batch calls. A target forward run inside a gradient pass counts as one
   more forward pass; a target whose logits are reused from an earlier pass of the step does not.
@@ -44,7 +47,7 @@ from torch import Tensor, nn
 
 from tram_bench.methods.base import BaseHparams, InputNoise, Method, Objective, Output, StepContext, StepStats
 from tram_bench.methods.hparams import NoiseHparams
-from tram_bench.optim.divergence import divergence as divergence_value
+from tram_bench.optim.divergence import divergence_by_name
 
 if TYPE_CHECKING:
     from tram_bench.methods.targets import Target
@@ -208,6 +211,8 @@ class StepRun:
         self._target_ran = False
         self._div_sum: Tensor | None = None
         self._norm_buffers: dict[int, list[Tensor]] = {}
+        # Whether a clean gradient pass has already updated the running statistics this step.
+        self._stats_updated = False
 
     def _frozen_norm_stats(self, module: nn.Module):
         # The module tree is walked once per step and module, not once per forward.
@@ -259,7 +264,7 @@ class StepRun:
             if reuse:
                 self._target_cache[index] = target_logits
         current = out.logits if with_grad else out.logits.detach()
-        value = divergence_value(name, target_logits, current, out.mask)
+        value = divergence_by_name(name, target_logits, current, out.mask)
         weighted = value.detach().to(torch.float64) * out.count
         self._div_sum = weighted if self._div_sum is None else self._div_sum + weighted
         return value
@@ -268,8 +273,11 @@ class StepRun:
     def grad_pass(self, *, noised: bool = False, extra_loss: ExtraLoss | None = None) -> PassResult:
         """Forward and backward over all micro-batches at the current weights (gradients replace
         whatever ``.grad`` held). ``extra_loss(index, batch, output)`` may add a term (a penalty)
-        to a micro-batch's loss before its backward; ``noised`` feeds the inputs plus ``z``."""
-        first = self.backward == 0
+        to a micro-batch's loss before its backward; ``noised`` feeds the inputs plus ``z``.
+
+        Normalisation running statistics are updated by this pass only if it is the step's first
+        pass on clean inputs (module docstring, "BatchNorm")."""
+        updates_stats = not noised and not self._stats_updated
         clear_grads(self.params)
         self._div_sum = None
         scaler = self.ctx.scaler
@@ -280,7 +288,7 @@ class StepRun:
         for index, batch in enumerate(self.batches):
             self._rng.enter(index)
             noise = self.input_noise(index) if noised else None
-            guard = contextlib.nullcontext() if first else self._frozen_norm_stats(self.model)
+            guard = contextlib.nullcontext() if updates_stats else self._frozen_norm_stats(self.model)
             with guard, self.ctx.autocast():
                 out = self.objective(self.model, batch, noise)
             count = int(out.count)
@@ -303,6 +311,7 @@ class StepRun:
                 torch._foreach_mul_(grads, reference / total)
         self.forward += 1 + int(self._target_ran)
         self.backward += 1
+        self._stats_updated = self._stats_updated or updates_stats
         self._target_ran = False
         if total == 0:  # a single micro-batch with no loss units: report its (NaN) mean as is
             return PassResult(loss=float(out.loss), count=0)

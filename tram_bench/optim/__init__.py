@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+# The module, not a function of that name: `divergence.kl(...)` must work (the dispatcher is divergence_by_name).
+from tram_bench.optim import divergence
 from tram_bench.optim.asam import ASAM
-from tram_bench.optim.divergence import DIVERGENCES, KL_DIRECTIONS, divergence, kl, l2, mmd
+from tram_bench.optim.divergence import DIVERGENCES, KL_DIRECTIONS, divergence_by_name, kl, l2, mmd
 from tram_bench.optim.fisher_sam import FisherSAM
 from tram_bench.optim.sam import SAM
 from tram_bench.optim.tram import TRAM
@@ -20,6 +22,7 @@ __all__ = [
     "Perturbation",
     "TwoPassOptimizer",
     "divergence",
+    "divergence_by_name",
     "kl",
     "l2",
     "mmd",

@@ -30,8 +30,12 @@ class ASAM(TwoPassOptimizer):
       by copy.
     * Ours: ``T = |w| + eta`` on **all** parameters, restore by copy, ``eta = 0`` by default as in
       the paper's Eq. 2, so the default equals davda54's adaptive mode. Name-based filtering is
-      deliberately absent: an optimizer sees tensors, not module names, and a parameter-group
-      option (``eta`` per group) expresses the same choice explicitly.
+      deliberately absent: an optimizer sees tensors, not module names.
+
+    The official code's choice cannot be reproduced here, not even with one parameter group per
+    kind of tensor: its non-weight parameters get ``T = 1`` (their ascent is plain SAM's direction,
+    unscaled), whereas every group here uses ``T = |w| + eta``, which equals 1 only where
+    ``|w| = 1 - eta``. A per-group ``eta`` changes the offset, never makes ``T`` independent of ``w``.
 
     With ``eta = 0`` a parameter that is exactly zero has ``T = 0`` and is never perturbed.
     """

@@ -143,8 +143,13 @@ _BY_NAME: dict[str, Callable[[Tensor, Tensor, Tensor | None], Tensor]] = {
 DIVERGENCES: tuple[str, ...] = tuple(_BY_NAME)
 
 
-def divergence(name: str, target_logits: Tensor, logits: Tensor, mask: Tensor | None = None) -> Tensor:
-    """The divergence called ``name`` (one of :data:`DIVERGENCES`) with its default settings."""
+def divergence_by_name(name: str, target_logits: Tensor, logits: Tensor, mask: Tensor | None = None) -> Tensor:
+    """The divergence called ``name`` (one of :data:`DIVERGENCES`) with its default settings.
+
+    Named apart from this module: a package attribute ``divergence`` that were a function would
+    shadow the module, and ``from tram_bench.optim import divergence; divergence.kl(...)`` would fail.
+    Raises ValueError for a name outside :data:`DIVERGENCES`.
+    """
     try:
         fn = _BY_NAME[name]
     except (KeyError, TypeError):
