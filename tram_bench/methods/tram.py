@@ -11,7 +11,8 @@ TRAM-θ_{t-1} (``tram-prev``), TRAM-θ_0 (``tram-init``) and TRAM-x (``tram-x``)
 5. pass 2: forward + backward at ``w + e`` on the clean batch; restore ``w``; base step;
 6. ``tram-prev``: the target becomes this step's ``w`` (copied just before the base step).
 
-3 forward / 2 backward per step (paper Table 2). ``extras``: ``divergence`` (d) and
+3 forward / 2 backward per step (paper Table 2). BatchNorm running statistics come from the clean
+pass 1 at ``w`` (TRAM-x's forward on ``x + z`` leaves them untouched, as every target forward does). ``extras``: ``divergence`` (d) and
 ``perturbation_norm`` (``||e||_2``; note ``||e / T|| = d``). No clipping of ``d`` (as in the paper).
 If ``d`` is not finite (overflowed logits) the step is skipped before any weight moves (with a
 GradScaler the scale backs off, as for an overflowed gradient).
@@ -106,6 +107,11 @@ class TRAMFisherMethod(StepMethod):
 
     ``StepStats.loss`` is the pass-1 loss, i.e. at ``w`` on ``x + z``: this variant runs no clean
     forward at ``w``. There is no ``divergence`` extra; ``perturbation_norm`` is ``||e||_2``.
+
+    BatchNorm running statistics come from the clean pass 2 (at ``w + e``), never from the noised
+    pass 1: statistics of ``x + z`` would be what every evaluation normalises with, confounding the
+    comparison with Fisher SAM. A clean forward at ``w`` would match Fisher SAM's statistics exactly
+    but cost a third forward, against the paper's stated cost; with ``rho = 0`` the two coincide.
     """
 
     id = "tram-fisher"

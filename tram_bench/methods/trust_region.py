@@ -20,6 +20,9 @@ target is the model itself and moves to ``w + e`` (the same ``z`` is replayed). 
 targets do not depend on ``w``, so their pass-1 target logits are kept and reused in pass 2.
 Hence ASAM+TRPO and ASAM+MESA: 3 forward / 2 backward; ASAM+R3F: 4 forward / 2 backward.
 
+BatchNorm running statistics come from the clean pass-1 forward at ``w``: the target forwards (R3F's
+on ``x + z`` included) never change them.
+
 ``StepStats.loss`` is the task loss ``L_S`` at ``w`` (without the penalty, so that it compares across
 methods); ``extras["divergence"]`` is the pass-1 ``D``.
 """
