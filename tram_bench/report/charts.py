@@ -1,0 +1,528 @@
+"""Every chart of the leaderboard: matplotlib figures rendered to inline SVG strings.
+
+Each public function returns one ``<svg>`` element (no XML prolog, no DOCTYPE) ready to be pasted into a
+page of the static site. The output is meant for a page whose Content-Security-Policy forbids inline styles
+and every network load, so the rendered SVG is rewritten once after matplotlib:
+
+- ``style="..."`` attributes become SVG presentation attributes and matplotlib's ``<style>`` element goes
+  (a CSP ``style-src`` with a hash blocks both, presentation attributes are not styles);
+- ``<metadata>`` goes (it names an external RDF vocabulary), ``xlink:href`` becomes SVG 2 ``href``;
+- every element id gets a prefix derived from the chart's content, so several charts inlined in one page
+  never share an id (matplotlib numbers ``figure_1``, ``axes_1`` ... from 1 in every file);
+- the root gets ``role="img"``, an ``aria-label`` and a ``<title>`` (screen readers read the chart's title).
+
+Bytes are deterministic: fixed ``svg.hashsalt``, no date or creator in the metadata, text kept as
+``<text>`` (``svg.fonttype = none``, so no glyph paths and no font files), and figures built from
+``matplotlib.figure.Figure`` directly (no pyplot, so no global figure state and no GUI backend).
+
+Degenerate data never hangs or raises: NaN and infinite values are dropped and the chart says how many;
+non-positive values on a logarithmic axis are dropped and said likewise; a single point, equal values or
+values a few ulps apart get matplotlib's non-singular limits; a chart with nothing left to draw says so.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import math
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+import matplotlib
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from tram_bench.report.formatting import fmt
+
+# Okabe & Ito's colour-blind-safe qualitative palette (black last; yellow is too light for thin marks).
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
+# After the palette's length, series also change marker, so two series never look alike.
+MARKERS = ("o", "s", "D", "^", "v", "P", "X")
+INK = "#24292f"  # axes, text
+GRID = "#d8dee4"
+# One colour per verdict of the paired comparison (tram_bench.stats.paired.VERDICTS), same palette.
+VERDICT_COLOURS = {"better": "#0072B2", "worse": "#D55E00", "equivalent": "#009E73", "inconclusive": "#57606a",
+                   "underpowered": "#8c959f"}
+
+# The largest magnitude drawn: a larger one is treated like inf (dropped, said), since a range between two
+# values beyond it overflows float64 inside matplotlib's transforms (a singular matrix, not a chart).
+MAX_ABS = 1e307
+WIDTH_PX = 700  # every chart's width in CSS pixels (the page's reading column)
+_PX_PER_INCH = 72  # matplotlib's SVG user unit is 1/72 inch: with this, 1 unit = 1 CSS pixel
+
+# Applied around both figure construction (fonts, colours) and savefig (svg.*).
+_RC = {
+    "svg.hashsalt": "tram-bench",
+    "svg.fonttype": "none",
+    "svg.image_inline": True,
+    "text.parse_math": False,  # labels are user strings: "$" is a character, never mathtext
+    "text.usetex": False,
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans"],
+    "font.size": 12,
+    "axes.titlesize": 13,
+    "axes.titleweight": "bold",
+    "axes.labelsize": 12,
+    "axes.edgecolor": INK,
+    "axes.labelcolor": INK,
+    "text.color": INK,
+    "xtick.color": INK,
+    "ytick.color": INK,
+    "xtick.labelsize": 11,
+    "ytick.labelsize": 11,
+    "legend.fontsize": 11,
+    "legend.frameon": False,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.formatter.useoffset": False,  # an offset ("+1e-16") next to the axis is easy to miss
+    "figure.dpi": _PX_PER_INCH,
+    "savefig.dpi": _PX_PER_INCH,
+}
+_METADATA = {"Date": None, "Creator": None, "Contributor": None, "Format": None, "Type": None}
+
+# SVG presentation attributes (SVG 1.1 section 6.4, plus SVG 2's); matplotlib's inline CSS uses only these.
+_PRESENTATION = frozenset({
+    "alignment-baseline", "baseline-shift", "clip", "clip-path", "clip-rule", "color", "color-interpolation",
+    "color-interpolation-filters", "color-rendering", "cursor", "direction", "display", "dominant-baseline",
+    "fill", "fill-opacity", "fill-rule", "filter", "flood-color", "flood-opacity", "font-family", "font-size",
+    "font-size-adjust", "font-stretch", "font-style", "font-variant", "font-weight", "image-rendering",
+    "letter-spacing", "lighting-color", "marker-end", "marker-mid", "marker-start", "mask", "opacity",
+    "overflow", "paint-order", "pointer-events", "shape-rendering", "stop-color", "stop-opacity", "stroke",
+    "stroke-dasharray", "stroke-dashoffset", "stroke-linecap", "stroke-linejoin", "stroke-miterlimit",
+    "stroke-opacity", "stroke-width", "text-anchor", "text-decoration", "text-rendering", "transform",
+    "unicode-bidi", "vector-effect", "visibility", "white-space", "word-spacing", "writing-mode",
+})
+_SVG_NS = "http://www.w3.org/2000/svg"
+_XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
+_URL_REF = re.compile(r"url\(#([^)]+)\)")
+_TIP_GID = "tip-"  # gid prefix of an artist that gets a tooltip (<title>) after rendering
+
+
+@dataclass(frozen=True)
+class Point:
+    """One scatter point: ``series`` picks the colour (legend entry), ``label`` names the point in its tooltip."""
+
+    series: str
+    label: str
+    x: float
+    y: float
+
+
+@dataclass(frozen=True)
+class ForestRow:
+    """One method of a forest plot: ``mean`` and its interval ``[low, high]`` in the chart's unit,
+    ``verdict`` (one of ``tram_bench.stats.paired.VERDICTS``, any other string is drawn in grey) and
+    ``n`` paired seeds."""
+
+    label: str
+    mean: float
+    low: float
+    high: float
+    verdict: str
+    n: int
+
+
+@dataclass(frozen=True)
+class IntervalRow:
+    """One row of an interval chart: ``value`` with its interval ``[low, high]``; ``note`` is printed at the
+    right of the row (e.g. ``"rank 1"``, ``"n=5"``)."""
+
+    label: str
+    value: float
+    low: float
+    high: float
+    note: str = ""
+
+
+def _with_rc(fn):
+    """Run a chart function inside the module's rcParams (fonts at construction, svg.* at save)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with matplotlib.rc_context(_RC):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _finite(*values: float) -> bool:
+    """Drawable: finite and within ``MAX_ABS`` (beyond it, spans overflow inside matplotlib's transforms)."""
+    return all(isinstance(v, (int, float)) and math.isfinite(v) and abs(v) <= MAX_ABS for v in values)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+class _Canvas:
+    """A figure being built, with the notes (dropped values and the like) printed under it."""
+
+    def __init__(self, height_px: float) -> None:
+        self.fig = Figure(figsize=(WIDTH_PX / _PX_PER_INCH, height_px / _PX_PER_INCH), layout="constrained")
+        self.fig.patch.set_facecolor("white")
+        # Some slack around the edges: the browser may lay the text out in a slightly wider font than the
+        # DejaVu Sans metrics matplotlib measured (svg.fonttype none keeps text as text).
+        self.fig.get_layout_engine().set(w_pad=8 / _PX_PER_INCH, h_pad=6 / _PX_PER_INCH)
+        self.notes: list[str] = []
+        self.tips: dict[str, tuple[str, str]] = {}  # gid -> (css class, tooltip text)
+
+    def tip(self, kind: str, text: str) -> str:
+        """A fresh gid for an artist that gets ``text`` as its tooltip and ``kind`` as its CSS class."""
+        gid = f"{_TIP_GID}{len(self.tips)}"
+        self.tips[gid] = (kind, text)
+        return gid
+
+    def render(self, title: str) -> str:
+        if self.notes:
+            # Drawn in figure coordinates below the axes; constrained layout keeps room for it.
+            self.fig.supxlabel("; ".join(self.notes), fontsize=10, color="#57606a")
+        buf = io.StringIO()
+        self.fig.savefig(buf, format="svg", metadata=_METADATA, facecolor="white")
+        return _inline(buf.getvalue(), title, self.tips)
+
+
+def _style_to_attributes(el: ET.Element) -> None:
+    style = el.attrib.pop("style", None)
+    if not style:
+        return
+    for decl in style.split(";"):
+        if not decl.strip():
+            continue
+        key, _, value = decl.partition(":")
+        key, value = key.strip(), value.strip()
+        if key not in _PRESENTATION:
+            # A property with no attribute form would be lost silently: a matplotlib change must show here.
+            raise ValueError(f"matplotlib SVG style property {key!r} has no SVG presentation attribute")
+        el.set(key, value)
+
+
+def _inline(svg: str, title: str, tips: Mapping[str, tuple[str, str]]) -> str:
+    """matplotlib's SVG file -> one CSP-safe inline ``<svg>`` element (see the module docstring)."""
+    root = ET.fromstring(svg)  # the parser drops the prolog and DOCTYPE
+    for el in root.iter():
+        if isinstance(el.tag, str) and el.tag.startswith("{"):
+            el.tag = el.tag.split("}", 1)[1]
+    for parent in list(root.iter()):
+        for child in list(parent):
+            if child.tag in ("metadata", "style"):
+                parent.remove(child)
+    for parent in list(root.iter()):
+        # <defs> left empty by removing <style> would be noise.
+        for child in list(parent):
+            if child.tag == "defs" and len(child) == 0:
+                parent.remove(child)
+    for el in root.iter():
+        _style_to_attributes(el)
+        if _XLINK_HREF in el.attrib:
+            el.set("href", el.attrib.pop(_XLINK_HREF))
+    # Ids: the prefix is a digest of the chart itself, so equal charts get equal bytes and different charts
+    # (in one page) different ids.
+    body = ET.tostring(root, encoding="unicode")
+    prefix = "c" + hashlib.sha256((title + "\0" + body).encode("utf-8")).hexdigest()[:10] + "-"
+    for el in root.iter():
+        gid = el.get("id")
+        if gid is not None:
+            el.set("id", prefix + gid)
+            if gid in tips:
+                kind, text = tips[gid]
+                el.set("class", kind)
+                tip = ET.Element("title")
+                tip.text = text
+                el.insert(0, tip)
+        for key, value in list(el.attrib.items()):
+            if key == "href" and value.startswith("#"):
+                el.set(key, "#" + prefix + value[1:])
+            elif "url(#" in value:
+                el.set(key, _URL_REF.sub(lambda m: f"url(#{prefix}{m.group(1)})", value))
+    # The drawing's own units are CSS pixels (see _PX_PER_INCH); the page's CSS may scale it down.
+    _, _, w, hgt = root.get("viewBox", "0 0 0 0").split()
+    root.attrib.pop("version", None)
+    attrs = {"xmlns": _SVG_NS, "class": "chart", "width": w, "height": hgt, "viewBox": root.get("viewBox"),
+             "role": "img", "aria-label": title, "stroke-linejoin": "round", "stroke-linecap": "butt"}
+    for key in ("width", "height", "viewBox"):
+        root.attrib.pop(key, None)
+    root.attrib.pop("xmlns", None)
+    rest = dict(root.attrib)
+    root.attrib.clear()
+    root.attrib.update(attrs)
+    root.attrib.update(rest)
+    label = ET.Element("title", {"id": prefix + "title"})
+    label.text = title
+    root.insert(0, label)
+    ET.indent(root, space="")
+    return ET.tostring(root, encoding="unicode")
+
+
+def _message_chart(title: str, message: str, notes: Sequence[str] = ()) -> str:
+    """A chart with nothing to plot: the title and why (all values dropped, no rows)."""
+    c = _Canvas(110)
+    c.notes.extend(notes)
+    c.fig.suptitle(title, fontsize=13, fontweight="bold")
+    c.fig.text(0.5, 0.45, message, ha="center", va="center", fontsize=12, color="#57606a")
+    return c.render(title)
+
+
+def _color(i: int) -> str:
+    return PALETTE[i % len(PALETTE)]
+
+
+def _marker(i: int) -> str:
+    return MARKERS[(i // len(PALETTE)) % len(MARKERS)]
+
+
+def _log_keep(values: Iterable[float], log: bool) -> list[bool]:
+    return [(v > 0) if log else True for v in values]
+
+
+@_with_rc
+def scatter(points: Sequence[Point], *, x_label: str, y_label: str, title: str, zero_line: bool = True,
+            log_x: bool = False, log_y: bool = False, x_name: str | None = None, y_name: str | None = None,
+            height: int = 380) -> str:
+    """A scatter plot, one colour (and, past 8 series, marker) per ``Point.series`` with a legend.
+
+    Every point is an SVG group ``class="pt"`` whose ``<title>`` (the hover tooltip) reads
+    ``"{series}, {label}: {x_name} {x}, {y_name} {y}"``; ``x_name``/``y_name`` default to the axis labels.
+    ``zero_line`` draws y = 0 dashed and keeps it in range (for a y that is a signed difference).
+    ``log_x``/``log_y`` use a log axis; points with a non-positive value there are dropped. Points with a
+    NaN or infinite coordinate are dropped. Each drop is counted in a note under the chart.
+    ``height`` is in CSS pixels (width is ``WIDTH_PX``). Returns an inline ``<svg>`` string; never raises
+    on the values of ``points``.
+    """
+    x_name = x_label if x_name is None else x_name
+    y_name = y_label if y_name is None else y_name
+    notes = []
+    finite = [p for p in points if _finite(p.x, p.y)]
+    if len(finite) < len(points):
+        notes.append(f"{_plural(len(points) - len(finite), 'point')} with a NaN, infinite or beyond ±1e307 value not shown")
+    shown = [p for p in finite if (p.x > 0 or not log_x) and (p.y > 0 or not log_y)]
+    if len(shown) < len(finite):
+        axes = " and ".join(a for a, on in (("x", log_x), ("y", log_y)) if on)
+        notes.append(f"{_plural(len(finite) - len(shown), 'point')} ≤ 0 not shown on the log {axes} axis")
+    if not shown:
+        return _message_chart(title, "no point to plot", notes)
+    c = _Canvas(height)
+    c.notes.extend(notes)
+    ax = c.fig.add_subplot()
+    series = sorted({p.series for p in shown})
+    style = {s: (_color(i), _marker(i)) for i, s in enumerate(series)}
+    for p in shown:
+        colour, marker = style[p.series]
+        ax.plot([p.x], [p.y], linestyle="none", marker=marker, markersize=8, color=colour, alpha=0.9,
+                markeredgecolor="white", markeredgewidth=0.6,
+                gid=c.tip("pt", f"{p.series}, {p.label}: {x_name} {fmt(p.x)}, {y_name} {fmt(p.y)}"))
+    if zero_line and not log_y:
+        ax.axhline(0.0, color="#8c959f", linestyle=(0, (4, 3)), linewidth=1, zorder=0)
+    # Legend entries are proxies (one per series), not the per-point artists.
+    handles = [ax.plot([], [], linestyle="none", marker=style[s][1], markersize=8, color=style[s][0],
+                       label=s)[0] for s in series]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
+              handletextpad=0.3)
+    ax.set_xscale("log" if log_x else "linear")
+    ax.set_yscale("log" if log_y else "linear")
+    _limits(ax, "x", [p.x for p in shown], log_x)
+    _limits(ax, "y", [p.y for p in shown] + ([0.0] if zero_line and not log_y else []), log_y)
+    ax.grid(True, color=GRID, linewidth=0.8)
+    ax.set_axisbelow(True)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.set_title(title, loc="left")
+    return c.render(title)
+
+
+def _limits(ax, which: str, values: Sequence[float], log: bool) -> None:
+    """Data limits with a margin, computed here so that equal, ulp-close or astronomically spread values
+    give a finite, non-empty range (matplotlib's own margins overflow to inf near the float limits)."""
+    lo, hi = min(values), max(values)
+    if log:
+        llo, lhi = math.log10(lo), math.log10(hi)
+        pad = (lhi - llo) * 0.06 if lhi - llo > 1e-9 * max(1.0, abs(llo)) else 0.5
+        lo, hi = 10 ** max(llo - pad, -307.0), 10 ** min(lhi + pad, 307.0)
+    else:
+        span = hi / 2 - lo / 2  # halves: hi - lo overflows for values near ±1.8e308
+        scale = max(abs(lo), abs(hi))
+        if span <= 1e-9 * scale or span == 0:
+            # Equal or a few ulps apart: a range of ±5% around them (±0.5 around zero), so the axis shows
+            # one value instead of ticks that differ in the 16th digit.
+            pad = 0.05 * scale if scale > 0 else 0.5
+        else:
+            pad = span * 0.12
+        lo, hi = max(lo - pad, -1.7e308), min(hi + pad, 1.7e308)
+    (ax.set_xlim if which == "x" else ax.set_ylim)(lo, hi)
+    if not log:
+        (ax.xaxis if which == "x" else ax.yaxis).set_major_locator(MaxNLocator(nbins=6))
+
+
+def _interval_axes(c: _Canvas, labels: Sequence[str], right_notes: Sequence[str], colours: Sequence[str],
+                   values: Sequence[float], lows: Sequence[float], highs: Sequence[float], *, unit: str,
+                   title: str, tips: Sequence[str], kind: str, reference: float | None,
+                   band: float | None, extent: Sequence[float]) -> None:
+    """Rows top to bottom: a marker at ``values[i]`` and a bar over ``[lows[i], highs[i]]`` (a NaN bound:
+    no bar), the label at the left, ``right_notes[i]`` at the right; the x axis in ``unit``."""
+    ax = c.fig.add_subplot()
+    n = len(labels)
+    ys = list(range(n))
+    if band is not None:
+        ax.axvspan(-band, band, color="#009E73", alpha=0.12, linewidth=0, zorder=0)
+    if reference is not None:
+        ax.axvline(reference, color="#57606a", linewidth=1, zorder=1)
+    for y, v, lo, hi, col, text in zip(ys, values, lows, highs, colours, tips):
+        if _finite(lo, hi):
+            ax.plot([lo, hi], [y, y], color=col, linewidth=2.2, solid_capstyle="butt", zorder=2)
+            ax.plot([lo, lo], [y - 0.18, y + 0.18], color=col, linewidth=1.4, zorder=2)
+            ax.plot([hi, hi], [y - 0.18, y + 0.18], color=col, linewidth=1.4, zorder=2)
+        ax.plot([v], [y], linestyle="none", marker="o", markersize=7, color=col, zorder=3, gid=c.tip(kind, text))
+    ax.set_yticks(ys, labels)
+    ax.set_ylim(n - 0.5, -0.5)  # first row on top
+    ax.tick_params(axis="y", length=0)
+    ax.spines["left"].set_visible(False)
+    ax.grid(True, axis="x", color=GRID, linewidth=0.8)
+    ax.set_axisbelow(True)
+    _limits(ax, "x", list(extent), False)
+    ax.set_xlabel(unit)
+    ax.set_title(title, loc="left")
+    if any(right_notes):
+        # The notes column: y in data rows, x just right of the axes.
+        for y, note in zip(ys, right_notes):
+            if note:
+                ax.annotate(note, xy=(1.0, y), xycoords=("axes fraction", "data"), xytext=(8, 0),
+                            textcoords="offset points", va="center", ha="left", fontsize=11, annotation_clip=False)
+
+
+def _row_height(n: int) -> int:
+    return 90 + 28 * n
+
+
+@_with_rc
+def forest_plot(rows: Sequence[ForestRow], *, unit: str, delta: float | None, title: str) -> str:
+    """Paired differences against a baseline, one row per method (first row on top).
+
+    Each row: a dot at ``mean`` and a bar over ``[low, high]`` (in ``unit``, where > 0 = better), coloured
+    by ``verdict``, the label with ``n`` at the left and the verdict at the right. A vertical line marks 0;
+    ``delta`` (> 0, same unit) shades the equivalence band ``[-delta, +delta]`` (``None``: no band). A row
+    whose mean is NaN or infinite is dropped (said under the chart); a non-finite bound draws the dot
+    without a bar. Returns an inline ``<svg>`` string; never raises on the values of ``rows``.
+    """
+    kept = [r for r in rows if _finite(r.mean)]
+    notes = []
+    if len(kept) < len(rows):
+        dropped = ", ".join(r.label for r in rows if not _finite(r.mean))
+        notes.append(f"not shown (mean NaN, infinite or beyond ±1e307): {dropped}")
+    band = delta if delta is not None and _finite(delta) and delta > 0 else None
+    if not kept:
+        return _message_chart(title, "no comparison to plot", notes)
+    c = _Canvas(_row_height(len(kept)))
+    c.notes.extend(notes)
+    if any(not _finite(r.low, r.high) for r in kept):
+        c.notes.append("a dot without a bar: no interval (too few seeds)")
+    extent = [0.0] + [v for r in kept for v in (r.mean, r.low, r.high) if _finite(v)]
+    if band is not None:
+        extent += [-band, band]
+    _interval_axes(
+        c, [f"{r.label} (n={r.n})" for r in kept], [r.verdict for r in kept],
+        [VERDICT_COLOURS.get(r.verdict, "#57606a") for r in kept], [r.mean for r in kept],
+        [r.low for r in kept], [r.high for r in kept], unit=unit, title=title, kind="row",
+        tips=[f"{r.label}: {fmt(r.mean)} [{fmt(r.low)}, {fmt(r.high)}] {unit}, n={r.n}, {r.verdict}" for r in kept],
+        reference=0.0, band=band, extent=extent)
+    return c.render(title)
+
+
+@_with_rc
+def interval_chart(rows: Sequence[IntervalRow], *, unit: str, title: str, reference: float | None = 0.0) -> str:
+    """One value with its interval per row (first row on top): the across-task IQM of a method, a rank
+    interval, a per-method mean with its 95% CI.
+
+    ``reference`` draws a vertical line at that value (``None``: no line). ``IntervalRow.note`` is printed
+    at the right of its row. Rows with a NaN or infinite value are dropped (said under the chart); a
+    non-finite bound draws the dot without a bar. Returns an inline ``<svg>`` string; never raises on the
+    values of ``rows``.
+    """
+    kept = [r for r in rows if _finite(r.value)]
+    notes = []
+    if len(kept) < len(rows):
+        notes.append("not shown (value NaN, infinite or beyond ±1e307): " + ", ".join(r.label for r in rows if not _finite(r.value)))
+    if not kept:
+        return _message_chart(title, "nothing to plot", notes)
+    c = _Canvas(_row_height(len(kept)))
+    c.notes.extend(notes)
+    if any(not _finite(r.low, r.high) for r in kept):
+        c.notes.append("a dot without a bar: no interval")
+    ref = reference if reference is not None and _finite(reference) else None
+    extent = [v for r in kept for v in (r.value, r.low, r.high) if _finite(v)] + ([ref] if ref is not None else [])
+    _interval_axes(
+        c, [r.label for r in kept], [r.note for r in kept], [PALETTE[0]] * len(kept), [r.value for r in kept],
+        [r.low for r in kept], [r.high for r in kept], unit=unit, title=title, kind="row",
+        tips=[f"{r.label}: {fmt(r.value)} [{fmt(r.low)}, {fmt(r.high)}] {unit}" + (f", {r.note}" if r.note else "")
+              for r in kept],
+        reference=ref, band=None, extent=extent)
+    return c.render(title)
+
+
+@_with_rc
+def cd_diagram(avg_ranks: Mapping[str, float], cliques: Sequence[Sequence[str]], *, title: str) -> str:
+    """A critical-difference diagram (Demšar 2006): methods on an axis of average rank (1 = best, at the
+    left), each named at the left or right edge; a thick bar joins each clique of methods whose pairwise
+    differences are not significant (the caller's test, e.g. Wilcoxon with Holm's correction).
+
+    ``avg_ranks``: method -> average rank over tasks. ``cliques``: groups of method names; names not in
+    ``avg_ranks`` (or with a non-finite rank) are ignored, and a clique of fewer than two drawn methods is
+    not drawn. Methods with a NaN or infinite rank are dropped (said under the chart). Returns an inline
+    ``<svg>`` string; never raises on the values given.
+    """
+    ranks = {m: r for m, r in avg_ranks.items() if _finite(r)}
+    notes = []
+    if len(ranks) < len(avg_ranks):
+        notes.append("not shown (rank NaN or infinite): " + ", ".join(m for m in avg_ranks if m not in ranks))
+    if not ranks:
+        return _message_chart(title, "no method to rank", notes)
+    order = sorted(ranks, key=lambda m: (ranks[m], m))
+    half = (len(order) + 1) // 2
+    left, right = order[:half], order[half:]
+    drawn = [sorted({m for m in cl if m in ranks}, key=lambda m: (ranks[m], m)) for cl in cliques]
+    drawn = [cl for cl in drawn if len(cl) >= 2]
+    rows = max(len(left), len(right))
+    c = _Canvas(110 + 24 * rows + 10 * len(drawn))
+    c.notes.extend(notes)
+    ax = c.fig.add_subplot()
+    lo_rank = min(1.0, min(ranks.values()))
+    hi_rank = max(float(len(ranks)), max(ranks.values()))
+    if hi_rank - lo_rank < 1:
+        hi_rank = lo_rank + 1
+    ax.set_xlim(lo_rank, hi_rank)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=min(10, max(2, int(hi_rank - lo_rank) + 1)), integer=True))
+    ax.xaxis.tick_top()
+    ax.xaxis.set_label_position("top")
+    ax.set_xlabel("average rank (1 = best)")
+    for side in ("left", "right", "bottom"):
+        ax.spines[side].set_visible(False)
+    ax.spines["top"].set_visible(True)
+    ax.set_yticks([])
+    clique_gap = 0.35
+    first_row = 0.6 + clique_gap * len(drawn)
+    ax.set_ylim(first_row + rows, 0)  # y grows downwards from the axis line at 0
+    for k, cl in enumerate(drawn):
+        y = 0.35 + clique_gap * k
+        ax.plot([ranks[cl[0]] - 0.03, ranks[cl[-1]] + 0.03], [y, y], color=INK, linewidth=4,
+                solid_capstyle="round", gid=c.tip("clique", "not significantly different: " + ", ".join(cl)))
+    for i, m in enumerate(left):
+        y = first_row + i
+        colour = _color(order.index(m))
+        ax.plot([ranks[m], ranks[m], lo_rank], [0, y, y], color=colour, linewidth=1.4, clip_on=False,
+                gid=c.tip("method", f"{m}: average rank {fmt(ranks[m], 2)}"))
+        ax.annotate(f"{m} ({fmt(ranks[m], 2)})", xy=(lo_rank, y), xytext=(-6, 0), textcoords="offset points",
+                    ha="right", va="center", fontsize=11, annotation_clip=False)
+    for i, m in enumerate(right):
+        y = first_row + i
+        colour = _color(order.index(m))
+        ax.plot([ranks[m], ranks[m], hi_rank], [0, y, y], color=colour, linewidth=1.4, clip_on=False,
+                gid=c.tip("method", f"{m}: average rank {fmt(ranks[m], 2)}"))
+        ax.annotate(f"({fmt(ranks[m], 2)}) {m}", xy=(hi_rank, y), xytext=(6, 0), textcoords="offset points",
+                    ha="left", va="center", fontsize=11, annotation_clip=False)
+    ax.set_title(title, loc="left")
+    return c.render(title)
+
+
+__all__ = ["ForestRow", "IntervalRow", "PALETTE", "Point", "VERDICT_COLOURS", "WIDTH_PX", "cd_diagram",
+           "forest_plot", "interval_chart", "scatter"]
