@@ -158,10 +158,10 @@ def test_plan_files_fill_suite_cells_and_are_replaced(results):
     cells = _rows(results, "suite_cells", "run_id")
     assert sorted(c[1] for c in cells) == sorted(s.run_id for s in specs)
     by_id = {s.run_id: s for s in specs}
-    for suite, run_id, task, label, method, hparams, seed in cells:
+    for suite, run_id, task, label, method, hparams, seed, baseline in cells:
         s = by_id[run_id]
-        assert (suite, task, label, method, json.loads(hparams), seed) == (
-            "grid", "synthetic", "synth", "sam", s.hparams, s.seed)
+        assert (suite, task, label, method, json.loads(hparams), seed, baseline) == (
+            "grid", "synthetic", "synth", "sam", s.hparams, s.seed, None)  # no plain method: no baseline
     write_plan_file(results, "grid", "suites/grid.yaml", specs[:1])
     collect(results)
     assert [c[1] for c in _rows(results, "suite_cells")] == [specs[0].run_id]

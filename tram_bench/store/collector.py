@@ -260,12 +260,13 @@ def _write(con, scan: _Scan, known: dict, stats: CollectStats) -> None:
     ingest_rows += [(rel, "suite", plan.suite, m, s) for plan, rel, m, s in scan.plans]
     new_ingest = _arrow("_ingest", ingest_rows)
     new_cells = _arrow("suite_cells", [row for plan, *_ in scan.plans for row in plan.cells])
+    new_design = _arrow("suite_design", [row for plan, *_ in scan.plans for row in plan.design])
     gone = pa.table({"path": pa.array(gone_runs + gone_plans, type=pa.string())})
     if not (scan.runs or scan.plans or gone_runs or gone_plans):
         return
 
     views = {"_new_runs": new_runs, "_new_metrics": new_metrics, "_new_ingest": new_ingest,
-             "_new_cells": new_cells, "_gone": gone}
+             "_new_cells": new_cells, "_new_design": new_design, "_gone": gone}
     for name, table in views.items():
         con.register(name, table)
     try:
@@ -283,14 +284,16 @@ def _write(con, scan: _Scan, known: dict, stats: CollectStats) -> None:
             con.execute("""DELETE FROM runs WHERE run_id IN (SELECT run_id FROM _new_runs)
                            OR run_id IN (SELECT key FROM _ingest WHERE path IN (SELECT path FROM _gone)
                                          AND kind = 'run')""")
-            con.execute("""DELETE FROM suite_cells WHERE suite IN (SELECT key FROM _new_ingest WHERE kind = 'suite')
-                           OR suite IN (SELECT key FROM _ingest WHERE path IN (SELECT path FROM _gone)
-                                        AND kind = 'suite')""")
+            for table in ("suite_cells", "suite_design"):
+                con.execute(f"""DELETE FROM {table} WHERE suite IN (SELECT key FROM _new_ingest WHERE kind = 'suite')
+                                OR suite IN (SELECT key FROM _ingest WHERE path IN (SELECT path FROM _gone)
+                                             AND kind = 'suite')""")
             con.execute("""DELETE FROM _ingest WHERE path IN (SELECT path FROM _new_ingest)
                            OR path IN (SELECT path FROM _gone)""")
             con.execute("INSERT INTO runs SELECT * FROM _new_runs")
             con.execute("INSERT INTO metrics SELECT * FROM _new_metrics")
             con.execute("INSERT INTO suite_cells SELECT * FROM _new_cells")
+            con.execute("INSERT INTO suite_design SELECT * FROM _new_design")
             con.execute("INSERT INTO _ingest SELECT * FROM _new_ingest")
             con.execute("COMMIT")
         except BaseException:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from tram_bench.suite.design import SuiteDesign, default_design
 from tram_bench.suite.spec import RunSpec
 
 FINISHED_STATUSES = ("ok", "failed", "diverged")
@@ -48,6 +49,7 @@ class ParsedRun:
 class ParsedPlan:
     suite: str
     cells: list[tuple]  # rows in the column order of schema.SUITE_CELLS_COLUMNS
+    design: list[tuple] = field(default_factory=list)  # rows in the order of schema.SUITE_DESIGN_COLUMNS
 
 
 _KIND_NAMES = {"str": "a string", "int": "an integer", "num": "a number", "bool": "true/false",
@@ -73,6 +75,7 @@ RUN_FIELDS: tuple[tuple[str, str, str, str, bool], ...] = (
     ("wall_time_s", "", "wall_time_s", "num", False),
     ("train_time_s", "", "train_time_s", "num", False),
     ("eval_time_s", "", "eval_time_s", "num", False),
+    ("asset_time_s", "", "asset_time_s", "num", False),
     ("steps", "", "steps", "int", False),
     ("selected_step", "", "selected_step", "int", False),
     ("forward", "cost.", "forward", "int", False),
@@ -90,6 +93,7 @@ RUN_FIELDS: tuple[tuple[str, str, str, str, bool], ...] = (
     ("precision", "provenance.", "precision", "str", False),
     ("world_size", "provenance.", "world_size", "int", False),
     ("error", "", "error", "str", False),
+    ("analysis_error", "", "analysis_error", "str", False),
 )
 _TASK, _LABEL, _STATUS = 2, 3, 11  # positions in RUN_FIELDS that are checked after the loop
 
@@ -231,7 +235,11 @@ def _metric_checked(i: int, m: Any) -> tuple:
 
 
 def parse_plan(file_stem: str, doc: Any) -> ParsedPlan:
-    """Rows of ``suite_cells`` from one ``results/suites/<suite>.json``."""
+    """Rows of ``suite_cells`` and ``suite_design`` from one ``results/suites/<suite>.json``.
+
+    A plan without a ``design`` key (written before designs existed) gets the default design of its
+    cells (:func:`tram_bench.suite.design.default_design`: NULL baseline where it is ambiguous).
+    """
     if type(doc) is not dict:
         raise RecordError(f"a plan file must hold a JSON object, got {type(doc).__name__}")
     suite, cells = doc.get("suite"), doc.get("cells")
@@ -242,6 +250,7 @@ def parse_plan(file_stem: str, doc: Any) -> ParsedPlan:
     if type(cells) is not list:
         raise _wrong("", "cells", "list", cells)
     rows = []
+    specs: list[RunSpec] = []
     seen: set[str] = set()
     for i, cell in enumerate(cells):
         if type(cell) is not dict:
@@ -258,5 +267,31 @@ def parse_plan(file_stem: str, doc: Any) -> ParsedPlan:
         seen.add(run_id)
         if type(spec.hparams) is not dict or type(spec.seed) is not int:
             raise RecordError(f"cells[{i}] has malformed hparams or seed")
-        rows.append((suite, run_id, spec.task, spec.task_label, spec.method, dumps_json_column(spec.hparams), spec.seed))
-    return ParsedPlan(suite=suite, cells=rows)
+        specs.append(spec)
+    design = _plan_design(suite, doc, specs)
+    baseline_of = {t.task_label: set(t.baseline_run_ids) if t.baseline_method is not None else None
+                   for t in design.tasks}
+    for spec in specs:
+        ids = baseline_of.get(spec.task_label)
+        rows.append((suite, spec.run_id, spec.task, spec.task_label, spec.method, dumps_json_column(spec.hparams),
+                     spec.seed, None if ids is None else spec.run_id in ids))
+    design_rows = [(suite, t.task_label, t.task, t.family or None, t.baseline_method,
+                    None if t.baseline_hparams is None else dumps_json_column(t.baseline_hparams),
+                    t.delta, t.units, design.alpha, t.comparisons, len(t.seeds)) for t in design.tasks]
+    return ParsedPlan(suite=suite, cells=rows, design=design_rows)
+
+
+def _plan_design(suite: str, doc: dict, specs: list[RunSpec]) -> SuiteDesign:
+    raw = doc.get("design")
+    if raw is None:
+        return default_design(suite, specs)
+    try:
+        design = SuiteDesign.from_json(raw)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise RecordError(f"design is malformed ({type(exc).__name__}: {exc})") from None
+    if design.suite != suite:
+        raise RecordError(f"design.suite {design.suite!r} does not match the plan's suite {suite!r}")
+    labels = [t.task_label for t in design.tasks]
+    if len(set(labels)) != len(labels):
+        raise RecordError("design.tasks repeats a task label")
+    return design

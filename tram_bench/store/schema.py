@@ -11,7 +11,7 @@ inside one batch into errors. The primary keys below are the integrity checks we
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: suite_design, suite_cells.baseline; runs.asset_time_s, runs.analysis_error
 
 # (column, SQL type) in the order of architecture.md; the collector fills them in this order.
 RUNS_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -32,6 +32,7 @@ RUNS_COLUMNS: tuple[tuple[str, str], ...] = (
     ("wall_time_s", "DOUBLE"),
     ("train_time_s", "DOUBLE"),
     ("eval_time_s", "DOUBLE"),
+    ("asset_time_s", "DOUBLE"),
     ("steps", "BIGINT"),
     ("selected_step", "BIGINT"),
     ("forward", "BIGINT"),
@@ -49,6 +50,7 @@ RUNS_COLUMNS: tuple[tuple[str, str], ...] = (
     ("precision", "VARCHAR"),
     ("world_size", "INTEGER"),
     ("error", "VARCHAR"),
+    ("analysis_error", "VARCHAR"),
 )
 
 METRICS_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -70,6 +72,25 @@ SUITE_CELLS_COLUMNS: tuple[tuple[str, str], ...] = (
     ("method", "VARCHAR NOT NULL"),
     ("hparams", "JSON"),
     ("seed", "BIGINT"),
+    # True for the cells of the task's baseline configuration (the plan's design); false for the
+    # others; NULL for every cell of a task without a baseline (e.g. an ambiguous default).
+    ("baseline", "BOOLEAN"),
+)
+
+# The comparison design of each task of each suite (tram_bench.suite.design.TaskDesign), one row per
+# task label. baseline_method / baseline_hparams are NULL when the task has no baseline.
+SUITE_DESIGN_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("suite", "VARCHAR NOT NULL"),
+    ("task_label", "VARCHAR NOT NULL"),
+    ("task", "VARCHAR NOT NULL"),
+    ("family", "VARCHAR"),
+    ("baseline_method", "VARCHAR"),
+    ("baseline_hparams", "JSON"),
+    ("delta", "DOUBLE"),  # equivalence margin, in `units`
+    ("units", "VARCHAR"),  # "points" (accuracy x 100) or "log_ratio" (log perplexity ratio)
+    ("alpha", "DOUBLE"),
+    ("comparisons", "INTEGER"),  # m: trained non-baseline configurations
+    ("n_seeds", "INTEGER"),
 )
 
 # Bookkeeping: which source file produced which rows, and its (mtime, size) when ingested.
@@ -85,9 +106,10 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "runs": RUNS_COLUMNS,
     "metrics": METRICS_COLUMNS,
     "suite_cells": SUITE_CELLS_COLUMNS,
+    "suite_design": SUITE_DESIGN_COLUMNS,
     "_ingest": INGEST_COLUMNS,
 }
-_TABLE_CONSTRAINTS = {"suite_cells": ", PRIMARY KEY (suite, run_id)"}
+_TABLE_CONSTRAINTS = {"suite_cells": ", PRIMARY KEY (suite, run_id)", "suite_design": ", PRIMARY KEY (suite, task_label)"}
 
 
 def create_table_sql(table: str) -> str:

@@ -7,21 +7,37 @@ stand for a grid. :mod:`tram_bench.suite.resolve` fills in defaults and expands 
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from tram_bench.suite.aliases import canonical_method_id
 from tram_bench.suite.errors import KeyPath, SuiteError
 from tram_bench.suite.locations import SourceMap
 
-TOP_KEYS = ("suite", "description", "seeds", "analysis", "train", "tasks", "methods")
+TOP_KEYS = ("suite", "description", "seeds", "analysis", "train", "baseline", "alpha", "delta", "tasks", "methods")
 REQUIRED_TOP_KEYS = ("suite", "seeds", "tasks", "methods")
-TASK_KEYS = ("id", "label", "params", "train", "methods")
+TASK_KEYS = ("id", "label", "params", "train", "baseline", "methods")
 METHOD_KEYS = ("id", "hparams")
+BASELINE_KEYS = ("id", "hparams")
 ANALYSES = ("sharpness", "cka")
 # The suite name is also a file name (results/suites/<name>.json).
 _SUITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass(frozen=True)
+class BaselineDecl:
+    """A declared baseline (``baseline: {id: sgd, hparams: {...}}``), as written.
+
+    ``hparams`` need not be complete: the baseline is the one configuration of method ``id`` in the
+    task whose resolved hparams equal these values on these keys (:mod:`tram_bench.suite.design`).
+    """
+
+    id: str
+    hparams: dict[str, Any] = field(default_factory=dict)
+    path: KeyPath = field(default=(), compare=False)  # where it is declared (for errors)
 
 
 @dataclass(frozen=True)
@@ -33,6 +49,7 @@ class TaskEntry:
     index: int = field(default=-1, compare=False)  # position in the file's `tasks:` list (for errors)
     # Restrict this task to these method ids of the suite (None: every method runs on it).
     methods: tuple[str, ...] | None = None
+    baseline: BaselineDecl | None = None  # wins over the suite's baseline
 
     @property
     def display_label(self) -> str:
@@ -56,6 +73,10 @@ class SuiteConfig:
     tasks: tuple[TaskEntry, ...]
     methods: tuple[MethodEntry, ...]
     path: Path | None = None
+    # The comparison design as written; None = the default of tram_bench.suite.design.
+    baseline: BaselineDecl | None = None
+    alpha: float | None = None
+    delta: float | dict[str, float] | None = None
     # Line numbers of the file it came from, for errors found later (expansion).
     source: SourceMap | None = field(default=None, compare=False, repr=False)
 
@@ -107,10 +128,13 @@ def build_config(data: Any, src: SourceMap, path: Path | None) -> tuple[SuiteCon
     train = _mapping_or_empty(data.get("train"), ("train",), src, errors)
     tasks = tuple(_entries(data, "tasks", _task_entry, src, errors)) if "tasks" in data else ()
     methods = tuple(_entries(data, "methods", _method_entry, src, errors)) if "methods" in data else ()
+    baseline = _baseline(data.get("baseline"), ("baseline",), src, errors)
+    alpha = _alpha(data.get("alpha"), src, errors)
+    delta = _delta(data.get("delta"), src, errors)
 
     config = SuiteConfig(
         suite=name or "", description=description, seeds=seeds, analysis=analysis, train=train or {},
-        tasks=tasks, methods=methods, path=path, source=src,
+        tasks=tasks, methods=methods, path=path, source=src, baseline=baseline, alpha=alpha, delta=delta,
     )
     return config, errors
 
@@ -149,6 +173,53 @@ def _analysis(value: Any, src: SourceMap, errors: list[SuiteError]) -> tuple[str
         else:
             out.append(a)
     return tuple(out)
+
+
+def _positive_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def _alpha(value: Any, src: SourceMap, errors: list[SuiteError]) -> float | None:
+    if value is None:
+        return None
+    if not (_positive_number(value) and value < 1):
+        errors.append(src.error(("alpha",), f"must be a number in (0, 1), e.g. 0.05; got {value!r}"))
+        return None
+    return float(value)
+
+
+def _delta(value: Any, src: SourceMap, errors: list[SuiteError]) -> float | dict[str, float] | None:
+    """A number > 0, or a mapping task family -> number > 0 (families are checked against the
+    suite's tasks in :mod:`tram_bench.suite.design`)."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        out: dict[str, float] = {}
+        for family, margin in value.items():
+            if not _positive_number(margin):
+                errors.append(src.error(("delta", str(family)), f"must be a number > 0, got {margin!r}"))
+            else:
+                out[str(family)] = float(margin)
+        return out if len(out) == len(value) else None
+    if not _positive_number(value):
+        errors.append(src.error(("delta",), f"must be a number > 0 or a mapping of task family to a number > 0 "
+                                            f"(e.g. {{vision: 1.0, lm: 0.01}}); got {value!r}"))
+        return None
+    return float(value)
+
+
+def _baseline(value: Any, path: KeyPath, src: SourceMap, errors: list[SuiteError]) -> BaselineDecl | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        hint = f" (write 'baseline: {{id: {value}}}')" if isinstance(value, str) else ""
+        errors.append(src.error(path, f"must be a mapping {{id: ..., hparams: {{...}}}}, got {value!r}{hint}"))
+        return None
+    ident = _entry_id(value, path, BASELINE_KEYS, src, errors)
+    hparams = _mapping_or_empty(value.get("hparams"), path + ("hparams",), src, errors)
+    if ident is None or hparams is None:
+        return None
+    return BaselineDecl(id=canonical_method_id(ident), hparams=hparams, path=path)
 
 
 def _mapping_or_empty(value: Any, path: KeyPath, src: SourceMap, errors: list[SuiteError]) -> dict | None:
@@ -200,16 +271,20 @@ def _task_entry(item: Any, path: KeyPath, index: int, src: SourceMap, errors: li
         ok = False
     params = _mapping_or_empty(item.get("params"), path + ("params",), src, errors)
     train = _mapping_or_empty(item.get("train"), path + ("train",), src, errors)
+    n = len(errors)
+    baseline = _baseline(item.get("baseline"), path + ("baseline",), src, errors)
+    ok = ok and len(errors) == n
     methods = item.get("methods")
     if methods is not None:
         if not (isinstance(methods, list) and methods and all(isinstance(m, str) and m for m in methods)):
             errors.append(src.error(path + ("methods",), f"must be a non-empty list of method ids, got {methods!r}"))
             ok = False
         else:
-            methods = tuple(methods)
+            methods = tuple(canonical_method_id(m) for m in methods)
     if not ok or params is None or train is None:
         return None
-    return TaskEntry(id=ident, label=label or "", params=params, train=train, index=index, methods=methods)
+    return TaskEntry(id=ident, label=label or "", params=params, train=train, index=index, methods=methods,
+                     baseline=baseline)
 
 
 def _method_entry(item: Any, path: KeyPath, index: int, src: SourceMap, errors: list[SuiteError]) -> MethodEntry | None:
@@ -219,4 +294,4 @@ def _method_entry(item: Any, path: KeyPath, index: int, src: SourceMap, errors: 
     hparams = _mapping_or_empty(item.get("hparams"), path + ("hparams",), src, errors)
     if hparams is None:
         return None
-    return MethodEntry(id=ident, hparams=hparams, index=index)
+    return MethodEntry(id=canonical_method_id(ident), hparams=hparams, index=index)

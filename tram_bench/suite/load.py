@@ -15,6 +15,7 @@ import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from tram_bench.suite.config import SuiteConfig, build_config
+from tram_bench.suite.design import check_design
 from tram_bench.suite.errors import KeyPath, SuiteError, SuiteInvalid, one_line, sorted_unique
 from tram_bench.suite.locations import SourceMap, map_source, yaml_problem
 from tram_bench.suite.overrides import OverrideError, apply_override, parse_key_path, parse_override
@@ -51,8 +52,10 @@ def check_suite(path: str | Path, overrides: Sequence[str] = ()) -> tuple[SuiteC
         errors += more
         if config is not None:
             # With an unusable seed list, one placeholder seed still finds duplicate cells.
-            _, more = resolve(config, seeds=config.seeds or (0,))
+            specs, more = resolve(config, seeds=config.seeds or (0,))
             errors += more
+            if specs and not more:  # a design over a partly resolved grid would report ghosts
+                errors += check_design(config, specs)[1]
         return config, sorted_unique(errors)
     except Exception as exc:  # noqa: BLE001 - any input must end as a one-line error, never a traceback
         return None, [_internal(str(path), exc)]

@@ -1,7 +1,9 @@
 """The plan of a suite: one row per cell with its status, and the plan file the collector reads.
 
-``results/suites/<suite>.json`` = ``{"suite": name, "file": path, "cells": [RunSpec.to_json(), ...]}``
-records which cells a suite holds, so that a partially run grid shows as partial in the store.
+``results/suites/<suite>.json`` = ``{"suite": name, "file": path, "cells": [RunSpec.to_json(), ...],
+"design": SuiteDesign.to_json()}`` records which cells a suite holds, so that a partially run grid shows
+as partial in the store, and the comparison design fixed before the runs (:mod:`tram_bench.suite.design`).
+Plan files written before designs existed have no ``design`` key; the collector derives the default.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from tram_bench.methods.registry import METHODS
+from tram_bench.suite.design import SuiteDesign, default_design
 from tram_bench.suite.display import differing
 from tram_bench.suite.fieldtypes import to_jsonable
 from tram_bench.suite.spec import RunSpec
@@ -64,16 +67,25 @@ def _method_defaults(method_id: str) -> tuple[dict[str, Any], list[str]] | None:
     return defaults, [f.name for f in fields]
 
 
-def plan_document(suite: str, file: str | Path | None, specs: Iterable[RunSpec]) -> dict[str, Any]:
-    return {"suite": suite, "file": None if file is None else str(file), "cells": [s.to_json() for s in specs]}
+def plan_document(suite: str, file: str | Path | None, specs: Iterable[RunSpec],
+                  design: SuiteDesign | None = None) -> dict[str, Any]:
+    """The plan file's content; ``design`` None writes the default design of ``specs``
+    (:func:`tram_bench.suite.design.default_design`, NULL baselines where the default is ambiguous)."""
+    specs = list(specs)
+    if design is None:
+        design = default_design(suite, specs)
+    return {"suite": suite, "file": None if file is None else str(file), "cells": [s.to_json() for s in specs],
+            "design": design.to_json()}
 
 
 def plan_file_path(results_dir: str | Path, suite: str) -> Path:
     return Path(results_dir) / "suites" / f"{suite}.json"
 
 
-def write_plan_file(results_dir: str | Path, suite: str, file: str | Path | None, specs: Iterable[RunSpec]) -> Path:
-    """Write (atomically, replacing any previous plan of this suite) the suite's plan file."""
+def write_plan_file(results_dir: str | Path, suite: str, file: str | Path | None, specs: Iterable[RunSpec],
+                    design: SuiteDesign | None = None) -> Path:
+    """Write (atomically, replacing any previous plan of this suite) the suite's plan file; pass the
+    suite's ``design_of(...)`` so that declared baselines are recorded (see :func:`plan_document`)."""
     path = plan_file_path(results_dir, suite)
-    atomic_write_json(path, plan_document(suite, file, specs))
+    atomic_write_json(path, plan_document(suite, file, specs, design))
     return path
