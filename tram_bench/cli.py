@@ -97,6 +97,7 @@ def cmd_plan(args) -> int:
 
 def cmd_run(args) -> int:
     from tram_bench.executors.progress import make_reporter
+    from tram_bench.suite.design import design_of
     from tram_bench.suite.plan import write_plan_file
     from tram_bench.train import rundir
 
@@ -106,7 +107,7 @@ def cmd_run(args) -> int:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
     _check_device(args.device)
     with _results_lock(results):
-        write_plan_file(results, suite.suite, suite.path, specs)
+        write_plan_file(results, suite.suite, suite.path, specs, design_of(suite, specs))
         retry = {rundir.STATUS_FAILED} if args.retry_failed else set()
         pending = [s for s in specs if (st := rundir.status(results, s.run_id)) == rundir.STATUS_PENDING or st in retry]
         done = len(specs) - len(pending)
