@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import quote
 
-from tram_bench.report.formatting import fmt, fmt_p, fmt_pm, fmt_ratio, fmt_signed
+from tram_bench.report.charts import ForestRow, IntervalRow, Point, cd_diagram, forest_plot, interval_chart, scatter
+from tram_bench.report.formatting import fmt, fmt_interval, fmt_p, fmt_pm, fmt_ratio, fmt_signed
 from tram_bench.report.htmlkit import Cell, HtmlTable, h, page, text_cell
 from tram_bench.report.model import (
     ID_AVG,
@@ -34,9 +35,9 @@ from tram_bench.report.model import (
     published_tables,
     registry_family,
 )
-from tram_bench.report.svg import Point, error_bar, scatter
 from tram_bench.report.terminal import ensure_views
 from tram_bench.report.views import ANALYSIS_METRICS
+from tram_bench.report.wording import design_sentence, group_label, unit_words, verdict_text
 from tram_bench.util.files import atomic_write_text
 
 MANIFEST = ".tram-bench-site"
@@ -79,36 +80,44 @@ def _href(path: str) -> str:
     return h(quote(path))
 
 
-def _stat_cell(t: MetricTable, key: str, config: str, axis: tuple[float, float] | None) -> Cell:
+def _stat_cell(t: MetricTable, key: str, config: str) -> Cell:
     row = next(r for r in t.rows if r.config == config)
     s = row.cells.get(key)
     if s is None or s.mean is None:
         return Cell("–", sort=None)
     best = config in t.best.get(key, set())
-    bar = ""
-    if axis is not None and s.ci95 is not None:
-        bar = error_bar(s.mean, s.mean - s.ci95, s.mean + s.ci95, axis[0], axis[1], best=best)
     mark = '<span aria-label="best in column">★ </span>' if best else ""
-    text = f"{mark}{h(fmt_pm(s.mean, s.ci95))}{bar}<span class=\"n\">n={s.n}</span>"
+    text = f"{mark}{h(fmt_pm(s.mean, s.ci95))}<span class=\"n\">n={s.n}</span>"
     tip = f"mean {fmt(s.mean)}, std {fmt(s.std)}, 95% CI ±{fmt(s.ci95)}, n={s.n} seeds"
     return Cell(text, sort=s.mean, cls="best" if best else "", title=tip)
 
 
-def _axis(t: MetricTable, key: str) -> tuple[float, float] | None:
-    los, his = [], []
+def headline_key(t: MetricTable) -> str:
+    """The column a table is summarised by: the OOD average, else the only OOD domain, else the ID average."""
+    if any(c.key == OOD_AVG for c in t.columns):
+        return OOD_AVG
+    return next((c.key for c in t.columns if c.in_domain is False), None) or ID_AVG
+
+
+def headline_chart(t: MetricTable) -> str:
+    """Each method's mean and 95% CI (t, over seeds) in the table's headline column, one row per method in
+    the table's order; empty when no method has a mean there."""
+    key = headline_key(t)
+    rows = []
     for r in t.rows:
         s = r.cells.get(key)
-        if s is not None and s.mean is not None:
-            ci = s.ci95 or 0.0
-            los.append(s.mean - ci)
-            his.append(s.mean + ci)
-    if not los:
-        return None
-    lo, hi = min(los), max(his)
-    if hi <= lo:
-        return None
-    pad = (hi - lo) * 0.05
-    return lo - pad, hi + pad
+        if s is None or s.mean is None:
+            continue
+        ci = s.ci95 if s.ci95 is not None else float("nan")
+        best = "★ best, " if r.config in t.best.get(key, set()) else ""
+        rows.append(IntervalRow(r.config + (" (partial)" if r.partial else ""), s.mean, s.mean - ci, s.mean + ci,
+                                f"{best}n={s.n}"))
+    if not rows:
+        return ""
+    svg = interval_chart(rows, unit=f"{t.metric} {t.arrow} ({direction_words(t.higher_is_better)})",
+                         title=f"{key}: {t.metric}, {t.checkpoint} checkpoint, {t.split} split", reference=None)
+    caption = f"Mean ± 95% CI (t) over seeds of the {key} column above; ★ = best mean."
+    return f'<figure class="headline">{svg}<figcaption>{h(caption)}</figcaption></figure>'
 
 
 def metric_table_html(t: MetricTable) -> str:
@@ -121,16 +130,15 @@ def metric_table_html(t: MetricTable) -> str:
         headers=headers,
         cls="leaderboard",
         caption=h(f"{t.metric} {t.arrow} ({direction_words(t.higher_is_better)}) — {t.checkpoint} checkpoint, "
-                  f"{t.split} split; mean ± 95% CI (t) over seeds, bar = CI on the column's scale, "
+                  f"{t.split} split; mean ± 95% CI (t) over seeds (charted below for {headline_key(t)}), "
                   "★ = best mean in the column. Click a header to sort."),
     )
-    axes = {c.key: _axis(t, c.key) for c in t.columns}
     for r in t.rows:
         status = f"{r.n_ok}/{r.n_cells}" + (" PARTIAL" if r.partial else "")
         cells = [text_cell(r.config), Cell(h(status), sort=r.n_ok, cls="partial" if r.partial else "")]
-        cells += [_stat_cell(t, c.key, r.config, axes[c.key]) for c in t.columns]
+        cells += [_stat_cell(t, c.key, r.config) for c in t.columns]
         table.add(cells, "partial" if r.partial else "")
-    return table.render()
+    return table.render() + headline_chart(t)
 
 
 def _banner(partial: bool, summary: str) -> str:
@@ -166,13 +174,13 @@ def _severity_section(t: TaskReport) -> str:
     metric = t.primary_metric
     sev = [s for s in t.severity if s.checkpoint == "selected" and s.metric == metric]
     if not sev:
-        return ('<h2>Shift severity and gain</h2><p class="note">No severity: the task needs a plain baseline '
-                "(adam or sgd) with successful runs and at least one out-of-domain domain.</p>")
+        return ('<h2>Shift severity and gain</h2><p class="note">No severity: the task needs a declared baseline '
+                "with successful runs and at least one out-of-domain domain.</p>")
     hib = sev[0].higher_is_better
     kind = ("relative drop from the in-domain value, (ID − domain) / ID" if hib
             else "log ratio to the in-domain value, ln(domain / ID)")
     gain_kind = "difference to the baseline (method − baseline)" if hib else "ln(baseline / method)"
-    note = (f"Severity of each out-of-domain domain for the plain baseline {sev[0].baseline} (selected checkpoint, "
+    note = (f"Severity of each out-of-domain domain for the declared baseline {sev[0].baseline} (selected checkpoint, "
             f"{metric}): {kind}, per seed then averaged; rank 1 = hardest shift. Gain of a method = {gain_kind}, "
             "paired by seed; positive = better.")
     out = ["<h2>Shift severity and gain over the baseline</h2>", f'<p class="note">{h(note)}</p>']
@@ -203,23 +211,73 @@ def _severity_section(t: TaskReport) -> str:
     return "".join(out)
 
 
-def _significance_section(t: TaskReport) -> str:
-    sig = [s for s in t.significance if s.checkpoint == "selected"]
-    if not sig:
+def _forest(t: TaskReport) -> str:
+    """The task's decision at a glance: each method's paired difference to the baseline with its CI."""
+    d = t.design
+    rows = [ForestRow(s.config, s.mean_diff, s.ci_low if s.ci_low is not None else float("nan"),
+                      s.ci_high if s.ci_high is not None else float("nan"), s.verdict or "not tested", s.n_pairs)
+            for s in t.primary() if s.mean_diff is not None]
+    if d is None or d.reference is None or not rows:
         return ""
-    s0 = sig[0]
-    table = HtmlTable(
-        headers=[(h("method"), True), (h("paired seeds"), False), (h("mean Δ"), False), (h("Wilcoxon p"), False),
-                 (h("paired t-test p"), False), (h("verdict"), True)],
-        caption=h(f"Each method against the best non-TRAM method, {s0.reference}, paired by seed; score = "
-                  f"{s0.score.replace('_', ' ')} of {s0.metric} {arrow(s0.higher_is_better)}, selected checkpoint; "
-                  "Δ > 0 means better. Fewer than 5 paired seeds: not tested. No multiple-comparison correction."),
-    )
-    for s in sig:
-        table.add([text_cell(s.config), Cell(str(s.n_pairs), sort=s.n_pairs),
-                   Cell(h(fmt_signed(s.mean_diff)), sort=s.mean_diff), Cell(h(fmt_p(s.wilcoxon_p)), sort=s.wilcoxon_p),
-                   Cell(h(fmt_p(s.ttest_p)), sort=s.ttest_p), text_cell(s.verdict)])
-    return "<h2>Significance</h2>" + table.render()
+    svg = forest_plot(rows, unit=unit_words(d.units), delta=d.delta,
+                      title=f"{t.task_label}: difference to the baseline {d.reference}")
+    caption = (f"Mean paired difference to the declared baseline {d.reference} (> 0 = better) with its 95% t "
+               f"interval, primary endpoint; shaded band = the equivalence margin ±{fmt(d.delta)} "
+               f"{unit_words(d.units)}; the verdict of each method at the right.")
+    return f'<figure class="forest">{svg}<figcaption>{h(caption)}</figcaption></figure>'
+
+
+def _significance_section(t: TaskReport) -> str:
+    out = ["<h2>Significance against the baseline</h2>"]
+    for e in t.errors:
+        out.append(f'<p class="banner partial" role="alert">{h("error: " + e)}</p>')
+    d = t.design
+    if d is None:
+        return "".join(out) if t.errors else ""
+    if d.reference is None:
+        out.append(f'<p class="note">{h(d.note or "")}</p>')
+        return "".join(out)
+    out.append(f'<p class="note">{h(design_sentence(t))}</p>')
+    primary = t.primary()
+    if primary:
+        table = HtmlTable(
+            headers=[(h(x), x in ("method", "verdict")) for x in (
+                "method", "paired seeds", "mean Δ [95% CI]", "bootstrap 95% CI", "Wilcoxon p", "Holm p",
+                "paired t-test p", "MDE", "verdict")],
+            caption=h(f"Primary endpoint against {d.reference}; Δ in {unit_words(d.units)}, > 0 = better. The verdict "
+                      "follows the exact Wilcoxon signed-rank test, Holm-adjusted over the family; the t-test is "
+                      "shown beside it. Bootstrap interval from 10 paired seeds."))
+        for s in primary:
+            boot = "–" if s.boot_low is None else f"[{fmt(s.boot_low)}, {fmt(s.boot_high)}]"
+            table.add([text_cell(s.config), Cell(str(s.n_pairs), sort=s.n_pairs),
+                       Cell(h(fmt_interval(s.mean_diff, s.ci_low, s.ci_high)), sort=s.mean_diff), text_cell(boot),
+                       Cell(h(fmt_p(s.wilcoxon_p)), sort=s.wilcoxon_p), Cell(h(fmt_p(s.p_adjusted)), sort=s.p_adjusted),
+                       Cell(h(fmt_p(s.ttest_p)), sort=s.ttest_p), Cell(h(fmt(s.mde)), sort=s.mde),
+                       Cell(h(verdict_text(s)), sort=s.verdict or "", cls=f"l verdict {h(s.verdict or '')}")])
+        out.append(table.render())
+    desc = [s for s in t.significance if s.group != "primary"]
+    if desc:
+        table = HtmlTable(
+            headers=[(h(x), x in ("method", "group")) for x in ("method", "group", "paired seeds", "mean Δ [95% CI]")],
+            caption=h("Descriptive differences to the baseline: shown, not adjusted, no verdict. The worst OOD "
+                      "domain is the baseline's worst domain, fixed per task."))
+        for s in desc:
+            table.add([text_cell(s.config), text_cell(group_label(s)), Cell(str(s.n_pairs), sort=s.n_pairs),
+                       Cell(h(fmt_interval(s.mean_diff, s.ci_low, s.ci_high)), sort=s.mean_diff)])
+        out.append(table.render())
+    return "".join(out)
+
+
+def _stale_section(t: TaskReport) -> str:
+    if not t.stale:
+        return ""
+    table = HtmlTable(headers=[(h(x), x != "seed") for x in ("run", "method", "hyperparameters", "seed", "status")],
+                      caption=h(f"{len(t.stale)} stale run(s): runs of this suite that its current plan no longer "
+                                "lists (the suite was edited after they ran). Excluded from every statistic."))
+    for r in t.stale:
+        table.add([text_cell(r.run_id), text_cell(r.method), text_cell(r.hparams), Cell(str(r.seed), sort=r.seed),
+                   text_cell(r.status)])
+    return "<h2>Stale runs</h2>" + table.render()
 
 
 def _published_section(t: TaskReport) -> str:
@@ -258,7 +316,7 @@ def _cost_section(t: TaskReport) -> str:
         headers=[(h(x), x == "method") for x in ("method", "runs", "steps", "forward", "backward", "step time (s)",
                                                  "wall time (s)", "peak memory (MB)", "backward ×", "step time ×",
                                                  "wall time ×", "memory ×", "relative to")],
-        caption=h("Mean over successful runs; × = ratio to the plain base optimizer (hparams.base) of the same task. "
+        caption=h("Mean over successful runs; × = ratio to the task's declared baseline. "
                   "Timings depend on the machine and its load."),
     )
     for c in t.cost:
@@ -276,7 +334,7 @@ def _cost_section(t: TaskReport) -> str:
         eq = HtmlTable(
             headers=[(h(x), x in ("method", "base run group")) for x in (
                 "method", "backward passes", "score", "base run group", "base backward", "base score", "advantage")],
-            caption=h("Equal compute: the plain base optimizer run with the same number of backward passes "
+            caption=h("Equal compute: the declared baseline run with the same number of backward passes "
                       "(within 1%) in this suite; score = selected-checkpoint OOD average (ID if no OOD); "
                       "advantage > 0 means the method is better at equal compute."))
         for e in t.equal_compute:
@@ -377,7 +435,7 @@ def task_page(t: TaskReport, con, out_dir: Path, results_dir: Path | None, gener
     body = [f"<h1>{h(t.task_label)} <span class=\"muted\">— suite {h(t.suite)}</span></h1>",
             f'<p class="note">task id <code>{h(t.task)}</code>; primary metric '
             f"{h(t.primary_metric or '–')}</p>",
-            _banner(t.completeness.partial, t.completeness.summary())]
+            _banner(t.completeness.partial, t.completeness.summary()), _forest(t)]
     primary = [m for m in t.tables if m.metric == t.primary_metric and m.split == "test"]
     others = [m for m in t.tables if m not in primary]
     body.append("<h2>Leaderboard</h2>")
@@ -392,6 +450,7 @@ def task_page(t: TaskReport, con, out_dir: Path, results_dir: Path | None, gener
                         + metric_table_html(m))
         body.append("</details>")
     body.append(_significance_section(t))
+    body.append(_stale_section(t))
     body.append(_severity_section(t))
     body.append(_published_section(t))
     body.append(_cost_section(t))
@@ -421,8 +480,7 @@ def index_page(suites: list[SuiteReport], citation: str, generated: str) -> str:
             best = "–"
             mt = t.table("selected")
             if mt is not None:
-                key = OOD_AVG if any(c.key == OOD_AVG for c in mt.columns) else (
-                    next((c.key for c in mt.columns if c.in_domain is False), None) or ID_AVG)
+                key = headline_key(mt)
                 winners = sorted(mt.best.get(key, set()))
                 if winners:
                     best = ", ".join(winners) + ("" if key == OOD_AVG else f" ({key})")
