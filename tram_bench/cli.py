@@ -78,6 +78,8 @@ def cmd_plan(args) -> int:
     from tram_bench.suite.plan import plan_rows
     from tram_bench.train import rundir
 
+    if args.mde is not None and not 0 < args.mde < float("inf"):
+        raise UserError(f"--mde must be a positive finite effect in the task's units, got {args.mde}")
     suite, specs = _load_specs(args)
     results = Path(args.results)
     rows = plan_rows(specs, lambda run_id: rundir.status(results, run_id))
@@ -92,7 +94,19 @@ def cmd_plan(args) -> int:
     console.print(table)
     counts = {s: sum(1 for r in rows if r.status == s) for s in ("ok", "failed", "diverged", "pending")}
     console.print(", ".join(f"{v} {k}" for k, v in counts.items()))
+    _plan_power(args, suite, results, console)
     return 0
+
+
+def _plan_power(args, suite, results: Path, console) -> None:
+    """The power section of ``plan``: per task m, n, the smallest adjusted p, and (from earlier runs) MDE."""
+    from tram_bench.report.power import design_power, earlier_sds, print_power
+    from tram_bench.suite.design import design_of
+    from tram_bench.suite.load import expand
+
+    design = design_of(suite, expand(suite))  # the whole suite's design, whatever --only shows
+    rows = design_power(design, earlier_sds(results, suite.suite), args.mde)
+    print_power(console, design, rows, override=args.mde is not None)
 
 
 def cmd_run(args) -> int:
@@ -305,6 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("plan", help="show every cell of a suite with its run id and status")
     suite_args(sp, only=True)
     results_arg(sp)
+    sp.add_argument("--mde", type=float, default=None, metavar="X",
+                    help="effect to plan seeds for, in the task's units (default: each task's delta)")
     sp.set_defaults(func=cmd_plan)
 
     sp = sub.add_parser("collect", help="ingest finished run directories into results/tram-bench.duckdb")

@@ -28,6 +28,14 @@ SCHEMA = (
         suite VARCHAR, run_id VARCHAR, task VARCHAR, task_label VARCHAR, method VARCHAR, hparams JSON,
         seed BIGINT)""",
 )
+# The comparison design (store schema 2): suite_cells.baseline and suite_design.
+DESIGN_SCHEMA = (
+    "ALTER TABLE suite_cells ADD COLUMN baseline BOOLEAN",
+    """CREATE TABLE suite_design (
+        suite VARCHAR, task_label VARCHAR, task VARCHAR, family VARCHAR, baseline_method VARCHAR,
+        baseline_hparams JSON, delta DOUBLE, units VARCHAR, alpha DOUBLE, comparisons INTEGER, n_seeds INTEGER,
+        PRIMARY KEY (suite, task_label))""",
+)
 
 PASSES = {"sgd": (1, 1), "adam": (1, 1), "sam": (2, 2), "tram-x": (3, 2), "tram-prev": (3, 2), "r3f": (2, 1)}
 
@@ -63,10 +71,29 @@ class StoreBuilder:
         hp = dict(hparams or {})
         rid = self.run_id(task, label or task, method, hp, seed, steps)
         self.con.execute(
-            "INSERT INTO suite_cells VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO suite_cells (suite, run_id, task, task_label, method, hparams, seed) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             [suite, rid, task, label or task, method, json.dumps(hp, sort_keys=True), seed],
         )
         return rid
+
+    def declare(self, suite: str, task: str, method: str | None, hparams: dict[str, Any] | None = None,
+                label: str | None = None, *, delta: float | None = 1.0, units: str = "points", alpha: float = 0.05,
+                family: str = "vision") -> None:
+        """The suite design of one task, as the collector writes it: a suite_design row, and
+        suite_cells.baseline true for the baseline's cells (call after planning the task's cells)."""
+        label = label or task
+        hp = None if method is None else json.dumps(dict(hparams or {}), sort_keys=True)
+        configs, seeds = self.con.execute(
+            "SELECT count(DISTINCT (method, CAST(hparams AS VARCHAR))), count(DISTINCT seed) FROM suite_cells "
+            "WHERE suite = ? AND task_label = ?", [suite, label]).fetchone()
+        self.con.execute("INSERT INTO suite_design VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         [suite, label, task, family, method, hp, delta, units, alpha,
+                          configs - (1 if method else 0), seeds])
+        self.con.execute(
+            "UPDATE suite_cells SET baseline = CASE WHEN ? IS NULL THEN NULL "
+            "ELSE method = ? AND CAST(hparams AS VARCHAR) = ? END WHERE suite = ? AND task_label = ?",
+            [method, method, hp, suite, label])
 
     def add_run(self, suite: str, task: str, method: str, seed: int, metrics: list[Metric],
                 hparams: dict[str, Any] | None = None, status: str = "ok", label: str | None = None,
@@ -96,9 +123,10 @@ class StoreBuilder:
         return rid
 
 
-def new_store(path: Path | None = None) -> StoreBuilder:
+def new_store(path: Path | None = None, *, design: bool = True) -> StoreBuilder:
+    """An empty store; ``design=False`` gives the schema before comparison designs (no baseline)."""
     con = duckdb.connect(str(path) if path else ":memory:")
-    for ddl in SCHEMA:
+    for ddl in SCHEMA + (DESIGN_SCHEMA if design else ()):
         con.execute(ddl)
     return StoreBuilder(con)
 
@@ -161,4 +189,12 @@ def build_demo(builder: StoreBuilder, suite: str = "demo") -> StoreBuilder:
         method, hp = DIGITS_HP[key]
         for seed, vals in per_seed.items():
             builder.add_run(suite, "letters", method, seed, digits_metrics(vals, ("clean", "shifted")), hparams=hp)
+    if _has_design(builder):
+        for task in ("digits", "letters"):
+            builder.declare(suite, task, "sgd", SGD)
     return builder
+
+
+def _has_design(builder: StoreBuilder) -> bool:
+    return bool(builder.con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'suite_design'").fetchone()[0])

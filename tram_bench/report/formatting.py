@@ -53,3 +53,17 @@ def fmt_signed(x: float | None) -> str:
         return "–"
     s = fmt(abs(x))
     return f"+{s}" if x > 0 else (f"−{s}" if x < 0 else s)
+
+
+def fmt_interval(mean: float | None, low: float | None, high: float | None) -> str:
+    """``mean [low, high]`` with the bounds at the mean's precision (``mean`` alone without bounds)."""
+    if mean is None:
+        return "–"
+    d = decimals_for(mean) if math.isfinite(mean) and abs(mean) < 1e6 else None
+    if low is None or high is None:
+        return fmt_signed(mean) if d is None else _signed(fmt(abs(mean), d), mean)
+    return f"{_signed(fmt(abs(mean), d), mean)} [{fmt(low, d)}, {fmt(high, d)}]"
+
+
+def _signed(text: str, x: float) -> str:
+    return f"+{text}" if x > 0 else (f"−{text}" if x < 0 else text)

@@ -118,17 +118,90 @@ class CorrelationRow:
 
 @dataclass(frozen=True)
 class SignificanceRow:
+    """A configuration against the task's declared baseline (``significance`` table; units in ``units``,
+    > 0 = better). ``verdict`` and the adjusted/power columns are None for the descriptive groups."""
+
+    group: str  # "primary", "in_domain", "worst_ood", "final"
     checkpoint: str
     metric: str
     score: str
     higher_is_better: bool
+    units: str
+    delta: float | None
     reference: str
     config: str
     n_pairs: int
     mean_diff: float | None
+    ci_low: float | None
+    ci_high: float | None
+    boot_low: float | None
+    boot_high: float | None
     wilcoxon_p: float | None
     ttest_p: float | None
-    verdict: str
+    p_adjusted: float | None
+    min_attainable_p: float | None
+    mde: float | None
+    seeds_for_delta: int | None
+    verdict: str | None
+
+
+@dataclass(frozen=True)
+class DesignView:
+    """The task's design as tested (``task_tests``): reference (None = no declared baseline), margin, power."""
+
+    reference: str | None
+    units: str
+    delta: float | None
+    alpha: float
+    comparisons: int
+    n_seeds: int
+    sd_pooled: float | None
+    mde: float | None
+    min_attainable_p: float
+    note: str | None
+
+    @property
+    def reaches_alpha(self) -> bool:
+        return self.min_attainable_p < self.alpha
+
+
+@dataclass(frozen=True)
+class StaleRun:
+    """A run of a planned suite that the current plan no longer lists (excluded from every statistic)."""
+
+    run_id: str
+    task_label: str
+    method: str
+    hparams: str
+    seed: int
+    status: str
+
+
+@dataclass(frozen=True)
+class AcrossView:
+    """A configuration across a suite's tasks of one unit: IQM of paired differences and P(improvement)."""
+
+    units: str
+    config: str
+    n_tasks: int
+    n_pairs: int
+    iqm: float
+    iqm_low: float
+    iqm_high: float
+    poi: float
+    poi_low: float
+    poi_high: float
+
+
+@dataclass(frozen=True)
+class RankIntervalView:
+    config: str
+    rank: float
+    mean_rank: float
+    rank_low: float
+    rank_high: float
+    n_tasks: int
+    best: bool
 
 
 @dataclass(frozen=True)
@@ -281,6 +354,12 @@ class TaskReport:
     family: str | None = None
     published_beside: list[PublishedTableView] = field(default_factory=list)
     analysis_points: list[AnalysisPoint] = field(default_factory=list)
+    design: DesignView | None = None
+    errors: list[str] = field(default_factory=list)  # data errors (duplicate seeds): shown, never hidden
+    stale: list[StaleRun] = field(default_factory=list)
+
+    def primary(self) -> list[SignificanceRow]:
+        return [s for s in self.significance if s.group == "primary"]
 
     def table(self, checkpoint: str, metric: str | None = None, split: str = "test") -> MetricTable | None:
         metric = metric or self.primary_metric
@@ -296,6 +375,16 @@ class SuiteReport:
     completeness: Completeness
     tasks: list[TaskReport]
     ranks: list[RankRow]
+    across: list[AcrossView] = field(default_factory=list)
+    rank_intervals: list[RankIntervalView] = field(default_factory=list)
+    cd_ranks: dict[str, float] = field(default_factory=dict)  # empty below 5 tasks
+    cd_cliques: list[list[str]] = field(default_factory=list)
+    n_stale: int = 0
+
+    @property
+    def best(self) -> str | None:
+        """The configuration whose rank interval is alone at the top, else None."""
+        return next((r.config for r in self.rank_intervals if r.best), None)
 
 
 def arrow(higher_is_better: bool) -> str:
@@ -330,7 +419,10 @@ class _Views:
         "shift_severity": "checkpoint, metric, severity_rank, domain",
         "shift_gain": "checkpoint, metric, config, domain",
         "gain_severity_correlation": "checkpoint, metric, config",
-        "significance": "checkpoint, config",
+        "significance": "config, \"group\"",
+        "task_tests": "task",
+        "duplicate_seeds": "config, seed",
+        "stale_runs": "seed, run_id",
         "cost": "config",
         "equal_compute": "config, base_config",
         "published_comparison": "table_id, is_average, domain, config",
@@ -445,12 +537,23 @@ def _task_report(v: _Views, suite: str, tc: dict[str, Any],
                        _num(d["spearman"]))
         for d in v.rows("gain_severity_correlation", *args) if d["split"] == "test"
     ]
-    significance = [
-        SignificanceRow(d["checkpoint"], d["metric"], d["score"], bool(d["higher_is_better"]), d["reference"],
-                        d["config"], int(d["n_pairs"]), _num(d["mean_diff"]), _num(d["wilcoxon_p"]),
-                        _num(d["ttest_p"]), d["verdict"])
-        for d in v.rows("significance", *args)
-    ]
+    group_order = {g: i for i, g in enumerate(("primary", "in_domain", "worst_ood", "final"))}
+    significance = sorted((
+        SignificanceRow(d["group"], d["checkpoint"], d["metric"], d["score"], bool(d["higher_is_better"]), d["units"],
+                        _num(d["delta"]), d["reference"], d["config"], int(d["n_pairs"]),
+                        *(_num(d[k]) for k in ("mean_diff", "ci_low", "ci_high", "boot_low", "boot_high",
+                                                "wilcoxon_p", "ttest_p", "p_adjusted", "min_attainable_p", "mde")),
+                        None if d["seeds_for_delta"] is None else int(d["seeds_for_delta"]), d["verdict"])
+        for d in v.rows("significance", *args)), key=lambda r: (group_order.get(r.group, 9), r.config))
+    design = None
+    for d in v.rows("task_tests", *args):
+        design = DesignView(d["reference"], d["units"], _num(d["delta"]), float(d["alpha"]), int(d["comparisons"]),
+                            int(d["n_seeds"]), _num(d["sd_pooled"]), _num(d["mde"]), float(d["min_attainable_p"]),
+                            d["note"])
+    errors = [f"{d['config']}: {d['n_runs']} ok runs with seed {d['seed']} ({d['run_ids']}); that seed is left "
+              "out of every paired statistic of this configuration" for d in v.rows("duplicate_seeds", *args)]
+    stale = [StaleRun(d["run_id"], d["task_label"], d["method"], d["hparams"], int(d["seed"]), d["status"])
+             for d in v.rows("stale_runs", *args)]
     cost = [
         CostRow(d["config"], int(d["n"]), d["reference"], *(_num(d[k]) for k in (
             "steps", "forward", "backward", "step_time_s", "wall_time_s", "peak_memory_mb", "forward_ratio",
@@ -504,7 +607,8 @@ def _task_report(v: _Views, suite: str, tc: dict[str, Any],
         suite=suite, task_label=label, task=tc["task"], completeness=_completeness(tc),
         primary_metric=pm[0] if pm else None, tables=_metric_tables(v, suite, label), severity=severity,
         gains=gains, correlations=correlations, significance=significance, cost=cost, equal_compute=equal,
-        comparison=comparison, analysis=analysis, runs=runs, analysis_points=analysis_points,
+        comparison=comparison, analysis=analysis, runs=runs, analysis_points=analysis_points, design=design,
+        errors=errors, stale=stale,
     )
     if family_of is not None and not comparison:
         report.family = family_of(report.task)
@@ -533,8 +637,28 @@ def load_report(con, task: str | None = None,
         suites.append(SuiteReport(
             suite=sc["suite"], completeness=_completeness(sc),
             tasks=[_task_report(v, sc["suite"], t, family_of) for t in tcs], ranks=ranks,
+            **_suite_summary(con, sc["suite"]),
         ))
     return suites
+
+
+def _suite_summary(con, suite: str) -> dict[str, Any]:
+    """The across-task tables of one suite (made by significance.create_significance_table)."""
+    across = [AcrossView(d["units"], d["config"], int(d["n_tasks"]), int(d["n_pairs"]), *(float(d[k]) for k in (
+        "iqm", "iqm_low", "iqm_high", "poi", "poi_low", "poi_high")))
+        for d in _dicts(con, "SELECT * FROM across_tasks WHERE suite = ? ORDER BY units, iqm DESC, config", (suite,))]
+    intervals = [RankIntervalView(d["config"], float(d["rank"]), float(d["mean_rank"]), float(d["rank_low"]),
+                                  float(d["rank_high"]), int(d["n_tasks"]), bool(d["best"]))
+                 for d in _dicts(con, "SELECT * FROM rank_intervals WHERE suite = ? ORDER BY rank, mean_rank, config",
+                                 (suite,))]
+    cd_ranks = {d["config"]: float(d["avg_rank"])
+                for d in _dicts(con, "SELECT * FROM cd_ranks WHERE suite = ? ORDER BY config", (suite,))}
+    cliques: dict[int, list[str]] = {}
+    for d in _dicts(con, "SELECT * FROM cd_cliques WHERE suite = ? ORDER BY clique, config", (suite,)):
+        cliques.setdefault(int(d["clique"]), []).append(d["config"])
+    n_stale = con.execute("SELECT count(*) FROM stale_runs WHERE suite = ?", [suite]).fetchone()[0]
+    return {"across": across, "rank_intervals": intervals, "cd_ranks": cd_ranks,
+            "cd_cliques": [cliques[k] for k in sorted(cliques)], "n_stale": int(n_stale)}
 
 
 def published_tables(con, table_ids: Iterable[str] | None = None) -> list[PublishedTableView]:

@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import quote
 
-from tram_bench.report.charts import ForestRow, IntervalRow, Point, cd_diagram, forest_plot, interval_chart, scatter
+from tram_bench.report.charts import (
+    ForestRow,
+    IntervalRow,
+    Point,
+    cd_diagram,
+    forest_plot,
+    interval_chart,
+    scatter,
+)
 from tram_bench.report.formatting import fmt, fmt_interval, fmt_p, fmt_pm, fmt_ratio, fmt_signed
 from tram_bench.report.htmlkit import Cell, HtmlTable, h, page, text_cell
 from tram_bench.report.model import (
@@ -460,6 +468,44 @@ def task_page(t: TaskReport, con, out_dir: Path, results_dir: Path | None, gener
     return page(f"{t.suite} / {t.task_label} — tram-bench", "".join(body), generated=generated)
 
 
+def _across_section(s: SuiteReport) -> str:
+    """Across tasks: the IQM chart of paired differences, rank intervals, the CD diagram (>= 5 tasks)."""
+    out = []
+    if s.n_stale:
+        out.append('<p class="note">' + h(f"{s.n_stale} stale run(s) of this suite are not in its current plan; "
+                                          "they are listed on their task pages and excluded from every statistic.")
+                   + "</p>")
+    for units in sorted({a.units for a in s.across}):
+        rows = [IntervalRow(a.config, a.iqm, a.iqm_low, a.iqm_high,
+                            f"P(better) {fmt(a.poi, 2)} [{fmt(a.poi_low, 2)}, {fmt(a.poi_high, 2)}], {a.n_tasks} task(s)")
+                for a in s.across if a.units == units]
+        svg = interval_chart(rows, unit=unit_words(units), title=f"{s.suite}: IQM of paired differences to each "
+                             "task's baseline")
+        caption = (f"Interquartile mean over (task, seed) of the paired differences to each task's declared baseline "
+                   f"({unit_words(units)}, > 0 = better) with a 95% stratified bootstrap CI (seeds resampled within "
+                   "tasks); at the right the probability of improvement (share of pairs where the method beats the "
+                   "baseline) with its CI.")
+        out.append(f'<h3>Across tasks</h3><figure class="iqm">{svg}<figcaption>{h(caption)}</figcaption></figure>')
+    if s.rank_intervals:
+        best = (f"Best method: {s.best} (its rank interval is alone at the top)." if s.best
+                else "No best method: no rank interval is alone at the top.")
+        table = HtmlTable(
+            headers=[(h("method"), True), (h("rank"), False), (h("mean rank"), False), (h("95% rank interval"), False)],
+            caption=h("Ranks over the suite's tasks with bootstrap intervals (seeds resampled); methods whose "
+                      f"intervals overlap share a rank. {best}"))
+        for r in s.rank_intervals:
+            table.add([text_cell(r.config + (" ★" if r.best else "")), Cell(h(fmt(r.rank, 1)), sort=r.rank),
+                       Cell(h(fmt(r.mean_rank, 2)), sort=r.mean_rank),
+                       Cell(h(f"[{fmt(r.rank_low, 1)}, {fmt(r.rank_high, 1)}]"), sort=r.rank_low)])
+        out.append(f'<h3>Rank intervals</h3><p class="note best-method">{h(best)}</p>' + table.render())
+    if s.cd_ranks:
+        svg = cd_diagram(s.cd_ranks, s.cd_cliques, title=f"{s.suite}: critical-difference diagram")
+        out.append('<h3>Critical-difference diagram</h3><figure class="cd">' + svg + "<figcaption>"
+                   + h("Average rank over tasks (1 = best); a bar joins methods that pairwise Wilcoxon tests with "
+                       "Holm's correction do not tell apart.") + "</figcaption></figure>")
+    return "".join(out)
+
+
 def index_page(suites: list[SuiteReport], citation: str, generated: str) -> str:
     body = ["<h1>tram-bench leaderboard</h1>",
             '<p class="note">Fine-tuning optimizers under distribution shift. Every metric shows its direction: '
@@ -471,37 +517,31 @@ def index_page(suites: list[SuiteReport], citation: str, generated: str) -> str:
         body.append(f'<h2>Suite {h(s.suite)} <span class="badge {badge}">'
                     f"{h('PARTIAL' if s.completeness.partial else 'complete')}</span></h2>")
         body.append(_banner(s.completeness.partial, s.completeness.summary()))
-        tasks = HtmlTable(headers=[(h(x), x in ("task", "task id", "primary metric", "best (OOD avg)", "grid")) for x in (
-            "task", "task id", "primary metric", "best (OOD avg)", "runs ok", "grid")],
-            caption=h("Best = highest mean of the selected checkpoint's OOD average (or the only OOD domain; "
-                      "in-domain when there is none)."))
+        tasks = HtmlTable(headers=[(h(x), x in ("task", "task id", "primary metric", "baseline", "verdicts", "grid"))
+                                   for x in ("task", "task id", "primary metric", "baseline", "verdicts", "MDE",
+                                             "runs ok", "grid")],
+            caption=h("Each task's declared baseline, how many of its comparisons reached each verdict, and the "
+                      "minimal detectable effect of its design (80% power, exact Wilcoxon at alpha/m, in the "
+                      "task's units)."))
         for t in s.tasks:
             link = f'<a href="{_href(task_page_name(t.suite, t.task_label))}">{h(t.task_label)}</a>'
-            best = "–"
             mt = t.table("selected")
-            if mt is not None:
-                key = headline_key(mt)
-                winners = sorted(mt.best.get(key, set()))
-                if winners:
-                    best = ", ".join(winners) + ("" if key == OOD_AVG else f" ({key})")
             metric = f"{t.primary_metric} {arrow(mt.higher_is_better)}" if mt is not None else "–"
-            tasks.add([Cell(link, sort=t.task_label, cls="l"), text_cell(t.task), text_cell(metric), text_cell(best),
+            d = t.design
+            counts: dict[str, int] = {}
+            for r in t.primary():
+                counts[r.verdict or "not tested"] = counts.get(r.verdict or "not tested", 0) + 1
+            verdicts = ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or (
+                d.note if d is not None and d.note else "–")
+            mde = "–" if d is None or d.mde is None else f"{fmt(d.mde)} {unit_words(d.units)}"
+            tasks.add([Cell(link, sort=t.task_label, cls="l"), text_cell(t.task), text_cell(metric),
+                       text_cell(d.reference if d is not None and d.reference else "none declared"),
+                       text_cell(verdicts), Cell(h(mde), sort=None if d is None else d.mde),
                        Cell(h(f"{t.completeness.n_ok}/{t.completeness.n_cells}"), sort=t.completeness.n_ok),
                        text_cell("PARTIAL" if t.completeness.partial else "complete")],
                       "partial" if t.completeness.partial else "")
         body.append("<h3>Tasks</h3>" + tasks.render())
-        if s.ranks:
-            ranks = HtmlTable(
-                headers=[(h("method"), True), (h("tasks"), False), (f'{h("Borda")} <span class="dir">↑</span>', False),
-                         (f'{h("mean rank")} <span class="dir">↓</span>', False), (h("grid"), True)],
-                caption=h("Aggregate rank across the suite's tasks: per task, methods are ranked by the selected "
-                          "checkpoint's OOD average of the primary metric (ID average when a task has no OOD "
-                          "domain; ties share the mean rank); Borda = sum over tasks of (methods in task − rank)."))
-            for r in s.ranks:
-                ranks.add([text_cell(r.config), Cell(h(f"{r.n_tasks}/{r.n_tasks_in_suite}"), sort=r.n_tasks),
-                           Cell(h(fmt(r.borda, 1)), sort=r.borda), Cell(h(fmt(r.mean_rank, 2)), sort=r.mean_rank),
-                           text_cell("PARTIAL" if r.partial else "complete")], "partial" if r.partial else "")
-            body.append("<h3>Aggregate rank</h3>" + ranks.render())
+        body.append(_across_section(s))
     body.append('<h2>Published results</h2><p class="note"><a href="published.html">The paper’s tables</a>, '
                 "machine-readable in <code>tram_bench/report/published/</code>. "
                 f"{h(citation)}</p>")

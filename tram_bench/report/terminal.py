@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tram_bench.report.formatting import fmt, fmt_p, fmt_pm, fmt_ratio, fmt_signed
+from tram_bench.report.formatting import fmt, fmt_interval, fmt_p, fmt_pm, fmt_ratio, fmt_signed
 from tram_bench.report.model import (
     MetricTable,
     SuiteReport,
@@ -15,6 +15,7 @@ from tram_bench.report.model import (
     direction_words,
     load_report,
 )
+from tram_bench.report.wording import design_sentence, group_label, unit_words, verdict_text
 
 
 def ensure_views(con) -> None:
@@ -74,17 +75,7 @@ def _task(console: Console, t: TaskReport, checkpoint: str) -> None:
         f"{mt.metric} {mt.arrow} ({direction_words(mt.higher_is_better)}), {checkpoint} checkpoint, test split: "
         "mean ± std over seeds, n seeds; ★ best per column",
     ))
-    sig = [s for s in t.significance if s.checkpoint == checkpoint]
-    if sig:
-        table = Table(title=Text(f"paired tests against the best non-TRAM method ({sig[0].reference}); "
-                                 f"score = {sig[0].score} of {sig[0].metric} {arrow(sig[0].higher_is_better)}; "
-                                 "Δ > 0 means better"), title_justify="left", title_style="italic")
-        for col in ("method", "pairs", "mean Δ", "Wilcoxon p", "paired t p", "verdict"):
-            table.add_column(col, justify="left" if col in ("method", "verdict") else "right")
-        for s in sig:
-            table.add_row(Text(s.config), str(s.n_pairs), fmt_signed(s.mean_diff), fmt_p(s.wilcoxon_p), fmt_p(s.ttest_p),
-                          Text(s.verdict))
-        _show(console, table)
+    _verdicts(console, t)
     sev = [s for s in t.severity if s.checkpoint == checkpoint and s.metric == mt.metric]
     if sev:
         kind = "relative drop from in-domain" if sev[0].higher_is_better else "log(perplexity ratio to in-domain)"
@@ -116,7 +107,8 @@ def _task(console: Console, t: TaskReport, checkpoint: str) -> None:
                           "yes" if c.within_tolerance else f"no (±{fmt(c.tolerance)})")
         _show(console, table)
     if t.cost:
-        table = Table(title="cost per run (mean over successful runs); ratios to the plain base optimizer",
+        ref = t.cost[0].reference or "none declared"
+        table = Table(title=f"cost per run (mean over successful runs); ratios to the declared baseline ({ref})",
                       title_justify="left", title_style="italic")
         for col in ("method", "fwd", "bwd", "step s", "wall s", "peak MB", "bwd ×", "step ×", "wall ×", "mem ×"):
             table.add_column(col, justify="left" if col == "method" else "right")
@@ -126,6 +118,49 @@ def _task(console: Console, t: TaskReport, checkpoint: str) -> None:
                           fmt_ratio(c.wall_time_ratio), fmt_ratio(c.peak_memory_ratio))
         _show(console, table)
     _analysis(console, t, checkpoint)
+
+
+VERDICT_STYLE = {"better": "bold green", "worse": "bold red", "equivalent": "cyan", "inconclusive": "yellow",
+                 "underpowered": "magenta"}
+
+
+def _verdicts(console: Console, t: TaskReport) -> None:
+    """The task's decision against its declared baseline, then the descriptive groups (no verdict)."""
+    for e in t.errors:
+        console.print(Text(f"error: {e}", style="bold red"))
+    if t.stale:
+        console.print(Text(f"{len(t.stale)} stale run(s) (not in the current plan of this suite; excluded from "
+                           "every statistic): " + ", ".join(f"{r.method} seed {r.seed} ({r.run_id})" for r in t.stale),
+                           style="yellow"))
+    d = t.design
+    if d is None:
+        return
+    if d.reference is None:
+        console.print(Text(f"significance: {d.note}", style="yellow"))
+        return
+    console.print(Text(design_sentence(t), style="italic"))
+    primary = t.primary()
+    if not primary:
+        return
+    table = Table(title=Text(f"verdicts against the baseline {d.reference} (primary endpoint; Δ in "
+                             f"{unit_words(d.units)}, > 0 = better)"), title_justify="left", title_style="italic")
+    for col in ("method", "pairs", "mean Δ [95% CI]", "Wilcoxon p", "Holm p", "paired t p", "MDE", "verdict"):
+        table.add_column(col, justify="left" if col in ("method", "verdict") else "right")
+    for s in primary:
+        table.add_row(Text(s.config), str(s.n_pairs), fmt_interval(s.mean_diff, s.ci_low, s.ci_high),
+                      fmt_p(s.wilcoxon_p), fmt_p(s.p_adjusted), fmt_p(s.ttest_p), fmt(s.mde),
+                      Text(verdict_text(s), style=VERDICT_STYLE.get(s.verdict or "", "")))
+    _show(console, table)
+    desc = [s for s in t.significance if s.group != "primary"]
+    if desc:
+        table = Table(title=Text("descriptive differences to the baseline (not adjusted, no verdict)"),
+                      title_justify="left", title_style="italic")
+        for col in ("method", "group", "pairs", "mean Δ [95% CI]"):
+            table.add_column(col, justify="left" if col in ("method", "group") else "right")
+        for s in desc:
+            table.add_row(Text(s.config), Text(group_label(s)), str(s.n_pairs),
+                          fmt_interval(s.mean_diff, s.ci_low, s.ci_high))
+        _show(console, table)
 
 
 def _analysis(console: Console, t: TaskReport, checkpoint: str) -> None:
@@ -158,14 +193,27 @@ def _esc(s: str) -> str:
 def _suite(console: Console, s: SuiteReport, checkpoint: str) -> None:
     console.rule(f"[bold]suite {_esc(s.suite)}[/bold]", style="blue")
     console.print(_partial_line(s.completeness.partial, s.completeness.summary()))
-    if s.ranks and len(s.tasks) > 1:
-        table = Table(title="aggregate rank across tasks (selected checkpoint, OOD average of each task's primary "
-                            "metric); Borda ↑, mean rank ↓", title_justify="left", title_style="italic")
-        for col in ("method", "tasks", "Borda", "mean rank", ""):
-            table.add_column(col, justify="left" if col in ("method", "") else "right")
-        for r in s.ranks:
-            table.add_row(Text(r.config), f"{r.n_tasks}/{r.n_tasks_in_suite}", fmt(r.borda, 1), fmt(r.mean_rank, 2),
-                          Text("PARTIAL", style="red") if r.partial else "")
+    if s.n_stale:
+        console.print(Text(f"{s.n_stale} stale run(s): runs of this suite that its current plan no longer lists "
+                           "(excluded from every statistic)", style="yellow"))
+    if s.across:
+        table = Table(title=Text("across tasks: IQM of the paired differences to each task's baseline and the "
+                                 "probability of improvement, 95% stratified bootstrap CIs"),
+                      title_justify="left", title_style="italic")
+        for col in ("method", "units", "tasks", "pairs", "IQM Δ [95% CI]", "P(improvement) [95% CI]"):
+            table.add_column(col, justify="left" if col in ("method", "units") else "right")
+        for a in s.across:
+            table.add_row(Text(a.config), unit_words(a.units), str(a.n_tasks), str(a.n_pairs),
+                          fmt_interval(a.iqm, a.iqm_low, a.iqm_high), fmt_interval(a.poi, a.poi_low, a.poi_high))
+        _show(console, table)
+    if s.rank_intervals:
+        table = Table(title=Text("rank intervals across tasks (bootstrap over seeds; overlapping intervals share "
+                                 "a rank); " + (f"best: {s.best}" if s.best else "no single best method")),
+                      title_justify="left", title_style="italic")
+        for col in ("method", "rank", "mean rank", "interval"):
+            table.add_column(col, justify="left" if col == "method" else "right")
+        for r in s.rank_intervals:
+            table.add_row(Text(r.config), fmt(r.rank, 1), fmt(r.mean_rank, 2), f"[{fmt(r.rank_low, 1)}, {fmt(r.rank_high, 1)}]")
         _show(console, table)
     for t in s.tasks:
         _task(console, t, checkpoint)

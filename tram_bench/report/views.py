@@ -3,40 +3,81 @@
 Every view is documented in ``docs/views.md``. They are created as TEMP views by default, so that the
 store file (written only by the collector) is never modified and a read-only connection works.
 Significance tests need scipy, so they are computed in :mod:`tram_bench.report.significance` and
-stored in the temp table ``significance``.
+stored in the temp tables ``significance`` and ``task_tests`` (across tasks: ``across_tasks``,
+``rank_intervals``).
+
+Means are exact functions of the *set* of values (:func:`exact_mean`), so configurations with
+bit-identical per-seed values share their mean, rank and ★ whatever order DuckDB reads the rows in.
 """
 
 from __future__ import annotations
 
 from tram_bench.report.published import PublishedData, insert_rows, load_published
+from tram_bench.util.hashing import canonical
 
 # 95% two-sided t quantiles are tabulated up to this many degrees of freedom; beyond it the normal
 # quantile differs from t by less than 1e-3 relative.
 T_TABLE_MAX_DF = 1000
 Z_975 = 1.959963984540054
-PLAIN_METHODS = ("adam", "sgd")  # preference order for the shift-severity baseline
 ANALYSIS_METRICS = ("sharpness", "cka")
 REQUIRED_TABLES = ("runs", "metrics", "suite_cells")
 # Below this spread relative to the values' magnitude, a side of a correlation counts as constant.
 CONSTANT_REL_SPREAD = 1e-12
 
 _CONFIG_KEYS = "suite, task_label, task, method, hparams, config"
+# The suite design (contract of tram_bench.suite.design): one row per suite and task label.
+DESIGN_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("suite", "VARCHAR"), ("task_label", "VARCHAR"), ("task", "VARCHAR"), ("family", "VARCHAR"),
+    ("baseline_method", "VARCHAR"), ("baseline_hparams", "VARCHAR"), ("delta", "DOUBLE"), ("units", "VARCHAR"),
+    ("alpha", "DOUBLE"), ("comparisons", "INTEGER"), ("n_seeds", "INTEGER"),
+)
+CANON_JSON_FUNCTION = "tb_canonical_json"
+
+
+def exact_mean(expr: str, where: str | None = None) -> str:
+    """SQL for the mean of ``expr`` over a group that depends only on the multiset of values.
+
+    DuckDB's ``avg`` adds in the order rows arrive, so equal sets of values read in another order can
+    differ in the last bit; summing the value-sorted list removes the order. ``where`` is a filter.
+    """
+    f = f" FILTER (WHERE {where})" if where else ""
+    return f"(list_sum(list_sort(list({expr}){f})) / nullif(count({expr}){f}, 0))"
+
+
+def canonical_json(text: str | None) -> str | None:
+    """Key-sorted JSON in which numbers compare by value (``1.0`` → ``1``, as run ids hash them).
+
+    Hyperparameters written as ``1`` in one plan and ``1.0`` in a record are one configuration.
+    Text that is not JSON is returned unchanged (never raises).
+    """
+    import json
+
+    if text is None:
+        return None
+    try:
+        return json.dumps(canonical(json.loads(text)), sort_keys=True)
+    except (ValueError, TypeError):
+        return text
 
 VIEWS: tuple[tuple[str, str], ...] = (
     (
         "grid",
         """
         WITH cells AS (
-            SELECT DISTINCT suite, task_label, task, method, CAST(hparams AS VARCHAR) AS hparams, seed, run_id,
-                   TRUE AS planned
+            SELECT DISTINCT suite, task_label, task, method, CANON_JSON(CAST(hparams AS VARCHAR)) AS hparams, seed,
+                   run_id, TRUE AS planned, BASELINE_FLAG AS baseline, '' AS setup
             FROM suite_cells
             UNION ALL
-            SELECT r.suite, r.task_label, r.task, r.method, CAST(r.hparams AS VARCHAR), r.seed, r.run_id, FALSE
+            -- Runs of a suite without a plan file; runs of a planned suite that its plan no longer
+            -- lists are stale (the stale_runs view) and enter no statistic.
+            SELECT r.suite, r.task_label, r.task, r.method, CANON_JSON(CAST(r.hparams AS VARCHAR)), r.seed, r.run_id,
+                   FALSE, FALSE, md5(coalesce(CAST(r.task_params AS VARCHAR), '') || '|' || coalesce(CAST(r.train AS VARCHAR), ''))
             FROM runs r
             WHERE r.run_id NOT IN (SELECT run_id FROM suite_cells)
+              AND NOT EXISTS (SELECT 1 FROM suite_cells s WHERE s.suite = r.suite)
         )
         SELECT c.suite, coalesce(nullif(c.task_label, ''), c.task) AS task_label, c.task, c.method, c.hparams,
-               c.seed, c.run_id, c.planned, coalesce(r.status, 'missing') AS status
+               c.seed, c.run_id, c.planned, coalesce(r.status, 'missing') AS status, c.baseline, c.setup
         FROM cells c LEFT JOIN runs r ON r.run_id = c.run_id
         """,
     ),
@@ -68,9 +109,53 @@ VIEWS: tuple[tuple[str, str], ...] = (
         """,
     ),
     (
+        # A configuration is the full resolved setup: inside a plan the task label fixes the task
+        # params and train setup; runs without a plan that share a label, method and hparams but not
+        # their task params and train setup are told apart by a setup suffix.
         "cells",
         """
-        SELECT g.*, c.config FROM grid g JOIN configs c USING (suite, method, hparams)
+        SELECT g.* EXCLUDE (setup),
+               c.config || CASE WHEN count(DISTINCT g.setup) OVER (PARTITION BY g.suite, g.task_label, g.method, g.hparams) > 1
+                                THEN ' {setup ' || left(g.setup, 6) || '}' ELSE '' END AS config
+        FROM grid g JOIN configs c USING (suite, method, hparams)
+        """,
+    ),
+    (
+        # Runs of a planned suite that the current plan does not list (the suite was edited after
+        # they ran): shown apart, counted, excluded from every statistic.
+        "stale_runs",
+        """
+        SELECT r.suite, coalesce(nullif(r.task_label, ''), r.task) AS task_label, r.task, r.method,
+               CAST(r.hparams AS VARCHAR) AS hparams, r.seed, r.run_id, r.status, r.finished_at
+        FROM runs r
+        WHERE r.run_id NOT IN (SELECT run_id FROM suite_cells)
+          AND EXISTS (SELECT 1 FROM suite_cells s WHERE s.suite = r.suite)
+        """,
+    ),
+    (
+        # Two ok runs of one configuration with the same seed: an error in the report (the pairing
+        # by seed would otherwise keep one of them silently).
+        "duplicate_seeds",
+        """
+        SELECT suite, task_label, task, config, seed, count(*) AS n_runs,
+               string_agg(run_id, ', ' ORDER BY run_id) AS run_ids
+        FROM cells
+        WHERE status = 'ok'
+        GROUP BY suite, task_label, task, config, seed
+        HAVING count(*) > 1
+        """,
+    ),
+    (
+        # The declared baseline of each task (contract: suite_cells.baseline); a task whose cells
+        # name no baseline, or more than one configuration, has none here.
+        "task_baseline",
+        """
+        SELECT suite, task_label, any_value(task) AS task, any_value(method) AS method,
+               any_value(hparams) AS hparams, any_value(config) AS config
+        FROM cells
+        WHERE baseline
+        GROUP BY suite, task_label
+        HAVING count(DISTINCT config) = 1
         """,
     ),
     (
@@ -136,7 +221,7 @@ VIEWS: tuple[tuple[str, str], ...] = (
         WITH agg AS (
             SELECT {_CONFIG_KEYS}, checkpoint, split, domain, metric,
                    bool_or(in_domain) AS in_domain, bool_and(higher_is_better) AS higher_is_better,
-                   count(value) AS n, avg(value) AS mean, stddev_samp(value) AS std,
+                   count(value) AS n, {exact_mean("value")} AS mean, stddev_samp(value) AS std,
                    min(value) AS min, max(value) AS max
             FROM run_values
             GROUP BY {_CONFIG_KEYS}, checkpoint, split, domain, metric
@@ -153,9 +238,9 @@ VIEWS: tuple[tuple[str, str], ...] = (
         f"""
         SELECT {_CONFIG_KEYS}, seed, run_id, checkpoint, split, metric,
                bool_and(higher_is_better) AS higher_is_better,
-               avg(value) FILTER (WHERE in_domain) AS id_avg,
+               {exact_mean("value", "in_domain")} AS id_avg,
                count(*) FILTER (WHERE in_domain) AS n_id_domains,
-               avg(value) FILTER (WHERE NOT in_domain) AS ood_avg,
+               {exact_mean("value", "NOT in_domain")} AS ood_avg,
                count(*) FILTER (WHERE NOT in_domain) AS n_ood_domains
         FROM run_values
         GROUP BY {_CONFIG_KEYS}, seed, run_id, checkpoint, split, metric
@@ -167,8 +252,8 @@ VIEWS: tuple[tuple[str, str], ...] = (
         WITH agg AS (
             SELECT {_CONFIG_KEYS}, checkpoint, split, metric,
                    bool_and(higher_is_better) AS higher_is_better,
-                   count(id_avg) AS n_id, avg(id_avg) AS id_mean, stddev_samp(id_avg) AS id_std,
-                   count(ood_avg) AS n_ood, avg(ood_avg) AS ood_mean, stddev_samp(ood_avg) AS ood_std,
+                   count(id_avg) AS n_id, {exact_mean("id_avg")} AS id_mean, stddev_samp(id_avg) AS id_std,
+                   count(ood_avg) AS n_ood, {exact_mean("ood_avg")} AS ood_mean, stddev_samp(ood_avg) AS ood_std,
                    max(n_id_domains) AS n_id_domains, max(n_ood_domains) AS n_ood_domains
             FROM run_averages
             GROUP BY {_CONFIG_KEYS}, checkpoint, split, metric
@@ -238,31 +323,15 @@ VIEWS: tuple[tuple[str, str], ...] = (
         """,
     ),
     (
-        # The plain optimizer of each task (adam preferred over sgd); among its configurations the one
-        # with most successful runs, then the first by hparams text.
-        "shift_baseline",
-        f"""
-        SELECT suite, task_label, task, method, hparams, config
-        FROM (
-            SELECT *, row_number() OVER (
-                       PARTITION BY suite, task_label
-                       ORDER BY list_position({list(PLAIN_METHODS)}, method), n_ok DESC, hparams) AS rn
-            FROM completeness
-            WHERE method IN {PLAIN_METHODS} AND n_ok > 0
-        )
-        WHERE rn = 1
-        """,
-    ),
-    (
         # Severity of each OOD domain for the baseline, per seed then over seeds: relative drop from
         # the in-domain value for a higher-is-better metric, log ratio to it for a lower-is-better one.
         "shift_severity",
         f"""
         WITH b AS (
-            SELECT v.* FROM run_values v JOIN shift_baseline sb USING (suite, task_label, method, hparams)
+            SELECT v.* FROM run_values v JOIN task_baseline tb USING (suite, task_label, config)
         ),
         id_values AS (
-            SELECT suite, task_label, run_id, checkpoint, split, metric, avg(value) AS id_value
+            SELECT suite, task_label, run_id, checkpoint, split, metric, {exact_mean("value")} AS id_value
             FROM b WHERE in_domain
             GROUP BY suite, task_label, run_id, checkpoint, split, metric
         ),
@@ -278,7 +347,7 @@ VIEWS: tuple[tuple[str, str], ...] = (
         agg AS (
             SELECT suite, task_label, task, baseline, checkpoint, split, metric, domain,
                    bool_and(higher_is_better) AS higher_is_better,
-                   count(severity) AS n, avg(severity) AS severity, stddev_samp(severity) AS severity_std
+                   count(severity) AS n, {exact_mean("severity")} AS severity, stddev_samp(severity) AS severity_std
             FROM per_seed
             GROUP BY suite, task_label, task, baseline, checkpoint, split, metric, domain
         )
@@ -294,7 +363,7 @@ VIEWS: tuple[tuple[str, str], ...] = (
         "shift_gain",
         f"""
         WITH b AS (
-            SELECT v.* FROM run_values v JOIN shift_baseline sb USING (suite, task_label, method, hparams)
+            SELECT v.* FROM run_values v JOIN task_baseline tb USING (suite, task_label, config)
         ),
         pairs AS (
             SELECT m.suite, m.task_label, m.task, m.method, m.hparams, m.config, b.config AS baseline,
@@ -305,12 +374,12 @@ VIEWS: tuple[tuple[str, str], ...] = (
             FROM run_values m
             JOIN b ON b.suite = m.suite AND b.task_label = m.task_label AND b.seed = m.seed
                   AND b.checkpoint = m.checkpoint AND b.split = m.split AND b.metric = m.metric AND b.domain = m.domain
-            WHERE NOT (m.method = b.method AND m.hparams = b.hparams)
+            WHERE m.config <> b.config
         ),
         agg AS (
             SELECT {_CONFIG_KEYS}, baseline, checkpoint, split, metric, domain,
                    bool_or(in_domain) AS in_domain, bool_and(higher_is_better) AS higher_is_better,
-                   count(gain) AS n_pairs, avg(gain) AS gain, stddev_samp(gain) AS gain_std
+                   count(gain) AS n_pairs, {exact_mean("gain")} AS gain, stddev_samp(gain) AS gain_std
             FROM pairs
             GROUP BY {_CONFIG_KEYS}, baseline, checkpoint, split, metric, domain
         )
@@ -348,14 +417,12 @@ VIEWS: tuple[tuple[str, str], ...] = (
         """,
     ),
     (
-        # Cost per configuration over its successful runs, normalised to the plain method named by the
-        # run's ``hparams.base`` (sgd or adam) in the same task.
+        # Cost per configuration over its successful runs, normalised to the task's declared baseline
+        # (whatever its base optimizer: sgd, adam or adamw).
         "cost",
-        f"""
+        """
         WITH per_config AS (
             SELECT c.suite, c.task_label, c.task, c.method, c.hparams, c.config,
-                   coalesce(json_extract_string(c.hparams, '$.base'),
-                            CASE WHEN c.method IN {PLAIN_METHODS} THEN c.method END) AS base,
                    count(*) AS n,
                    avg(r.steps) AS steps, avg(r.forward) AS forward, avg(r.backward) AS backward,
                    avg(r.step_time_s) AS step_time_s, avg(r.train_time_s) AS train_time_s,
@@ -365,11 +432,7 @@ VIEWS: tuple[tuple[str, str], ...] = (
             WHERE c.status = 'ok'
             GROUP BY c.suite, c.task_label, c.task, c.method, c.hparams, c.config
         ),
-        ref AS (
-            SELECT *, row_number() OVER (PARTITION BY suite, task_label, method ORDER BY n DESC, hparams) AS rn
-            FROM per_config
-            WHERE method IN {PLAIN_METHODS} AND base = method
-        )
+        ref AS (SELECT p.* FROM per_config p JOIN task_baseline tb USING (suite, task_label, config))
         SELECT p.*, r.config AS reference,
                p.forward / nullif(r.forward, 0) AS forward_ratio,
                p.backward / nullif(r.backward, 0) AS backward_ratio,
@@ -377,13 +440,14 @@ VIEWS: tuple[tuple[str, str], ...] = (
                p.wall_time_s / nullif(r.wall_time_s, 0) AS wall_time_ratio,
                p.peak_memory_mb / nullif(r.peak_memory_mb, 0) AS peak_memory_ratio
         FROM per_config p
-        LEFT JOIN ref r ON r.suite = p.suite AND r.task_label = p.task_label AND r.method = p.base AND r.rn = 1
+        LEFT JOIN ref r ON r.suite = p.suite AND r.task_label = p.task_label
         """,
     ),
     (
-        # Equal compute: a configuration's selected-checkpoint score beside the plain base optimizer's
-        # score from a run group of the same suite and task id that used the same number of backward
-        # passes (within 1%), e.g. a suite that gives sgd twice the steps of sam.
+        # Equal compute: a configuration's selected-checkpoint score beside the score of its task's
+        # declared baseline (same method and hparams) from a run group of the same suite and task id
+        # that used the same number of backward passes (within 1%), e.g. a suite that gives sgd twice
+        # the steps of sam.
         "equal_compute",
         """
         WITH s AS (
@@ -393,19 +457,19 @@ VIEWS: tuple[tuple[str, str], ...] = (
             JOIN primary_metric pm USING (suite, task_label, metric)
             WHERE la.checkpoint = 'selected' AND la.split = 'test'
         ),
-        c AS (SELECT suite, task_label, task, method, hparams, config, base, backward FROM cost)
+        c AS (SELECT suite, task_label, task, method, hparams, config, backward FROM cost)
         SELECT a.suite, a.task, a.task_label, a.method, a.config, a.metric, a.higher_is_better,
                ca.backward, a.score,
                b.task_label AS base_task_label, b.config AS base_config, cb.backward AS base_backward, b.score AS base_score,
                CASE WHEN a.higher_is_better THEN a.score - b.score ELSE b.score - a.score END AS advantage
         FROM s a
-        JOIN c ca ON ca.suite = a.suite AND ca.task_label = a.task_label AND ca.hparams = a.hparams AND ca.method = a.method
-        JOIN c cb ON cb.suite = a.suite AND cb.task = a.task AND cb.method = ca.base AND cb.base = cb.method
-                 AND NOT (cb.task_label = a.task_label AND cb.method = a.method AND cb.hparams = a.hparams)
+        JOIN task_baseline tb ON tb.suite = a.suite AND tb.task_label = a.task_label AND tb.config <> a.config
+        JOIN c ca ON ca.suite = a.suite AND ca.task_label = a.task_label AND ca.config = a.config
+        JOIN c cb ON cb.suite = a.suite AND cb.task = a.task AND cb.method = tb.method AND cb.hparams = tb.hparams
+                 AND NOT (cb.task_label = a.task_label AND cb.config = a.config)
                  AND abs(cb.backward - ca.backward) <= 0.01 * ca.backward
-        JOIN s b ON b.suite = cb.suite AND b.task_label = cb.task_label AND b.method = cb.method AND b.hparams = cb.hparams
+        JOIN s b ON b.suite = cb.suite AND b.task_label = cb.task_label AND b.config = cb.config
                 AND b.metric = a.metric
-        WHERE a.method NOT IN ('adam', 'sgd')
         """,
     ),
     (
@@ -547,7 +611,9 @@ VIEWS: tuple[tuple[str, str], ...] = (
 )
 
 VIEW_NAMES = tuple(name for name, _ in VIEWS)
-MATERIALISED = ("cells",)
+# ``grid`` calls a Python function (canonical hparams), so it is materialised: a view calling it would
+# fail on a connection that has not registered the function.
+MATERIALISED = ("grid", "cells")
 
 
 class StoreSchemaError(RuntimeError):
@@ -567,15 +633,48 @@ def create_t_quantiles(con, *, temporary: bool = True) -> None:
     insert_rows(con, "t_quantiles", [(df, float(stdtrit(df, 0.975))) for df in dfs])
 
 
+def _columns(con, table: str) -> set[str]:
+    return {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
+
+
+def create_design_table(con, *, temporary: bool = True) -> None:
+    """``task_design``: the store's ``suite_design`` rows, or no rows for a store written before it existed."""
+    cols = ", ".join(f"{n} {t}" for n, t in DESIGN_COLUMNS)
+    con.execute(f"CREATE OR REPLACE {'TEMP ' if temporary else ''}TABLE task_design ({cols})")
+    if "suite_design" in _existing_tables(con):
+        have = _columns(con, "suite_design")
+        select = ", ".join(f"CAST({n} AS {t})" if n in have else f"CAST(NULL AS {t})" for n, t in DESIGN_COLUMNS)
+        con.execute(f"INSERT INTO task_design SELECT {select} FROM suite_design")
+
+
+def _register_functions(con) -> None:
+    try:
+        con.remove_function(CANON_JSON_FUNCTION)
+    except Exception:  # noqa: BLE001 - not registered yet on this connection
+        pass
+    con.create_function(CANON_JSON_FUNCTION, canonical_json, ["VARCHAR"], "VARCHAR", null_handling="special",
+                        side_effects=False)
+
+
 def create_views(con, *, temporary: bool = True, published: PublishedData | None = None) -> None:
-    """Create every report view (and the ``published`` tables and ``significance`` table) on ``con``."""
+    """Create every report view (and the ``published`` tables and ``significance`` table) on ``con``.
+
+    Raises :class:`StoreSchemaError` when ``runs``, ``metrics`` or ``suite_cells`` is missing. A store
+    without the suite design (``suite_design``, ``suite_cells.baseline``) gets views without a
+    baseline: the baseline-relative views are empty and significance says "no declared baseline".
+    """
     missing = [t for t in REQUIRED_TABLES if t not in _existing_tables(con)]
     if missing:
         raise StoreSchemaError(f"the results database has no table(s) {', '.join(missing)}; run the collector first")
     load_published(con, published, temporary=temporary)
     create_t_quantiles(con, temporary=temporary)
+    create_design_table(con, temporary=temporary)
+    _register_functions(con)
+    baseline_flag = "coalesce(baseline, FALSE)" if "baseline" in _columns(con, "suite_cells") else "FALSE"
     kind = "TEMP VIEW" if temporary else "VIEW"
     for name, sql in VIEWS:
+        sql = sql.replace("CANON_JSON", CANON_JSON_FUNCTION).replace("BASELINE_FLAG", baseline_flag)
         # ``cells`` (the grid with configuration names) is materialised: every other view builds on it,
         # and re-planning its JSON unnesting inside each of them makes a report several times slower.
         what = ("TEMP TABLE" if temporary else "TABLE") if name in MATERIALISED else kind

@@ -1,0 +1,136 @@
+"""Power of a task's design: can its family of comparisons reach alpha at all, and what can it detect.
+
+Shared by the report (each task's minimal detectable effect on the leaderboard) and ``tram-bench plan``
+(the power section), so both state the same numbers. The statistics are contract A
+(:mod:`tram_bench.stats.paired`): the decision test is the exact two-sided Wilcoxon signed-rank test,
+Holm-adjusted over the task's m comparisons, so the smallest adjusted p a design can reach is
+``min(1, m * 2 / 2**n)`` for n paired seeds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from tram_bench.stats.paired import mde, min_attainable_p, seeds_needed
+
+POWER = 0.8  # the power at which the minimal detectable effect and the seeds needed are stated
+
+
+@dataclass(frozen=True)
+class TaskPower:
+    """The power of one task's design.
+
+    ``m`` comparisons (trained non-baseline configurations), ``n`` paired seeds, family-wise ``alpha``;
+    ``delta`` (the equivalence margin or the ``--mde`` target) and every effect are in ``units``
+    ("points" = percentage points of accuracy, "log_ratio" = log perplexity ratio). ``sd`` is the
+    standard deviation of the paired differences measured on earlier runs (None without them);
+    ``mde`` is the smallest mean difference the design detects with power :data:`POWER` at alpha/m
+    (None without ``sd`` or when alpha cannot be reached); ``seeds_needed`` detects ``delta``
+    likewise (None without ``sd``, or above the planner's search limit).
+    """
+
+    m: int
+    n: int
+    alpha: float
+    delta: float | None
+    units: str
+    min_attainable_p: float
+    sd: float | None = None
+    mde: float | None = None
+    seeds_needed: int | None = None
+
+    @property
+    def reaches_alpha(self) -> bool:
+        return self.min_attainable_p < self.alpha
+
+    def reach_text(self) -> str:
+        """``"smallest adjusted p 0.0625: cannot reach alpha 0.05"`` (or ``"... < alpha 0.05"``)."""
+        p = f"smallest adjusted p {self.min_attainable_p:.3g}"
+        if self.m == 0:
+            return "no comparisons (only the baseline)"
+        if self.reaches_alpha:
+            return f"{p} < alpha {self.alpha:g}"
+        return f"{p}: cannot reach alpha {self.alpha:g}"
+
+
+def pooled_sd(sds: Iterable[float | None]) -> float | None:
+    """Root mean square of the finite standard deviations (the family's typical SD), None if none."""
+    vals = sorted(s for s in sds if s is not None and math.isfinite(s))
+    if not vals:
+        return None
+    return math.sqrt(math.fsum(s * s for s in vals) / len(vals))
+
+
+def task_power(*, m: int, n: int, alpha: float, delta: float | None, units: str, sd: float | None) -> TaskPower:
+    """Power of a design with ``m`` comparisons and ``n`` paired seeds (arguments as in :class:`TaskPower`)."""
+    floor = min_attainable_p(n, max(m, 1))
+    level = alpha / max(m, 1)
+    effect = mde(sd, n, level, POWER) if sd is not None and sd > 0 and n > 0 else None
+    need = seeds_needed(sd, delta, level, POWER) if sd is not None and sd > 0 and delta else None
+    return TaskPower(m=m, n=n, alpha=alpha, delta=delta, units=units, min_attainable_p=floor, sd=sd, mde=effect,
+                     seeds_needed=need)
+
+
+def earlier_sds(results_dir: str | Path, suite: str) -> dict[str, float]:
+    """Task label -> SD of the paired primary differences measured on the runs of ``suite`` that the
+    results directory's database already holds (the report's ``task_tests.sd_pooled``); empty without
+    a database or without runs. Opens the database read-only and writes nothing."""
+    from tram_bench.store.collector import db_path
+    from tram_bench.store.query import open_db
+
+    if not db_path(results_dir).exists():
+        return {}
+    con = open_db(results_dir, read_only=True)
+    try:
+        from tram_bench.report.views import create_views
+
+        create_views(con)
+        rows = con.execute("SELECT task_label, sd_pooled FROM task_tests WHERE suite = ? AND sd_pooled IS NOT NULL",
+                           [suite]).fetchall()
+    finally:
+        con.close()
+    return {label: float(sd) for label, sd in rows}
+
+
+def design_power(design, sds: Mapping[str, float], mde_target: float | None = None) -> list[tuple[str, TaskPower]]:
+    """(task label, power) for each task of a ``SuiteDesign`` (tram_bench.suite.design); ``sds`` as from
+    :func:`earlier_sds`; ``mde_target`` replaces each task's delta as the effect to detect."""
+    out = []
+    for t in design.tasks:
+        delta = mde_target if mde_target is not None else t.delta
+        out.append((t.task_label, task_power(m=t.comparisons, n=len(t.seeds), alpha=design.alpha, delta=delta,
+                                             units=t.units, sd=sds.get(t.task_label))))
+    return out
+
+
+def print_power(console, design, rows: list[tuple[str, TaskPower]], *, override: bool) -> None:
+    """The ``tram-bench plan`` power section: one line of design and one of power per task (rich console)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from tram_bench.report.formatting import fmt
+    from tram_bench.report.wording import unit_words
+
+    table = Table(title=Text(f"power of the design (alpha {design.alpha:g} per task family, Holm; exact Wilcoxon; "
+                             f"{POWER:.0%} power at alpha/m)"), title_justify="left")
+    target = "--mde" if override else "delta"
+    for col in ("task", "baseline", "m", "n", "smallest adjusted p", "SD of paired Δ", "MDE",
+                f"seeds for {target}", "units"):
+        table.add_column(col, justify="left" if col in ("task", "baseline", "smallest adjusted p", "units") else "right")
+    baselines = {t.task_label: t.baseline_method for t in design.tasks}
+    for label, p in rows:
+        reach = Text(p.reach_text(), style="green" if p.reaches_alpha else "bold red")
+        seeds = "–" if p.sd is None else (str(p.seeds_needed) if p.seeds_needed is not None else "> 100")
+        table.add_row(Text(label), Text(baselines.get(label) or "none: not tested"), str(p.m), str(p.n), reach,
+                      fmt(p.sd), fmt(p.mde), seeds + ("" if p.delta is None else f" (±{fmt(p.delta)})"),
+                      unit_words(p.units))
+    console.print(table)
+    if not any(p.sd is not None for _, p in rows):
+        console.print(Text("SD, MDE and seeds needed appear once the results directory holds runs of this suite.",
+                           style="dim"))
+
+
+__all__ = ["POWER", "TaskPower", "design_power", "earlier_sds", "pooled_sd", "print_power", "task_power"]
