@@ -201,6 +201,7 @@ def _dataclass_grid(cls: type, fields: dict[str, FieldValues], infos: dict[str, 
     keys = [k for k in infos if k in fields]
     first = {k: fields[k].values[0] for k in keys if infos[k].required}
     alone: dict[tuple[str, int], str | None] = {}  # the error of one value with the others at default
+    reported: set[tuple[str, int]] = set()
 
     def problem_alone(key: str, j: int) -> str | None:
         if (key, j) not in alone:
@@ -214,13 +215,24 @@ def _dataclass_grid(cls: type, fields: dict[str, FieldValues], infos: dict[str, 
         if problem is None:
             out.append((to_jsonable(obj), chosen))
             continue
-        # Blame the one key whose value alone gives this same error; else the combination.
-        blamed = next(((k, j) for k, j in zip(keys, idx) if problem_alone(k, j) == problem), None)
-        if blamed is not None:
-            fv = fields[blamed[0]]
-            err.add(fv.path + (blamed[1],) if len(fv.values) > 1 else fv.path, problem)
-        else:
-            err.add(base, f"{problem} (with {', '.join(f'{k}={format_value(v)}' for k, v in chosen.items())})")
+        # Blame the one key whose value alone gives this same error; else the combination. Then put that
+        # key back to its default and try again, so that validate reports every mistake at once although
+        # __post_init__ stops at the first (a key is blamed only for the error it causes in context).
+        current = dict(chosen)
+        while problem is not None:
+            blamed = next(((k, j) for k, j in zip(keys, idx) if k in current and problem_alone(k, j) == problem),
+                          None)
+            if blamed is None:
+                err.add(base, f"{problem} (with {', '.join(f'{k}={format_value(v)}' for k, v in current.items())})")
+                break
+            if blamed not in reported:
+                reported.add(blamed)
+                fv = fields[blamed[0]]
+                err.add(fv.path + (blamed[1],) if len(fv.values) > 1 else fv.path, problem)
+            if infos[blamed[0]].required:
+                break
+            del current[blamed[0]]
+            problem = _instantiate(cls, current)[1]
     return out if len(out) == size else None
 
 

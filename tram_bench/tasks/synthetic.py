@@ -22,10 +22,20 @@ from torch import nn
 
 from tram_bench.methods.base import InputNoise, Output
 from tram_bench.tasks.base import EvalSet, Task, TrainDefaults, shuffled_batches
+from tram_bench.tasks.params import check_int, check_number, fail
 
 
 @dataclass
 class SyntheticParams:
+    """Shape of the generated task.
+
+    dim (>= 2: the shift rotates the first two axes), classes (>= 2), hidden units of the MLP, examples per
+    training / eval domain, ``noise`` (standard deviation of each blob, > 0), ``shifts`` (one out-of-domain
+    set per value, in radians of rotation and units of offset), ``batchnorm``, ``dropout`` in [0, 1),
+    ``pretrain_steps`` of the cached "pretrained" MLP. Raises ValueError (one line: the key, the allowed
+    values, the value) for a value outside these.
+    """
+
     dim: int = 8
     classes: int = 4
     hidden: int = 32
@@ -38,6 +48,24 @@ class SyntheticParams:
     pretrain_steps: int = 50
     # Test hook: make training raise at this step (a failing run must be recorded, never cached as done).
     fail_at_step: int = -1
+
+    def __post_init__(self) -> None:
+        check_int("dim", self.dim, 2)
+        check_int("classes", self.classes, 2)
+        check_int("hidden", self.hidden, 1)
+        check_int("train_size", self.train_size, 1)
+        check_int("eval_size", self.eval_size, 1)
+        check_number("noise", self.noise, 0.0, open_low=True)
+        if not isinstance(self.shifts, (list, tuple)) or any(
+            isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in self.shifts
+        ):
+            fail("shifts", self.shifts, "a list of finite numbers")
+        # Each shift names its domain (shift-0.5): two values printing alike would be one domain twice.
+        if len({f"{v:g}" for v in self.shifts}) != len(self.shifts):
+            fail("shifts", self.shifts, "a list without repeats")
+        check_number("dropout", self.dropout, 0.0, 1.0, open_high=True)
+        check_int("pretrain_steps", self.pretrain_steps, 0)
+        check_int("fail_at_step", self.fail_at_step, -1)
 
 
 class _MLP(nn.Module):

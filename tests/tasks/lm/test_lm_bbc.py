@@ -84,9 +84,9 @@ def test_missing_corpus_package_is_one_clear_line(monkeypatch):
 def test_bad_params_name_the_key():
     with pytest.raises(ValueError, match="finetune_domain 'business' is also in pretrain_domains"):
         tiny_params(finetune_domain="business")
-    with pytest.raises(ValueError, match=r"n_embd \(10\) must be divisible by n_head \(4\)"):
+    with pytest.raises(ValueError, match=r"n_embd must be a multiple of n_head \(4\), got 10"):
         tiny_params(n_embd=10, n_head=4)
-    with pytest.raises(ValueError, match="max_eval_tokens must be >= 1"):
+    with pytest.raises(ValueError, match="max_eval_tokens must be an integer >= 1 or null, got 0"):
         tiny_params(max_eval_tokens=0)
     with pytest.raises(FileNotFoundError, match="corpus_dir '/no/such/dir'"):
         BBCTinyGPT2Task(tiny_params(corpus_dir=Path("/no/such/dir")), seed=0)

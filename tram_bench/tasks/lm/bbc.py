@@ -41,6 +41,7 @@ from tram_bench.tasks.base import TrainDefaults
 from tram_bench.tasks.lm.blocks import truncate_targets
 from tram_bench.tasks.lm.encoder import TextEncoder, cached_token_stream
 from tram_bench.tasks.lm.task import CausalLMTask, LMData, LMSplit
+from tram_bench.tasks.params import check_choice, check_choices, check_int, check_number, check_text, check_texts, fail
 from tram_bench.util.files import package_dir
 
 BBC_DOMAINS = ("business", "entertainment", "politics", "sports", "tech")
@@ -126,6 +127,10 @@ class BBCDataParams:
         split's stream); None evaluates the whole split. Every method sees the same tokens.
     max_train_tokens: cap on the fine-tuning stream (None: every training article).
     max_docs_per_domain: keep only the first articles of each topic (smoke tests).
+    finetune_domain / eval_domains (None: every topic): topics of the installed corpus (``BBC_DOMAINS``),
+        or of ``corpus_dir`` when one is given (checked when it is read).
+
+    Raises ValueError (one line: the key, the allowed values, the value) for a value outside these.
     """
 
     finetune_domain: str = "entertainment"
@@ -139,14 +144,19 @@ class BBCDataParams:
     eval_batch_size: int = 32  # only when a caller passes no batch size; the runner uses train.eval_batch_size
 
     def __post_init__(self) -> None:
-        if self.block_size < 2:
-            raise ValueError(f"block_size must be >= 2, got {self.block_size}")
-        if self.eval_batch_size < 1:
-            raise ValueError(f"eval_batch_size must be >= 1, got {self.eval_batch_size}")
+        check_text("corpus_dir", self.corpus_dir, optional=True)
+        # Topic names are known only for the installed corpus; another corpus_dir is checked when loaded.
+        if self.corpus_dir is None:
+            check_choice("finetune_domain", self.finetune_domain, BBC_DOMAINS)
+            if self.eval_domains is not None:
+                check_choices("eval_domains", self.eval_domains, BBC_DOMAINS)
+        else:
+            check_text("finetune_domain", self.finetune_domain)
+            check_texts("eval_domains", self.eval_domains, optional=True)
+        check_int("block_size", self.block_size, 2)
+        check_int("eval_batch_size", self.eval_batch_size, 1)
         for k in ("max_train_tokens", "max_val_tokens", "max_eval_tokens", "max_docs_per_domain"):
-            v = getattr(self, k)
-            if v is not None and v < 1:
-                raise ValueError(f"{k} must be >= 1 or null, got {v}")
+            check_int(k, getattr(self, k), 1, optional=True)
 
 
 class BBCTaskBase(CausalLMTask):
@@ -211,15 +221,25 @@ class BBCTinyParams(BBCDataParams):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.pretrain_domains:
-            raise ValueError("pretrain_domains must name at least one BBC domain")
+        if self.corpus_dir is None:
+            check_choices("pretrain_domains", self.pretrain_domains, BBC_DOMAINS)
+        else:
+            check_texts("pretrain_domains", self.pretrain_domains)
         if self.finetune_domain in self.pretrain_domains:
             raise ValueError(
                 f"finetune_domain {self.finetune_domain!r} is also in pretrain_domains: fine-tuning must be on a new domain"
             )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        self.model_config()  # validates the architecture fields
+        check_number("dropout", self.dropout, 0.0, 1.0, open_high=True)
+        # A byte-level BPE needs the 256 byte symbols plus the EOS token.
+        check_int("vocab_size", self.vocab_size, 257)
+        for name in ("n_embd", "n_layer", "n_head", "pretrain_steps", "pretrain_batch_size"):
+            check_int(name, getattr(self, name), 1)
+        if self.n_embd % self.n_head:
+            fail("n_embd", self.n_embd, f"a multiple of n_head ({self.n_head})")
+        check_number("pretrain_lr", self.pretrain_lr, 0.0, open_low=True)
+        check_int("pretrain_warmup_steps", self.pretrain_warmup_steps, 0, self.pretrain_steps - 1)
+        check_int("pretrain_seed", self.pretrain_seed, 0)
+        self.model_config()  # the asset's own checks, in case they grow beyond the ones above
 
     def model_config(self):
         from tram_bench.tasks.lm.tiny_gpt2 import TinyGPT2Config
@@ -292,6 +312,13 @@ class BBCSmolLM2Params(BBCDataParams):
     eval_batch_size: int = 8  # only when a caller passes no batch size; the runner uses train.eval_batch_size
     gguf_dir: str | None = None
     gguf_file: str = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_text("gguf_dir", self.gguf_dir, optional=True)
+        check_text("gguf_file", self.gguf_file)
+        if not self.gguf_file.endswith(".gguf"):
+            fail("gguf_file", self.gguf_file, "a file name ending in .gguf")
 
 
 class BBCSmolLM2Task(BBCTaskBase):

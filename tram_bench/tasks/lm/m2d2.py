@@ -37,6 +37,7 @@ from tram_bench.tasks.base import TrainDefaults
 from tram_bench.tasks.lm.blocks import truncate_targets
 from tram_bench.tasks.lm.encoder import TextEncoder, cached_token_stream
 from tram_bench.tasks.lm.task import CausalLMTask, LMData, LMSplit
+from tram_bench.tasks.params import check_choice, check_int, check_text, check_texts
 
 M2D2_REPO = "machelreid/m2d2"
 SPLIT_FILES = {"train": "train.txt", "val": "valid.txt", "test": "test.txt"}
@@ -148,6 +149,8 @@ class M2D2Params:
     eval_domains: zero-shot configs; None takes Table 4's ten for the training domain.
     dataset_path / model_path: local copies for offline use (None / the hub id otherwise).
     max_*_tokens: cap the prediction targets of a split (None: the whole split, as in the paper).
+
+    Raises ValueError (one line: the key, the allowed values, the value) for a value outside these.
     """
 
     train_domain: str = "Society_and_social_sciences"
@@ -164,16 +167,16 @@ class M2D2Params:
     eval_batch_size: int = 8  # only when a caller passes no batch size; the runner uses train.eval_batch_size
 
     def __post_init__(self) -> None:
-        if self.separator not in SEPARATORS:
-            raise ValueError(f"separator must be one of {', '.join(SEPARATORS)}, got {self.separator!r}")
-        if self.block_size < 2:
-            raise ValueError(f"block_size must be >= 2, got {self.block_size}")
-        if self.eval_batch_size < 1:
-            raise ValueError(f"eval_batch_size must be >= 1, got {self.eval_batch_size}")
+        check_text("train_domain", self.train_domain)
+        check_texts("eval_domains", self.eval_domains, optional=True)
+        for k in ("dataset_path", "dataset_revision", "model_revision"):
+            check_text(k, getattr(self, k), optional=True)
+        check_text("model_path", self.model_path)
+        check_choice("separator", self.separator, SEPARATORS)
+        check_int("block_size", self.block_size, 2)
+        check_int("eval_batch_size", self.eval_batch_size, 1)
         for k in ("max_train_tokens", "max_val_tokens", "max_eval_tokens"):
-            v = getattr(self, k)
-            if v is not None and v < 1:
-                raise ValueError(f"{k} must be >= 1 or null, got {v}")
+            check_int(k, getattr(self, k), 1, optional=True)
         if self.eval_domains is None and self.train_domain not in TABLE4_ZERO_SHOT:
             raise ValueError(
                 f"train_domain {self.train_domain!r} has no default zero-shot domains "

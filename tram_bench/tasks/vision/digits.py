@@ -29,10 +29,10 @@ import torch
 from torch import nn
 
 from tram_bench.tasks.base import EvalSet, TrainDefaults, shuffled_batches
+from tram_bench.tasks.params import as_params, check_choice, check_choices, check_int, check_no_repeats, fail
 from tram_bench.tasks.vision.corruptions import CORRUPTIONS, MAX_SEVERITY, corrupt
 from tram_bench.tasks.vision.digits_data import NUM_CLASSES, DigitImages, load_dataset, role_splits, to_grid
 from tram_bench.tasks.vision.objective import PixelTask, init_linear_
-from tram_bench.tasks.vision.params import as_params, check_optional_positive_int, fail, is_int
 from tram_bench.util.hashing import derive_seed
 
 BACKBONES = ("small-cnn", "efficientnet-lite0")
@@ -52,6 +52,8 @@ class DigitsParams:
     train_size: use only the first this-many training images (class-balanced prefix); None = all.
     eval_size: cap every eval set (val, test, OOD, corruption) at this many images; None = whole splits.
     cnn_width / pretrain_epochs: small-cnn only: channel width and epochs of the cached pretraining.
+
+    Raises ValueError (one line: the key, the allowed values, the value) for a value outside these.
     """
 
     backbone: str = "small-cnn"
@@ -63,31 +65,21 @@ class DigitsParams:
     cnn_width: int = 16
     pretrain_epochs: int = 10
 
-
-def check_digits_params(task_id: str, p: DigitsParams) -> None:
-    if p.backbone not in BACKBONES:
-        fail(task_id, "backbone", p.backbone, f"one of {', '.join(BACKBONES)}")
-    if p.image_size is not None:
-        if not is_int(p.image_size) or p.image_size < 8:
-            fail(task_id, "image_size", p.image_size, "an integer >= 8 or null")
-        if p.backbone == "efficientnet-lite0" and p.image_size % 32:
-            fail(task_id, "image_size", p.image_size, "a multiple of 32 for efficientnet-lite0")
-    if not isinstance(p.corruptions, (list, tuple)) or any(c not in CORRUPTIONS for c in p.corruptions):
-        fail(task_id, "corruptions", p.corruptions, f"a list drawn from {', '.join(CORRUPTIONS)}")
-    if len(set(p.corruptions)) != len(p.corruptions):
-        fail(task_id, "corruptions", p.corruptions, "a list without repeats")
-    if not isinstance(p.severities, (list, tuple)) or any(
-        not is_int(s) or not 1 <= s <= MAX_SEVERITY for s in p.severities
-    ):
-        fail(task_id, "severities", p.severities, f"a list of integers in 1..{MAX_SEVERITY}")
-    if len(set(p.severities)) != len(p.severities):
-        fail(task_id, "severities", p.severities, "a list without repeats")
-    check_optional_positive_int(task_id, "train_size", p.train_size)
-    check_optional_positive_int(task_id, "eval_size", p.eval_size)
-    if not is_int(p.cnn_width) or p.cnn_width < 1:
-        fail(task_id, "cnn_width", p.cnn_width, "a positive integer")
-    if not is_int(p.pretrain_epochs) or p.pretrain_epochs < 1:
-        fail(task_id, "pretrain_epochs", p.pretrain_epochs, "a positive integer")
+    def __post_init__(self) -> None:
+        check_choice("backbone", self.backbone, BACKBONES)
+        check_int("image_size", self.image_size, 8, optional=True)
+        if self.backbone == "efficientnet-lite0" and self.image_size is not None and self.image_size % 32:
+            fail("image_size", self.image_size, "a multiple of 32 for efficientnet-lite0")
+        check_choices("corruptions", self.corruptions, CORRUPTIONS, allow_empty=True)
+        if not isinstance(self.severities, (list, tuple)) or any(
+            not isinstance(s, int) or isinstance(s, bool) or not 1 <= s <= MAX_SEVERITY for s in self.severities
+        ):
+            fail("severities", self.severities, f"a list of integers in 1..{MAX_SEVERITY}")
+        check_no_repeats("severities", self.severities)
+        check_int("train_size", self.train_size, 1, optional=True)
+        check_int("eval_size", self.eval_size, 1, optional=True)
+        check_int("cnn_width", self.cnn_width, 1)
+        check_int("pretrain_epochs", self.pretrain_epochs, 1)
 
 
 @dataclass(frozen=True)
@@ -114,8 +106,7 @@ class DigitsTask(PixelTask):
     )
 
     def __init__(self, params: Any, *, seed: int, device: torch.device | str = "cpu") -> None:
-        params = as_params(DigitsParams, params, self.id)
-        check_digits_params(self.id, params)
+        params = as_params(DigitsParams, params, self.id)  # a mapping is checked by DigitsParams itself
         super().__init__(params, seed=seed, device=device)
         self.image_size = params.image_size or DEFAULT_IMAGE_SIZE[params.backbone]
 
@@ -124,7 +115,7 @@ class DigitsTask(PixelTask):
         train_index = target["train"]
         if params.train_size is not None:
             if params.train_size > train_index.numel():
-                fail(self.id, "train_size", params.train_size, f"at most {train_index.numel()} (the train split)")
+                fail(f"task {self.id}: params.train_size", params.train_size, f"at most {train_index.numel()} (the train split)")
             train_index = train_index[: params.train_size]
         self._train = self._prepare(train_data.subset(train_index))
         self._val = self._prepare(self._cap(train_data.subset(target["val"])))

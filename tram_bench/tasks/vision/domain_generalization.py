@@ -21,9 +21,9 @@ from typing import ClassVar
 
 import numpy as np
 
+from tram_bench.tasks.params import check_choices, check_fraction, fail
 from tram_bench.tasks.vision.hub_images import HubImageSource
 from tram_bench.tasks.vision.hub_task import HubImageTask, HubParams, IndexedSplit, carve
-from tram_bench.tasks.vision.params import fail
 
 
 def short_domain(name: str) -> str:
@@ -32,21 +32,39 @@ def short_domain(name: str) -> str:
 
 @dataclass
 class DGParams(HubParams):
-    """``target_domains``: held-out domains (hub spelling); val/test fractions of the pooled source domains."""
+    """``target_domains``: held-out domains (hub spelling), drawn from the dataset's ``DOMAINS`` and leaving at
+    least one source domain; val/test fractions of the pooled source domains (their sum below 1).
 
+    Raises ValueError (one line: the key, the allowed values, the value) for a value outside these.
+    """
+
+    DOMAINS: ClassVar[tuple[str, ...]] = ()
     target_domains: list[str] = field(default_factory=list)
     val_fraction: float = 0.1
     test_fraction: float = 0.1
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choices("target_domains", self.target_domains, self.DOMAINS)
+        if len(set(self.target_domains)) >= len(self.DOMAINS):
+            fail("target_domains", self.target_domains, "a list that leaves at least one source domain")
+        check_fraction("val_fraction", self.val_fraction)
+        check_fraction("test_fraction", self.test_fraction)
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise ValueError(f"val_fraction + test_fraction must be less than 1 (training needs the rest), got "
+                             f"{self.val_fraction!r} + {self.test_fraction!r}")
+
 
 @dataclass
 class PACSParams(DGParams):
+    DOMAINS: ClassVar[tuple[str, ...]] = ("art_painting", "cartoon", "photo", "sketch")
     dataset_path: str = "flwrlabs/pacs"
     target_domains: list[str] = field(default_factory=lambda: ["sketch"])
 
 
 @dataclass
 class OfficeHomeParams(DGParams):
+    DOMAINS: ClassVar[tuple[str, ...]] = ("Art", "Clipart", "Product", "Real World")
     dataset_path: str = "flwrlabs/office-home"
     target_domains: list[str] = field(default_factory=lambda: ["Real World"])
 
@@ -62,14 +80,8 @@ class DomainGeneralizationTask(HubImageTask):
 
     def build_splits(self) -> tuple[IndexedSplit, list[IndexedSplit]]:
         p = self.params
-        targets = list(p.target_domains)
-        if not targets or any(t not in self.domains for t in targets) or len(set(targets)) != len(targets):
-            fail(self.id, "target_domains", p.target_domains, f"a non-empty list drawn from {list(self.domains)}")
+        targets = list(p.target_domains)  # checked by the Params class
         sources = [d for d in self.domains if d not in targets]
-        if not sources:
-            fail(self.id, "target_domains", p.target_domains, "a list that leaves at least one source domain")
-        if p.val_fraction + p.test_fraction >= 1.0:
-            fail(self.id, "val_fraction", p.val_fraction, f"less than 1 - test_fraction ({1.0 - p.test_fraction:g})")
         data = self.decoded("train")
         domain_of = np.asarray(data.domains, dtype=object)
         found = set(domain_of.tolist())
@@ -95,12 +107,12 @@ class DomainGeneralizationTask(HubImageTask):
 class PACSTask(DomainGeneralizationTask):
     id = "dg-pacs"
     Params = PACSParams
-    domains = ("art_painting", "cartoon", "photo", "sketch")
+    domains = PACSParams.DOMAINS
     description = "PACS leave-domains-out with ViT-B/16: train on the source domains, test each held-out domain."
 
 
 class OfficeHomeTask(DomainGeneralizationTask):
     id = "dg-office-home"
     Params = OfficeHomeParams
-    domains = ("Art", "Clipart", "Product", "Real World")
+    domains = OfficeHomeParams.DOMAINS
     description = "Office-Home leave-domains-out with ViT-B/16: train on the source domains, test each held-out one."

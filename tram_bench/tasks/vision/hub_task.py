@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from tram_bench.tasks.base import EvalSet, TrainDefaults, shuffled_batches
+from tram_bench.tasks.params import as_params, check_choice, check_int, check_text, fail
 from tram_bench.tasks.vision.hub_images import (
     DecodedImages,
     HubImageSource,
@@ -30,7 +31,6 @@ from tram_bench.tasks.vision.hub_images import (
     to_model_pixels,
 )
 from tram_bench.tasks.vision.objective import PixelTask
-from tram_bench.tasks.vision.params import as_params, check_fraction, check_optional_positive_int, fail
 from tram_bench.tasks.vision.vit import DEFAULT_VIT, ViTClassifier, load_normalization
 
 AUGMENTATIONS = ("none", "flip")
@@ -47,6 +47,8 @@ class HubParams:
     model_path / model_revision: the ViT checkpoint (hub id or local directory).
     augment: "none" or "flip" (see module docstring).
     train_size / eval_size: caps on the training set and on every eval set (class-balanced prefixes); None = all.
+
+    Raises ValueError (one line: the key, the allowed values, the value) for a value outside these.
     """
 
     dataset_path: str = ""
@@ -56,6 +58,15 @@ class HubParams:
     augment: str = "flip"
     train_size: int | None = None
     eval_size: int | None = None
+
+    def __post_init__(self) -> None:
+        check_text("dataset_path", self.dataset_path)
+        check_text("revision", self.revision, optional=True)
+        check_text("model_path", self.model_path)
+        check_text("model_revision", self.model_revision, optional=True)
+        check_choice("augment", self.augment, AUGMENTATIONS)
+        check_int("train_size", self.train_size, 1, optional=True)
+        check_int("eval_size", self.eval_size, 1, optional=True)
 
 
 @dataclass(frozen=True)
@@ -67,20 +78,6 @@ class IndexedSplit:
     in_domain: bool
     data: DecodedImages
     index: np.ndarray
-
-
-def check_hub_params(task_id: str, p: HubParams) -> None:
-    if not isinstance(p.dataset_path, str) or not p.dataset_path:
-        fail(task_id, "dataset_path", p.dataset_path, "a hub id or a local directory")
-    if not isinstance(p.model_path, str) or not p.model_path:
-        fail(task_id, "model_path", p.model_path, "a hub id or a local directory")
-    if p.augment not in AUGMENTATIONS:
-        fail(task_id, "augment", p.augment, f"one of {', '.join(AUGMENTATIONS)}")
-    check_optional_positive_int(task_id, "train_size", p.train_size)
-    check_optional_positive_int(task_id, "eval_size", p.eval_size)
-    for key in ("val_fraction", "test_fraction"):
-        if hasattr(p, key):
-            check_fraction(task_id, key, getattr(p, key))
 
 
 class HubImageTask(PixelTask):
@@ -95,15 +92,14 @@ class HubImageTask(PixelTask):
     )
 
     def __init__(self, params: Any, *, seed: int, device: torch.device | str = "cpu") -> None:
-        params = as_params(self.Params, params, self.id)
-        check_hub_params(self.id, params)
+        params = as_params(self.Params, params, self.id)  # a mapping is checked by the Params class itself
         super().__init__(params, seed=seed, device=device)
         self.norm: Normalization = load_normalization(params.model_path, params.model_revision)
         self.image_size = self.norm.size
         train, evals = self.build_splits()
         if params.train_size is not None:
             if params.train_size > train.index.size:
-                fail(self.id, "train_size", params.train_size, f"at most {train.index.size} (the training set)")
+                fail(f"task {self.id}: params.train_size", params.train_size, f"at most {train.index.size} (the training set)")
             train = IndexedSplit(train.domain, train.split, True, train.data, train.index[: params.train_size])
         if params.eval_size is not None:
             evals = [IndexedSplit(e.domain, e.split, e.in_domain, e.data, e.index[: params.eval_size]) for e in evals]

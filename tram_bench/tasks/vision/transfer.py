@@ -22,6 +22,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from tram_bench.tasks.params import check_fraction
 from tram_bench.tasks.vision.hub_images import HubImageSource
 from tram_bench.tasks.vision.hub_task import HubImageTask, HubParams, IndexedSplit, carve
 
@@ -31,6 +32,10 @@ class TransferParams(HubParams):
     """``val_fraction``: share of ``train`` held out for validation when the dataset has no validation split."""
 
     val_fraction: float = 0.1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_fraction("val_fraction", self.val_fraction)
 
 
 @dataclass

@@ -51,6 +51,8 @@ DEFAULT_TOPICS: tuple[str, ...] = (
     "science",
     "sports",
 )
+# Every English topic file of the installed corpus (the defaults plus the four left out above).
+ENGLISH_TOPICS: tuple[str, ...] = tuple(sorted((*DEFAULT_TOPICS, "coding", "health", "tech_support", "trivia")))
 
 
 class CorpusError(ValueError):

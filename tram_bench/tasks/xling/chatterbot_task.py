@@ -27,9 +27,11 @@ import torch
 from torch import nn
 
 from tram_bench.tasks.base import TrainDefaults
+from tram_bench.tasks.params import check_choices, check_int, check_text, check_texts
 from tram_bench.tasks.xling.alignment import DEFAULT_MANIFEST, AlignmentManifest
 from tram_bench.tasks.xling.chatterbot import (
     DEFAULT_TOPICS,
+    ENGLISH_TOPICS,
     LANGUAGE_DIRS,
     SOURCE_LANGUAGE,
     corpus_root,
@@ -61,30 +63,27 @@ class ChatterbotParams:
     alignment: str | None = None  # default: the manifest shipped with tram-bench
 
     def __post_init__(self) -> None:
+        """Raises ValueError (one line: the key, the allowed values, the value) for a value outside the ranges
+        above; topic names are checked against the installed corpus unless ``corpus_dir`` names another."""
         self.languages = tuple(self.languages)
         self.topics = tuple(self.topics)
         self.test_folds = tuple(self.test_folds)
         self.val_folds = tuple(self.val_folds)
-        bad = [x for x in self.languages if x not in LANGUAGE_DIRS or x == SOURCE_LANGUAGE]
-        if bad:
-            known = ", ".join(x for x in LANGUAGE_DIRS if x != SOURCE_LANGUAGE)
-            raise ValueError(f"xling-chatterbot params.languages: unknown target language(s) {bad} (known: {known})")
-        for name in ("languages", "topics"):
-            values = getattr(self, name)
-            if not values:
-                raise ValueError(f"xling-chatterbot params.{name} must not be empty")
-            if len(set(values)) != len(values):
-                raise ValueError(f"xling-chatterbot params.{name} repeats a value: {list(values)}")
-        if self.max_eval_examples is not None and self.max_eval_examples < 1:
-            raise ValueError(f"xling-chatterbot params.max_eval_examples must be >= 1 or null, got {self.max_eval_examples}")
-        if self.max_length < 3:
-            raise ValueError(f"xling-chatterbot params.max_length must be >= 3 (two special tokens), got {self.max_length}")
-        if not 0 <= self.trainable_layers <= E5_LAYERS:
-            raise ValueError(f"xling-chatterbot params.trainable_layers must be in [0, {E5_LAYERS}], got {self.trainable_layers}")
+        check_choices("languages", self.languages, [x for x in LANGUAGE_DIRS if x != SOURCE_LANGUAGE])
+        check_text("corpus_dir", self.corpus_dir, optional=True)
+        check_text("alignment", self.alignment, optional=True)
+        if self.corpus_dir is None:
+            check_choices("topics", self.topics, ENGLISH_TOPICS)
+        else:
+            check_texts("topics", self.topics)
+        check_int("max_eval_examples", self.max_eval_examples, 1, optional=True)
+        check_int("max_length", self.max_length, 3)  # two special tokens and at least one of text
+        check_int("trainable_layers", self.trainable_layers, 0, E5_LAYERS)
+        check_int("num_folds", self.num_folds, 2)
         try:
             self.fold_rule
         except ValueError as exc:
-            raise ValueError(f"xling-chatterbot params (folds): {exc}") from None
+            raise ValueError(f"folds: {exc}") from None
 
     @property
     def fold_rule(self) -> FoldRule:

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from tram_bench.tasks.base import TrainDefaults
+from tram_bench.tasks.params import check_choices, check_int, check_text
 from tram_bench.tasks.xling.classifier import XLMRClassifier
 from tram_bench.tasks.xling.nli_data import (
     MNLI_HUB,
@@ -46,20 +47,17 @@ class XNLIParams:
     max_eval_examples: int | None = None  # None: every XNLI pair (2,490 val / 5,010 test per language)
 
     def __post_init__(self) -> None:
+        """Raises ValueError (one line: the key, the allowed values, the value) for a value outside these:
+        zero-shot languages of XNLI (not English), non-empty model and dataset locations, caps >= 1."""
         self.languages = tuple(self.languages)
-        bad = [x for x in self.languages if x not in XNLI_LANGUAGES or x == "en"]
-        if bad:
-            raise ValueError(
-                f"xling-xnli params.languages: unknown zero-shot language(s) {bad} (XNLI has {', '.join(TABLE5_LANGUAGES)})"
-            )
-        if len(set(self.languages)) != len(self.languages):
-            raise ValueError(f"xling-xnli params.languages repeats a value: {list(self.languages)}")
-        if self.max_length < 5:
-            raise ValueError(f"xling-xnli params.max_length must be >= 5 (a pair needs four special tokens), got {self.max_length}")
+        check_choices("languages", self.languages, [x for x in XNLI_LANGUAGES if x != "en"])
+        for name in ("model", "mnli", "xnli"):
+            check_text(name, getattr(self, name))
+        for name in ("model_revision", "mnli_revision", "xnli_revision"):
+            check_text(name, getattr(self, name), optional=True)
+        check_int("max_length", self.max_length, 5)  # a pair needs four special tokens
         for name in ("max_train_examples", "max_eval_examples"):
-            v = getattr(self, name)
-            if v is not None and v < 1:
-                raise ValueError(f"xling-xnli params.{name} must be >= 1 or null, got {v}")
+            check_int(name, getattr(self, name), 1, optional=True)
 
 
 class XNLITask(EncodedTextTask):
