@@ -33,7 +33,7 @@ from typing import Iterable, Mapping, Sequence
 
 import matplotlib
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator
 
 from tram_bench.report.formatting import fmt
 
@@ -50,6 +50,8 @@ VERDICT_COLOURS = {"better": "#0072B2", "worse": "#D55E00", "equivalent": "#009E
 # The largest magnitude drawn: a larger one is treated like inf (dropped, said), since a range between two
 # values beyond it overflows float64 inside matplotlib's transforms (a singular matrix, not a chart).
 MAX_ABS = 1e307
+# Beyond 1e±100 on a log axis, ticks come from the exponents (see _limits).
+_LOG_LOCATOR_LIMIT = 100.0
 WIDTH_PX = 700  # every chart's width in CSS pixels (the page's reading column)
 _PX_PER_INCH = 72  # matplotlib's SVG user unit is 1/72 inch: with this, 1 unit = 1 CSS pixel
 
@@ -296,7 +298,8 @@ def scatter(points: Sequence[Point], *, x_label: str, y_label: str, title: str, 
     notes = []
     finite = [p for p in points if _finite(p.x, p.y)]
     if len(finite) < len(points):
-        notes.append(f"{_plural(len(points) - len(finite), 'point')} with a NaN, infinite or beyond ±1e307 value not shown")
+        lost = _plural(len(points) - len(finite), "point")
+        notes.append(f"{lost} with a NaN, infinite or beyond ±1e307 value not shown")
     shown = [p for p in finite if (p.x > 0 or not log_x) and (p.y > 0 or not log_y)]
     if len(shown) < len(finite):
         axes = " and ".join(a for a, on in (("x", log_x), ("y", log_y)) if on)
@@ -306,6 +309,11 @@ def scatter(points: Sequence[Point], *, x_label: str, y_label: str, title: str, 
     c = _Canvas(height)
     c.notes.extend(notes)
     ax = c.fig.add_subplot()
+    # Scales and limits first: autoscaling data near the float limits overflows inside matplotlib.
+    ax.set_xscale("log" if log_x else "linear")
+    ax.set_yscale("log" if log_y else "linear")
+    _limits(ax, "x", [p.x for p in shown], log_x)
+    _limits(ax, "y", [p.y for p in shown] + ([0.0] if zero_line and not log_y else []), log_y)
     series = sorted({p.series for p in shown})
     style = {s: (_color(i), _marker(i)) for i, s in enumerate(series)}
     for p in shown:
@@ -320,10 +328,6 @@ def scatter(points: Sequence[Point], *, x_label: str, y_label: str, title: str, 
                        label=s)[0] for s in series]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
               handletextpad=0.3)
-    ax.set_xscale("log" if log_x else "linear")
-    ax.set_yscale("log" if log_y else "linear")
-    _limits(ax, "x", [p.x for p in shown], log_x)
-    _limits(ax, "y", [p.y for p in shown] + ([0.0] if zero_line and not log_y else []), log_y)
     ax.grid(True, color=GRID, linewidth=0.8)
     ax.set_axisbelow(True)
     ax.set_xlabel(x_label)
@@ -351,48 +355,79 @@ def _limits(ax, which: str, values: Sequence[float], log: bool) -> None:
             pad = span * 0.12
         lo, hi = max(lo - pad, -1.7e308), min(hi + pad, 1.7e308)
     (ax.set_xlim if which == "x" else ax.set_ylim)(lo, hi)
+    axis = ax.xaxis if which == "x" else ax.yaxis
     if not log:
-        (ax.xaxis if which == "x" else ax.yaxis).set_major_locator(MaxNLocator(nbins=6))
+        axis.set_major_locator(MaxNLocator(nbins=6))
+    elif max(abs(math.log10(lo)), abs(math.log10(hi))) > _LOG_LOCATOR_LIMIT:
+        # LogLocator steps whole strides of decades past the limits and overflows to inf near 1e±308: pick
+        # the decades with MaxNLocator on the exponents instead.
+        exps = MaxNLocator(nbins=6, integer=True).tick_values(math.log10(lo), math.log10(hi))
+        axis.set_major_locator(FixedLocator([10.0 ** k for k in exps if math.log10(lo) <= k <= math.log10(hi)]))
+        axis.set_minor_locator(NullLocator())
 
 
-def _interval_axes(c: _Canvas, labels: Sequence[str], right_notes: Sequence[str], colours: Sequence[str],
-                   values: Sequence[float], lows: Sequence[float], highs: Sequence[float], *, unit: str,
-                   title: str, tips: Sequence[str], kind: str, reference: float | None,
-                   band: float | None, extent: Sequence[float]) -> None:
-    """Rows top to bottom: a marker at ``values[i]`` and a bar over ``[lows[i], highs[i]]`` (a NaN bound:
-    no bar), the label at the left, ``right_notes[i]`` at the right; the x axis in ``unit``."""
-    ax = c.fig.add_subplot()
-    n = len(labels)
-    ys = list(range(n))
-    if band is not None:
-        ax.axvspan(-band, band, color="#009E73", alpha=0.12, linewidth=0, zorder=0)
-    if reference is not None:
-        ax.axvline(reference, color="#57606a", linewidth=1, zorder=1)
-    for y, v, lo, hi, col, text in zip(ys, values, lows, highs, colours, tips):
-        if _finite(lo, hi):
-            ax.plot([lo, hi], [y, y], color=col, linewidth=2.2, solid_capstyle="butt", zorder=2)
-            ax.plot([lo, lo], [y - 0.18, y + 0.18], color=col, linewidth=1.4, zorder=2)
-            ax.plot([hi, hi], [y - 0.18, y + 0.18], color=col, linewidth=1.4, zorder=2)
-        ax.plot([v], [y], linestyle="none", marker="o", markersize=7, color=col, zorder=3, gid=c.tip(kind, text))
-    ax.set_yticks(ys, labels)
-    ax.set_ylim(n - 0.5, -0.5)  # first row on top
-    ax.tick_params(axis="y", length=0)
-    ax.spines["left"].set_visible(False)
-    ax.grid(True, axis="x", color=GRID, linewidth=0.8)
-    ax.set_axisbelow(True)
-    _limits(ax, "x", list(extent), False)
-    ax.set_xlabel(unit)
-    ax.set_title(title, loc="left")
-    if any(right_notes):
-        # The notes column: y in data rows, x just right of the axes.
-        for y, note in zip(ys, right_notes):
-            if note:
-                ax.annotate(note, xy=(1.0, y), xycoords=("axes fraction", "data"), xytext=(8, 0),
-                            textcoords="offset points", va="center", ha="left", fontsize=11, annotation_clip=False)
+@dataclass(frozen=True)
+class _Row:
+    """One drawn row of an interval-style chart (forest plot, interval chart)."""
+
+    label: str  # at the left (tick label)
+    name: str  # in the note when the row is dropped
+    value: float
+    low: float
+    high: float
+    right: str  # at the right of the row
+    colour: str
+    tip: str  # tooltip of the dot
 
 
 def _row_height(n: int) -> int:
     return 90 + 28 * n
+
+
+def _interval_figure(rows: Sequence[_Row], *, unit: str, title: str, what: str, empty: str, no_bar: str,
+                     reference: float | None, band: float | None) -> str:
+    """Rows top to bottom: a dot at ``value`` and a bar over ``[low, high]`` (a non-finite bound: no bar,
+    note ``no_bar``), the x axis in ``unit``; a row whose ``value`` cannot be drawn is dropped and named in a
+    note (``what`` names the value); ``empty`` is said when no row is left."""
+    kept = [r for r in rows if _finite(r.value)]
+    notes = []
+    if len(kept) < len(rows):
+        names = ", ".join(r.name for r in rows if not _finite(r.value))
+        notes.append(f"not shown ({what} NaN, infinite or beyond ±1e307): {names}")
+    if not kept:
+        return _message_chart(title, empty, notes)
+    c = _Canvas(_row_height(len(kept)))
+    c.notes.extend(notes)
+    if any(not _finite(r.low, r.high) for r in kept):
+        c.notes.append(no_bar)
+    ax = c.fig.add_subplot()
+    extent = [v for r in kept for v in (r.value, r.low, r.high) if _finite(v)]
+    extent += ([reference] if reference is not None else []) + ([-band, band] if band is not None else [])
+    _limits(ax, "x", extent, False)
+    if band is not None:
+        ax.axvspan(-band, band, color="#009E73", alpha=0.12, linewidth=0, zorder=0)
+    if reference is not None:
+        ax.axvline(reference, color="#57606a", linewidth=1, zorder=1)
+    for y, r in enumerate(kept):
+        if _finite(r.low, r.high):
+            ax.plot([r.low, r.high], [y, y], color=r.colour, linewidth=2.2, solid_capstyle="butt", zorder=2)
+            ax.plot([r.low, r.low], [y - 0.18, y + 0.18], color=r.colour, linewidth=1.4, zorder=2)
+            ax.plot([r.high, r.high], [y - 0.18, y + 0.18], color=r.colour, linewidth=1.4, zorder=2)
+        ax.plot([r.value], [y], linestyle="none", marker="o", markersize=7, color=r.colour, zorder=3,
+                gid=c.tip("row", r.tip))
+        if r.right:
+            # The notes column: y in data rows, x just right of the axes (constrained layout makes room).
+            ax.annotate(r.right, xy=(1.0, y), xycoords=("axes fraction", "data"), xytext=(8, 0),
+                        textcoords="offset points", va="center", ha="left", fontsize=11, annotation_clip=False)
+    ax.set_yticks(range(len(kept)), [r.label for r in kept])
+    ax.set_ylim(len(kept) - 0.5, -0.5)  # first row on top
+    ax.tick_params(axis="y", length=0)
+    ax.spines["left"].set_visible(False)
+    ax.grid(True, axis="x", color=GRID, linewidth=0.8)
+    ax.set_axisbelow(True)
+    ax.set_xlabel(unit)
+    ax.set_title(title, loc="left")
+    return c.render(title)
 
 
 @_with_rc
@@ -402,31 +437,16 @@ def forest_plot(rows: Sequence[ForestRow], *, unit: str, delta: float | None, ti
     Each row: a dot at ``mean`` and a bar over ``[low, high]`` (in ``unit``, where > 0 = better), coloured
     by ``verdict``, the label with ``n`` at the left and the verdict at the right. A vertical line marks 0;
     ``delta`` (> 0, same unit) shades the equivalence band ``[-delta, +delta]`` (``None``: no band). A row
-    whose mean is NaN or infinite is dropped (said under the chart); a non-finite bound draws the dot
-    without a bar. Returns an inline ``<svg>`` string; never raises on the values of ``rows``.
+    whose mean is NaN, infinite or beyond ``MAX_ABS`` is dropped (said under the chart); such a bound draws
+    the dot without a bar. Returns an inline ``<svg>`` string; never raises on the values of ``rows``.
     """
-    kept = [r for r in rows if _finite(r.mean)]
-    notes = []
-    if len(kept) < len(rows):
-        dropped = ", ".join(r.label for r in rows if not _finite(r.mean))
-        notes.append(f"not shown (mean NaN, infinite or beyond ±1e307): {dropped}")
     band = delta if delta is not None and _finite(delta) and delta > 0 else None
-    if not kept:
-        return _message_chart(title, "no comparison to plot", notes)
-    c = _Canvas(_row_height(len(kept)))
-    c.notes.extend(notes)
-    if any(not _finite(r.low, r.high) for r in kept):
-        c.notes.append("a dot without a bar: no interval (too few seeds)")
-    extent = [0.0] + [v for r in kept for v in (r.mean, r.low, r.high) if _finite(v)]
-    if band is not None:
-        extent += [-band, band]
-    _interval_axes(
-        c, [f"{r.label} (n={r.n})" for r in kept], [r.verdict for r in kept],
-        [VERDICT_COLOURS.get(r.verdict, "#57606a") for r in kept], [r.mean for r in kept],
-        [r.low for r in kept], [r.high for r in kept], unit=unit, title=title, kind="row",
-        tips=[f"{r.label}: {fmt(r.mean)} [{fmt(r.low)}, {fmt(r.high)}] {unit}, n={r.n}, {r.verdict}" for r in kept],
-        reference=0.0, band=band, extent=extent)
-    return c.render(title)
+    drawn = [_Row(f"{r.label} (n={r.n})", r.label, r.mean, r.low, r.high, r.verdict,
+                  VERDICT_COLOURS.get(r.verdict, "#57606a"),
+                  f"{r.label}: {fmt(r.mean)} [{fmt(r.low)}, {fmt(r.high)}] {unit}, n={r.n}, {r.verdict}")
+             for r in rows]
+    return _interval_figure(drawn, unit=unit, title=title, what="mean", empty="no comparison to plot",
+                            no_bar="a dot without a bar: no interval (too few seeds)", reference=0.0, band=band)
 
 
 @_with_rc
@@ -435,29 +455,21 @@ def interval_chart(rows: Sequence[IntervalRow], *, unit: str, title: str, refere
     interval, a per-method mean with its 95% CI.
 
     ``reference`` draws a vertical line at that value (``None``: no line). ``IntervalRow.note`` is printed
-    at the right of its row. Rows with a NaN or infinite value are dropped (said under the chart); a
-    non-finite bound draws the dot without a bar. Returns an inline ``<svg>`` string; never raises on the
-    values of ``rows``.
+    at the right of its row. Rows with a value NaN, infinite or beyond ``MAX_ABS`` are dropped (said under
+    the chart); such a bound draws the dot without a bar. Returns an inline ``<svg>`` string; never raises
+    on the values of ``rows``.
     """
-    kept = [r for r in rows if _finite(r.value)]
-    notes = []
-    if len(kept) < len(rows):
-        notes.append("not shown (value NaN, infinite or beyond ±1e307): " + ", ".join(r.label for r in rows if not _finite(r.value)))
-    if not kept:
-        return _message_chart(title, "nothing to plot", notes)
-    c = _Canvas(_row_height(len(kept)))
-    c.notes.extend(notes)
-    if any(not _finite(r.low, r.high) for r in kept):
-        c.notes.append("a dot without a bar: no interval")
     ref = reference if reference is not None and _finite(reference) else None
-    extent = [v for r in kept for v in (r.value, r.low, r.high) if _finite(v)] + ([ref] if ref is not None else [])
-    _interval_axes(
-        c, [r.label for r in kept], [r.note for r in kept], [PALETTE[0]] * len(kept), [r.value for r in kept],
-        [r.low for r in kept], [r.high for r in kept], unit=unit, title=title, kind="row",
-        tips=[f"{r.label}: {fmt(r.value)} [{fmt(r.low)}, {fmt(r.high)}] {unit}" + (f", {r.note}" if r.note else "")
-              for r in kept],
-        reference=ref, band=None, extent=extent)
-    return c.render(title)
+    drawn = [_Row(r.label, r.label, r.value, r.low, r.high, r.note, PALETTE[0],
+                  f"{r.label}: {fmt(r.value)} [{fmt(r.low)}, {fmt(r.high)}] {unit}" + (f", {r.note}" if r.note else ""))
+             for r in rows]
+    return _interval_figure(drawn, unit=unit, title=title, what="value", empty="nothing to plot",
+                            no_bar="a dot without a bar: no interval", reference=ref, band=None)
+
+
+def _rank_text(rank: float) -> str:
+    """Two decimals; a rank too large for fixed notation (bad input, but never a 300-digit label) in e-form."""
+    return f"{rank:.2f}" if abs(rank) < 1e6 else f"{rank:.3g}"
 
 
 @_with_rc
@@ -510,15 +522,15 @@ def cd_diagram(avg_ranks: Mapping[str, float], cliques: Sequence[Sequence[str]],
         y = first_row + i
         colour = _color(order.index(m))
         ax.plot([ranks[m], ranks[m], lo_rank], [0, y, y], color=colour, linewidth=1.4, clip_on=False,
-                gid=c.tip("method", f"{m}: average rank {fmt(ranks[m], 2)}"))
-        ax.annotate(f"{m} ({fmt(ranks[m], 2)})", xy=(lo_rank, y), xytext=(-6, 0), textcoords="offset points",
+                gid=c.tip("method", f"{m}: average rank {_rank_text(ranks[m])}"))
+        ax.annotate(f"{m} ({_rank_text(ranks[m])})", xy=(lo_rank, y), xytext=(-6, 0), textcoords="offset points",
                     ha="right", va="center", fontsize=11, annotation_clip=False)
     for i, m in enumerate(right):
         y = first_row + i
         colour = _color(order.index(m))
         ax.plot([ranks[m], ranks[m], hi_rank], [0, y, y], color=colour, linewidth=1.4, clip_on=False,
-                gid=c.tip("method", f"{m}: average rank {fmt(ranks[m], 2)}"))
-        ax.annotate(f"({fmt(ranks[m], 2)}) {m}", xy=(hi_rank, y), xytext=(6, 0), textcoords="offset points",
+                gid=c.tip("method", f"{m}: average rank {_rank_text(ranks[m])}"))
+        ax.annotate(f"({_rank_text(ranks[m])}) {m}", xy=(hi_rank, y), xytext=(6, 0), textcoords="offset points",
                     ha="left", va="center", fontsize=11, annotation_clip=False)
     ax.set_title(title, loc="left")
     return c.render(title)
