@@ -21,6 +21,22 @@ class UserError(Exception):
     """A mistake the user can fix; printed as one line, exit code 2."""
 
 
+class _UsageError(Exception):
+    """A command line argparse refused (unknown flag, bad flag value); the message is one full line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's error rule: one line (argparse's own adds the usage), exit code 2.
+    Abbreviated flags are refused: ``--thread 2`` must not silently mean ``--threads 2``."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        raise _UsageError(f"{self.prog}: error: {message} (see {self.prog} --help)")
+
+
 # --------------------------------------------------------------------------------------------- suites
 def _load_specs(args) -> tuple[object, list]:
     from tram_bench.suite.load import expand, load_suite
@@ -117,8 +133,6 @@ def cmd_run(args) -> int:
 
     suite, specs = _load_specs(args)
     results = Path(args.results)
-    if args.workers < 1:
-        raise UserError(f"--workers must be >= 1, got {args.workers}")
     _check_device(args.device)
     with _results_lock(results):
         write_plan_file(results, suite.suite, suite.path, specs, design_of(suite, specs))
@@ -142,7 +156,11 @@ def cmd_run(args) -> int:
                   "rerun them with --retry-failed", file=sys.stderr)
         if not args.no_collect:
             _collect(results, quiet=args.quiet)
-    return 1 if failed else 0
+        # A Slurm array refused after earlier ones ran: their runs are kept (and collected), the rest is pending.
+        refused = getattr(report, "submission_error", None)
+        if refused:
+            print(f"tram-bench: error: {refused}", file=sys.stderr)
+    return 1 if failed or refused else 0
 
 
 def _warn_thread_mismatch(results: Path, suite, args) -> None:
@@ -181,28 +199,22 @@ def _execute(args, pending, results: Path, reporter):
         from tram_bench.executors.local import ExecutionReport
 
         return ExecutionReport()
-    for name in ("cpus_per_run", "gpus_per_run"):
-        if getattr(args, name) < 0:
-            raise UserError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
     resources = Resources(cpus=args.cpus_per_run, gpus=args.gpus_per_run, mem_gb=args.mem_gb,
                           timeout_min=args.timeout_min, partition=args.partition)
     if args.executor == "ray":
         return run_ray(pending, results, device=args.device, resources=resources, address=args.address,
                        reporter=reporter)
     return run_slurm(pending, results, device=args.device, resources=resources, cluster=args.slurm_cluster,
-                     reporter=reporter)
+                     reporter=reporter, max_array_size=args.max_array_size)
 
 
 def _check_device(device: str) -> None:
-    if device == "cpu":
-        return
+    """CUDA must be there for ``--device cuda[:N]`` (the flag's spelling is checked by argparse)."""
     if device.startswith("cuda"):
         import torch
 
         if not torch.cuda.is_available():
             raise UserError(f"--device {device}: CUDA is not available on this machine (use --device cpu)")
-        return
-    raise UserError(f"--device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
 
 
 def _collect(results: Path, quiet: bool = False) -> None:
@@ -273,39 +285,50 @@ def cmd_list(args) -> int:
 
 # --------------------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from tram_bench.executors.slurm_defaults import DEFAULT_MAX_ARRAY_SIZE
+    from tram_bench.util import cliargs
+
+    p = _Parser(
         prog="tram-bench",
         description="Benchmark fine-tuning optimizers (TRAM, SAM family, trust regions) under distribution shift.",
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def suite_args(sp, only=False):
-        sp.add_argument("suite", help="suite YAML file, e.g. suites/vision.yaml")
+        sp.add_argument("suite", type=cliargs.nonempty, help="suite YAML file, e.g. suites/vision.yaml")
         sp.add_argument("-O", "--override", action="append", metavar="KEY=VALUE",
                         help="override a suite value by dotted path (repeatable), e.g. -O train.steps=10")
         if only:
-            sp.add_argument("--only", metavar="PATTERN",
+            sp.add_argument("--only", metavar="PATTERN", type=cliargs.nonempty,
                             help="glob on task label, method id, run id or task/method/seed")
 
     def results_arg(sp):
-        sp.add_argument("--results", default="results", metavar="DIR", help="results directory (default: results)")
+        sp.add_argument("--results", default="results", metavar="DIR", type=cliargs.nonempty,
+                        help="results directory (default: results)")
 
     sp = sub.add_parser("run", help="run the pending cells of a suite, then collect them into DuckDB")
     suite_args(sp, only=True)
     results_arg(sp)
-    sp.add_argument("--workers", type=int, default=1, help="parallel worker processes (default 1)")
-    sp.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    sp.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: cores/workers)")
+    sp.add_argument("--workers", type=cliargs.int_at_least(1), default=1, help="parallel worker processes (default 1)")
+    sp.add_argument("--device", type=cliargs.device, default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    sp.add_argument("--threads", type=cliargs.int_at_least(1), default=None,
+                    help="torch threads per worker (default: cores/workers)")
     sp.add_argument("--retry-failed", action="store_true", help="also rerun cells that failed before")
     sp.add_argument("--executor", choices=("local", "ray", "slurm"), default="local",
                     help="where runs execute: local processes (default), a Ray cluster, or a Slurm job array")
-    sp.add_argument("--address", default=None, help="ray: cluster address (default: start or join a local one)")
-    sp.add_argument("--cpus-per-run", type=float, default=1.0, help="ray/slurm: CPUs per run (default 1)")
-    sp.add_argument("--gpus-per-run", type=float, default=0.0,
+    sp.add_argument("--address", type=cliargs.nonempty, default=None,
+                    help="ray: cluster address (default: start or join a local one)")
+    sp.add_argument("--cpus-per-run", type=cliargs.number_above(0), default=1.0,
+                    help="ray/slurm: CPUs per run (default 1)")
+    sp.add_argument("--gpus-per-run", type=cliargs.number_above(0, inclusive=True), default=0.0,
                     help="ray/slurm: GPUs per run; fractional values pack small runs on one GPU under Ray")
-    sp.add_argument("--mem-gb", type=float, default=None, help="slurm: memory per run in GB")
-    sp.add_argument("--timeout-min", type=int, default=24 * 60, help="slurm: time limit per run in minutes")
-    sp.add_argument("--partition", default=None, help="slurm: partition")
+    sp.add_argument("--mem-gb", type=cliargs.number_above(0), default=None, help="slurm: memory per run in GB")
+    sp.add_argument("--timeout-min", type=cliargs.int_at_least(1), default=24 * 60,
+                    help="slurm: time limit per run in minutes")
+    sp.add_argument("--partition", type=cliargs.nonempty, default=None, help="slurm: partition")
+    sp.add_argument("--max-array-size", type=cliargs.int_at_least(1), default=DEFAULT_MAX_ARRAY_SIZE,
+                    help=f"slurm: cells per job array at most (default {DEFAULT_MAX_ARRAY_SIZE}); more pending cells "
+                         "are split into several arrays. Keep it within the cluster's MaxArraySize")
     sp.add_argument("--slurm-cluster", default=None, choices=(None, "slurm", "local", "debug"),
                     help="slurm: submitit backend ('local'/'debug' run without a cluster, for testing)")
     sp.add_argument("--no-collect", action="store_true", help="do not ingest into DuckDB afterwards")
@@ -329,18 +352,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("report", help="print leaderboard tables in the terminal")
     results_arg(sp)
-    sp.add_argument("--task", help="only this task (label)")
+    sp.add_argument("--task", type=cliargs.nonempty, help="only this task (label)")
     sp.set_defaults(func=cmd_report)
 
     sp = sub.add_parser("export", help="write the runs and metrics tables as Parquet or CSV")
     results_arg(sp)
     sp.add_argument("--format", choices=("parquet", "csv"), default="parquet")
-    sp.add_argument("--out", help="output directory (default: RESULTS/export)")
+    sp.add_argument("--out", type=cliargs.nonempty, help="output directory (default: RESULTS/export)")
     sp.set_defaults(func=cmd_export)
 
     sp = sub.add_parser("leaderboard", help="write the static HTML leaderboard (works from file://)")
     results_arg(sp)
-    sp.add_argument("--out", default="leaderboard", help="output directory (default: leaderboard)")
+    sp.add_argument("--out", type=cliargs.nonempty, default="leaderboard",
+                    help="output directory (default: leaderboard)")
     sp.set_defaults(func=cmd_leaderboard)
 
     sp = sub.add_parser("list", help="list registered method and task ids")
@@ -351,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that are the user's to fix (imported lazily: they live in heavy modules)."""
-    from tram_bench.executors.cluster import MissingExtra
+    from tram_bench.executors.cluster import MissingExtra, SubmissionError
     from tram_bench.train.loop import ResultsWriteError
     from tram_bench.util.files import MissingAssetPackage
     from tram_bench.util.registry import RegistryError
@@ -361,11 +385,16 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from tram_bench.suite.errors import SuiteInvalid
 
     return (UserError, RegistryError, MissingAssetPackage, MissingExtra, ResultsWriteError, SuiteInvalid,
-            CollectorError, StoreError)
+            CollectorError, StoreError, SubmissionError)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        # Flags are checked here, before any command reads a suite or writes to the results directory.
+        args = build_parser().parse_args(argv)
+    except _UsageError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -2,24 +2,42 @@
 
 We do not schedule anything ourselves. Ray places each run as a task with its CPU/GPU share (Ray
 sets ``CUDA_VISIBLE_DEVICES`` per task, retries tasks whose worker died) on one box or a multi-node
-cluster; submitit turns the grid into one Slurm job array. Workers only write run directories under
+cluster; submitit turns the grid into Slurm job arrays of at most ``max_array_size`` cells each (a
+cluster refuses an array beyond its ``MaxArraySize``). Workers only write run directories under
 the results directory, which must therefore be on a filesystem every node sees; the single collector
 ingests them afterwards.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tram_bench.executors.local import ExecutionReport, Reporter, RunOutcome
+from tram_bench.executors.slurm_defaults import DEFAULT_MAX_ARRAY_SIZE
 from tram_bench.suite.spec import RunSpec
 from tram_bench.train.loop import run_cell
 
 
 class MissingExtra(RuntimeError):
     """An optional extra (ray, slurm) is not installed; one-line message naming the pip command."""
+
+
+class SubmissionError(RuntimeError):
+    """The scheduler refused the grid before any of it was submitted (``sbatch`` rejected the first array,
+    submitit refused a parameter, ``sbatch`` is missing): one line naming the array and the reason."""
+
+
+@dataclass
+class SlurmReport(ExecutionReport):
+    """The outcomes of the arrays that were submitted; ``submission_error`` (one line) when a later array was
+    refused, after the earlier ones finished: its cells and those of the arrays after it stay pending."""
+
+    submission_error: str | None = None
+    unsubmitted: int = 0
 
 
 @dataclass
@@ -92,13 +110,23 @@ def run_ray(specs: list[RunSpec], results: Path, *, device: str = "cpu", resourc
 # ---------------------------------------------------------------------------------------------- Slurm
 def run_slurm(specs: list[RunSpec], results: Path, *, device: str = "cpu", resources: Resources | None = None,
               cluster: str | None = None, max_parallel: int = 64, reporter: Reporter | None = None,
-              extra_parameters: dict[str, Any] | None = None) -> ExecutionReport:
-    """Submit the grid as one Slurm job array through submitit and wait for it.
+              extra_parameters: dict[str, Any] | None = None,
+              max_array_size: int = DEFAULT_MAX_ARRAY_SIZE) -> SlurmReport:
+    """Submit the grid as Slurm job arrays through submitit and wait for them.
 
-    ``cluster=None`` lets submitit pick Slurm when available; ``"local"`` runs the array as local
+    The specs are split, in order, into arrays of at most ``max_array_size`` cells (``sbatch`` rejects an
+    array larger than the cluster's ``MaxArraySize``); each array runs at most ``max_parallel`` cells at
+    once. ``cluster=None`` lets submitit pick Slurm when available; ``"local"`` runs the arrays as local
     subprocesses and ``"debug"`` in this process (both used by the tests). Logs go to
     ``results/slurm/<job id>/``, beside the run directories.
+
+    Raises :class:`SubmissionError` when nothing could be submitted (a refused parameter, or ``sbatch``
+    rejecting the first array). When a later array is refused, the arrays already submitted are waited
+    for and the report carries ``submission_error`` and the number of cells left unsubmitted (pending).
+    Raises ValueError for ``max_array_size < 1``.
     """
+    if max_array_size < 1:
+        raise ValueError(f"max_array_size must be >= 1, got {max_array_size}")
     try:
         import submitit
     except ImportError:
@@ -106,10 +134,10 @@ def run_slurm(specs: list[RunSpec], results: Path, *, device: str = "cpu", resou
     reporter = reporter or Reporter()
     resources = resources or Resources()
     results = Path(results).resolve()
-    executor = submitit.AutoExecutor(folder=str(results / "slurm" / "%j"), cluster=cluster)
+    cpus = max(1, int(resources.cpus))
     params: dict[str, Any] = {
         "timeout_min": resources.timeout_min,
-        "cpus_per_task": max(1, int(resources.cpus)),
+        "cpus_per_task": cpus,
         "slurm_array_parallelism": max_parallel,
         "name": "tram-bench",
     }
@@ -120,16 +148,30 @@ def run_slurm(specs: list[RunSpec], results: Path, *, device: str = "cpu", resou
     if resources.partition:
         params["slurm_partition"] = resources.partition
     params.update(extra_parameters or {})
-    executor.update_parameters(**params)
-    report = ExecutionReport()
+    with _submission("the executor could not be set up"):
+        executor = submitit.AutoExecutor(folder=str(results / "slurm" / "%j"), cluster=cluster)
+        executor.update_parameters(**params)
+    chunks = [specs[i:i + max_array_size] for i in range(0, len(specs), max_array_size)]
+    report = SlurmReport()
     reporter.grid_start(len(specs))
     try:
-        n = len(specs)
-        jobs = executor.map_array(_run_payload, [s.to_json() for s in specs], [str(results)] * n, [device] * n,
-                                  [max(1, int(resources.cpus))] * n)
-        for slot, (spec, job) in enumerate(zip(specs, jobs)):
-            reporter.run_start(spec, slot)
-        for spec, job in zip(specs, jobs):
+        submitted: list[tuple[RunSpec, Any]] = []
+        for number, chunk in enumerate(chunks, start=1):
+            try:
+                with _submission(f"job array {number} of {len(chunks)} ({len(chunk)} cells) was not submitted"):
+                    n = len(chunk)
+                    jobs = executor.map_array(_run_payload, [s.to_json() for s in chunk], [str(results)] * n,
+                                              [device] * n, [cpus] * n)
+            except SubmissionError as exc:
+                if not submitted:
+                    raise
+                report.submission_error = f"{exc}; its cells and those after it were not run (pending)"
+                report.unsubmitted = len(specs) - len(submitted)
+                break
+            for spec, job in zip(chunk, jobs):
+                reporter.run_start(spec, len(submitted))
+                submitted.append((spec, job))
+        for spec, job in submitted:
             try:
                 outcome = RunOutcome(**job.result())
             except Exception as exc:  # noqa: BLE001 - job killed, node failure, timeout
@@ -141,3 +183,19 @@ def run_slurm(specs: list[RunSpec], results: Path, *, device: str = "cpu", resou
     finally:
         reporter.grid_end()
     return report
+
+
+@contextlib.contextmanager
+def _submission(what: str):
+    """Turn a refusal by ``sbatch`` or submitit into one :class:`SubmissionError` line. submitit prints
+    ``sbatch``'s whole stderr before raising; it is captured here and its first error line reported."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            yield
+    except (RuntimeError, OSError, ValueError, TypeError) as exc:
+        if isinstance(exc, MissingExtra):
+            raise
+        lines = [ln.strip() for ln in (str(exc) + "\n" + captured.getvalue()).splitlines() if ln.strip()]
+        reason = next((ln for ln in lines if "error" in ln.lower()), lines[0] if lines else type(exc).__name__)
+        raise SubmissionError(f"slurm: {what}: {reason[:300]}") from None
