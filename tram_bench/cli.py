@@ -90,6 +90,7 @@ def cmd_validate(args) -> int:
 def cmd_plan(args) -> int:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from tram_bench.suite.plan import plan_rows
     from tram_bench.train import rundir
@@ -99,17 +100,18 @@ def cmd_plan(args) -> int:
     suite, specs = _load_specs(args)
     results = Path(args.results)
     rows = plan_rows(specs, lambda run_id: rundir.status(results, run_id))
-    table = Table(title=f"{suite.suite}: {len(rows)} cells")
+    # Every string from the suite is a Text, never markup: "blobs[lr=0.01]" shows as typed.
+    table = Table(title=Text(f"{suite.suite}: {len(rows)} cells"))
     for col in ("task", "method", "hyperparameters", "seed", "run id", "status"):
         table.add_column(col)
     colour = {"ok": "green", "failed": "red", "diverged": "yellow", "pending": "dim"}
     for r in rows:
-        table.add_row(r.task, r.method, r.hparams, str(r.seed), r.run_id,
-                      f"[{colour.get(r.status, 'white')}]{r.status}[/]")
+        table.add_row(Text(r.task), Text(r.method), Text(r.hparams), str(r.seed), Text(r.run_id),
+                      Text(r.status, style=colour.get(r.status, "white")))
     console = Console(soft_wrap=True)
     console.print(table)
     counts = {s: sum(1 for r in rows if r.status == s) for s in ("ok", "failed", "diverged", "pending")}
-    console.print(", ".join(f"{v} {k}" for k, v in counts.items()))
+    console.print(Text(", ".join(f"{v} {k}" for k, v in counts.items())))
     _plan_power(args, suite, results, console)
     return 0
 

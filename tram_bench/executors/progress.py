@@ -1,4 +1,7 @@
-"""Progress display: a rich live view on a terminal, plain lines otherwise (or with ``--quiet``)."""
+"""Progress display: a rich live view on a terminal, plain lines otherwise (or with ``--quiet``).
+
+Labels, run ids and error messages come from suites and runs: the rich view prints them as ``Text`` (or in
+columns with markup off), never as markup, so ``blobs[lr=0.01]`` shows as typed and ``[/x]`` cannot raise."""
 
 from __future__ import annotations
 
@@ -40,10 +43,14 @@ class RichReporter(Reporter):
         from rich.console import Console
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                    TimeRemainingColumn)
+        from rich.text import Text
+
+        self._text = Text
 
         self.console = Console(stderr=False)
         self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+            TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}", markup=False),
             TimeElapsedColumn(), TimeRemainingColumn(), console=self.console, transient=False,
         )
         self.grid = None
@@ -66,8 +73,9 @@ class RichReporter(Reporter):
 
     def run_end(self, spec: RunSpec, outcome: RunOutcome) -> None:
         colour = {"ok": "green", "failed": "red", "diverged": "yellow"}.get(outcome.status, "magenta")
-        self.progress.console.print(f"[{colour}]{outcome.status:>8}[/] {_describe(spec)} ({spec.run_id}) "
-                                    f"{_outcome_text(outcome).split(' ', 1)[1]}", highlight=False)
+        line = self._text.assemble((f"{outcome.status:>8}", colour), f" {_describe(spec)} ({spec.run_id}) "
+                                   f"{_outcome_text(outcome).split(' ', 1)[1]}")
+        self.progress.console.print(line, highlight=False)
         self.progress.advance(self.grid)
 
     def grid_end(self) -> None:
