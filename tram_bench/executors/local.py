@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from tram_bench.suite.spec import RunSpec
 from tram_bench.train.loop import ResultsWriteError, run_cell
+from tram_bench.train.preload import run_modules
 
 
 @dataclass
@@ -134,7 +135,7 @@ def run_parallel(specs: list[RunSpec], results: Path, device: str, workers: int,
     threads = threads or max(1, available_cores() // workers)
     if gpus or threads > 1:
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(_preload_modules(specs))
+        ctx.set_forkserver_preload(run_modules(specs))
     else:
         ctx = mp.get_context("fork")
     tasks, events = ctx.Queue(), ctx.Queue()
@@ -197,19 +198,6 @@ def run_parallel(specs: list[RunSpec], results: Path, device: str, workers: int,
     if fatal:
         raise ResultsWriteError(fatal)
     return report
-
-
-def _preload_modules(specs: list[RunSpec]) -> list[str]:
-    from tram_bench.methods.registry import METHODS
-    from tram_bench.tasks.registry import TASKS
-
-    modules = ["torch", "torch.optim", "torch._dynamo", "tram_bench.train.loop", "tram_bench.methods.passes"]
-    for spec in specs:
-        for registry, key in ((TASKS, spec.task), (METHODS, spec.method)):
-            target = registry.target(key)
-            if target:
-                modules.append(target.split(":")[0])
-    return sorted(set(modules), key=modules.index)
 
 
 def visible_gpus() -> list[str]:

@@ -25,7 +25,7 @@ from tram_bench.suite.errors import KeyPath, SuiteError, one_line
 from tram_bench.suite.fieldtypes import FieldInfo, FieldTypeError, coerce, field_infos, grid_values, to_jsonable
 from tram_bench.suite.locations import SourceMap
 from tram_bench.suite.spec import RunSpec
-from tram_bench.suite.train_rules import check_train_combination, check_train_value
+from tram_bench.suite.train_rules import check_analysis_budget, check_train_combination, check_train_value
 from tram_bench.tasks.base import Task, TrainDefaults
 from tram_bench.tasks.registry import TASKS
 from tram_bench.util.hashing import canonical_json
@@ -79,7 +79,7 @@ def resolve(suite: SuiteConfig, seeds: tuple[int, ...] | None = None) -> tuple[l
 
     task_cells: list[TaskCell] = []
     for entry in suite.tasks:
-        task_cells += _task_cells(entry, suite_train, train_infos, err)
+        task_cells += _task_cells(entry, suite_train, train_infos, tuple(suite.analysis), err)
     _check_labels(suite.tasks, err)
     method_cells: list[MethodCell] = []
     for entry in suite.methods:
@@ -239,14 +239,14 @@ def _dataclass_grid(cls: type, fields: dict[str, FieldValues], infos: dict[str, 
 # --- tasks ----------------------------------------------------------------------------------
 
 def _task_cells(entry: TaskEntry, suite_train: dict[str, FieldValues] | None, train_infos: dict[str, FieldInfo],
-                err: _Errors) -> list[TaskCell]:
+                analyses: tuple[str, ...], err: _Errors) -> list[TaskCell]:
     path: KeyPath = ("tasks", entry.index)
     cls = _load(TASKS, entry.id, Task, path + ("id",), err)
     entry_train = _field_values(entry.train, train_infos, path + ("train",), err, "train key", check_train_value)
     if cls is None:
         return []
     params = _task_params(cls, entry, path, err)
-    train = _task_train(cls, suite_train, entry_train, train_infos, path, err)
+    train = _task_train(cls, suite_train, entry_train, train_infos, analyses, path, err)
     if params is None or train is None:
         return []
     params_grid, params_fields = params
@@ -282,7 +282,7 @@ def _task_params(cls: type, entry: TaskEntry, path: KeyPath, err: _Errors):
 
 
 def _task_train(cls: type, suite_train: dict[str, FieldValues] | None, entry_train: dict[str, FieldValues] | None,
-                infos: dict[str, FieldInfo], path: KeyPath, err: _Errors):
+                infos: dict[str, FieldInfo], analyses: tuple[str, ...], path: KeyPath, err: _Errors):
     defaults = getattr(cls, "train_defaults", None)
     if not isinstance(defaults, TrainDefaults):
         err.add(path + ("id",), f"task class {cls.__name__} has train_defaults that is not a TrainDefaults")
@@ -306,7 +306,7 @@ def _task_train(cls: type, suite_train: dict[str, FieldValues] | None, entry_tra
     ok = True
     for combo in itertools.product(*(fields[n].values for n in names)):
         train = dict(zip(names, combo))
-        for blame, other, message in check_train_combination(train):
+        for blame, other, message in check_train_combination(train) + check_analysis_budget(train, analyses):
             where = fields[blame].path or fields[other].path
             err.add(where or path, message if where else f"task default train setup: {message}")
             ok = False

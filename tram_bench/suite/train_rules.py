@@ -16,6 +16,8 @@ _POSITIVE = ("lr", "steps", "batch_size", "eval_every", "eval_batch_size", "poly
              "sharpness_steps", "sharpness_batch_size")
 _POSITIVE_OR_NULL = ("epochs", "max_grad_norm")
 _CHOICES = {"schedule": SCHEDULES, "precision": PRECISIONS, "selection": SELECTIONS}
+# Linear CKA centres the features over the examples: one example leaves nothing to compare.
+CKA_MIN_EXAMPLES = 2
 
 
 def check_train_value(key: str, value: Any) -> str | None:
@@ -33,6 +35,25 @@ def check_train_value(key: str, value: Any) -> str | None:
     if key in _CHOICES and value not in _CHOICES[key]:
         return f"unknown {key} {value!r} (expected one of {', '.join(_CHOICES[key])})"
     return None
+
+
+def check_analysis_budget(train: dict[str, Any], analyses: tuple[str, ...]) -> list[tuple[str, str, str]]:
+    """Analysis settings that cannot work for the suite's ``analysis:`` list (see
+    ``tram_bench.train.analysis_pass``), as (key to blame, other key, message) like
+    :func:`check_train_combination`. Data-dependent failures (an evaluation set with fewer examples
+    than needed) are left to the run, which records them as its ``analysis_error``."""
+    problems = []
+    examples = train["analysis_examples"]
+    if "cka" in analyses and examples < CKA_MIN_EXAMPLES:
+        problems.append(("analysis_examples", "analysis_examples",
+                         f"analysis_examples ({examples}) must be >= {CKA_MIN_EXAMPLES} for the cka analysis "
+                         f"(CKA compares representations across examples)"))
+    batch = train["sharpness_batch_size"]
+    if "sharpness" in analyses and batch > examples > 0:
+        problems.append(("sharpness_batch_size", "analysis_examples",
+                         f"sharpness_batch_size ({batch}) must be <= analysis_examples ({examples}): "
+                         f"sharpness batches are cut from the analysis examples"))
+    return problems
 
 
 def check_train_combination(train: dict[str, Any]) -> list[tuple[str, str, str]]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, Iterator
 
 import torch
@@ -23,6 +22,7 @@ from torch import nn
 from tram_bench.methods.base import InputNoise, Output
 from tram_bench.tasks.base import EvalSet, Task, TrainDefaults, shuffled_batches
 from tram_bench.tasks.params import check_int, check_number, fail
+from tram_bench.util.files import asset_memo
 
 
 @dataclass
@@ -102,7 +102,7 @@ def _domain(p: SyntheticParams, n: int, shift: float, sample_seed: int) -> tuple
     return x.float(), y
 
 
-@lru_cache(maxsize=8)
+@asset_memo(maxsize=8)
 def _pretrained_state(key: tuple) -> dict[str, torch.Tensor]:
     p = SyntheticParams(**dict(key))
     torch_state = torch.random.get_rng_state()

@@ -8,11 +8,16 @@
   representations (the task's representation hook: features before the head) on the same examples.
 
 Both are stored as metric rows (``metric`` = "sharpness" / "cka") of the ``selected`` checkpoint.
+Each (analysis, evaluation set) is computed on its own: one that raises (too few examples in a set,
+constant features) leaves the others' rows and the training metrics in place, and is reported in
+the run's ``analysis_error`` (its traceback in ``error.txt``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
 
 SHARPNESS_EPSILON = 1e-5
 SHARPNESS_LR = 8e-5
@@ -55,15 +60,50 @@ def rebatch(batches: Iterable[Any], size: int, limit: int) -> Iterator[Any]:
                 return
 
 
-def analyse(task, model, eval_sets, analyses: tuple[str, ...], train: dict[str, Any]) -> list[dict[str, Any]]:
-    """Metric rows of the requested analyses for ``model`` (the selected checkpoint) on every set."""
+@dataclass
+class AnalysisResult:
+    """What :func:`analyse` produced: metric ``rows``; ``error``, one line naming the first failed
+    (analysis, set) and its exception, plus how many more failed (None if none did); and the
+    ``tracebacks`` of every failure."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    tracebacks: list[str] = field(default_factory=list)
+
+    @property
+    def error(self) -> str | None:
+        if not self.failures:
+            return None
+        more = len(self.failures) - 1
+        return self.failures[0] + (f" (and {more} more analysis failure{'s' * (more > 1)})" if more else "")
+
+    def fail(self, what: str, exc: BaseException) -> None:
+        self.failures.append(f"{what}: {type(exc).__name__}: {exc}")
+        self.tracebacks.append(f"analysis {what}:\n" + "".join(traceback.format_exception(exc)))
+
+    def attempt(self, what: str, compute: Callable[[], dict[str, Any]]) -> None:
+        """Append ``compute()``'s row, or record its failure under ``what``."""
+        try:
+            self.rows.append(compute())
+        except Exception as exc:  # noqa: BLE001 - an analysis failure must not discard the training run
+            self.fail(what, exc)
+
+
+def analyse(task, model, eval_sets, analyses: tuple[str, ...], train: dict[str, Any]) -> AnalysisResult:
+    """Metric rows of the requested analyses for ``model`` (the selected checkpoint) on every set,
+    and the analyses that failed (never raised: see :class:`AnalysisResult`)."""
     import torch
 
     from tram_bench.analysis.cka import linear_cka
     from tram_bench.analysis.sharpness import epsilon_sharpness
 
-    rows: list[dict[str, Any]] = []
-    pretrained = task.build_model() if "cka" in analyses else None
+    result = AnalysisResult()
+    pretrained = None
+    if "cka" in analyses:
+        try:
+            pretrained = task.build_model()
+        except Exception as exc:  # noqa: BLE001 - as in AnalysisResult.attempt
+            result.fail("cka (pre-trained model)", exc)
 
     def loss_fn(m, batch):
         return task.objective(m, batch).loss
@@ -73,21 +113,30 @@ def analyse(task, model, eval_sets, analyses: tuple[str, ...], train: dict[str, 
         if not subset:
             continue
 
-        def row(metric: str, value: float, higher: bool) -> dict[str, Any]:
+        def row(metric: str, value: float, higher: bool, es=es) -> dict[str, Any]:
             return {"checkpoint": "selected", "domain": es.domain, "split": es.split, "metric": metric,
                     "value": float(value), "in_domain": bool(es.in_domain), "higher_is_better": higher}
 
-        if "sharpness" in analyses:
-            result = epsilon_sharpness(model, loss_fn, subset, epsilon=SHARPNESS_EPSILON, lr=SHARPNESS_LR,
-                                       steps=train["sharpness_steps"], accumulation=SHARPNESS_ACCUMULATION)
-            rows.append(row("sharpness", result.value, False))
-        if "cka" in analyses:
+        def sharpness(subset=subset) -> dict[str, Any]:
+            value = epsilon_sharpness(model, loss_fn, subset, epsilon=SHARPNESS_EPSILON, lr=SHARPNESS_LR,
+                                      steps=train["sharpness_steps"], accumulation=SHARPNESS_ACCUMULATION).value
+            return row("sharpness", value, False)
+
+        def cka(subset=subset) -> dict[str, Any]:
             feats = []
             for m in (pretrained, model):
                 was_training = m.training
                 m.eval()
-                with torch.no_grad():
-                    feats.append(torch.cat([task.representation(m, b).float().flatten(1) for b in subset]).cpu())
-                m.train(was_training)
-            rows.append(row("cka", linear_cka(feats[0].double().numpy(), feats[1].double().numpy()), True))
-    return rows
+                try:
+                    with torch.no_grad():
+                        feats.append(torch.cat([task.representation(m, b).float().flatten(1) for b in subset]).cpu())
+                finally:
+                    m.train(was_training)
+            return row("cka", linear_cka(feats[0].double().numpy(), feats[1].double().numpy()), True)
+
+        where = f"{es.domain}/{es.split}"
+        if "sharpness" in analyses:
+            result.attempt(f"sharpness on {where}", sharpness)
+        if pretrained is not None:
+            result.attempt(f"cka on {where}", cka)
+    return result

@@ -7,7 +7,13 @@ Protocol (the same for every method, so comparisons are fair):
 - the in-domain *validation* split is evaluated every ``eval_every`` steps and at the end, and is the
   only thing model selection ever looks at; test splits and other domains are evaluated only at the
   end, for the selected and for the final model;
-- a non-finite loss or divergence stops the run as ``diverged``: a result, not a crash.
+- a non-finite loss or divergence stops the run as ``diverged``: a result, not a crash;
+- the cost is the method's own: time spent building a cached asset (or waiting for another worker's
+  build, ``tram_bench.util.files.ASSET_CLOCK``) is reported apart as ``asset_time_s`` and left out of
+  every phase time and of ``wall_time_s``; ``peak_memory_mb`` is the run's own peak
+  (``tram_bench.train.memory``), not the worker process's lifetime high-water mark;
+- a failing analysis (sharpness, CKA) never discards the finished training run: the run stays ``ok``
+  with its metric rows, and ``analysis_error`` says what failed.
 """
 
 from __future__ import annotations
@@ -17,7 +23,6 @@ import datetime as dt
 import functools
 import math
 import random
-import resource
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -26,7 +31,10 @@ from typing import Any, Callable, Iterator
 
 from tram_bench.suite.spec import RunSpec
 from tram_bench.train import provenance, rundir
+from tram_bench.train.memory import PeakMemory
+from tram_bench.train.preload import import_run_modules
 from tram_bench.train.schedule import lr_multiplier
+from tram_bench.util.files import ASSET_CLOCK
 
 ProgressFn = Callable[[int, int, float], None]
 
@@ -63,6 +71,26 @@ class Selection:
             self.best, self.step = value, step
             # CPU copy: the selected weights must survive further training of the live model.
             self.state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+@dataclass
+class Stopwatch:
+    """Wall time of a phase of a run without the asset time spent inside it (``ASSET_CLOCK``)."""
+
+    started: float
+    asset_at_start: float
+
+    @classmethod
+    def start(cls) -> Stopwatch:
+        return cls(time.perf_counter(), ASSET_CLOCK.seconds())
+
+    def asset_s(self) -> float:
+        """Seconds spent on not-ready assets since the start."""
+        return ASSET_CLOCK.seconds() - self.asset_at_start
+
+    def own_s(self) -> float:
+        """Seconds since the start, less :meth:`asset_s`."""
+        return time.perf_counter() - self.started - self.asset_s()
 
 
 def _now() -> str:
@@ -158,8 +186,12 @@ def evaluate_sets(task, model, eval_sets, checkpoint: str) -> list[dict[str, Any
 
 
 def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | None = None,
-               log: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Train and evaluate one cell; return the record's result fields. Raises on failure."""
+               log: list[dict[str, Any]] | None = None, tracebacks: list[str] | None = None) -> dict[str, Any]:
+    """Train and evaluate one cell; return the record's result fields. Raises on failure.
+
+    ``log`` receives the ``metrics.jsonl`` lines; ``tracebacks`` the tracebacks of analyses that
+    failed (the run itself does not fail for them: see ``analysis_error`` in the result).
+    """
     import torch
 
     from tram_bench.methods.base import StepContext
@@ -172,16 +204,19 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
     if dev.type == "cuda":
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
-        torch.cuda.reset_peak_memory_stats(dev)
 
-    t_setup = time.perf_counter()
-    seed_everything(spec.data_seed)
+    setup_clock = Stopwatch.start()
+    # The task's and method's modules are imported before the memory baseline is taken, so the first
+    # run of a worker is not charged for them.
     task_cls = TASKS.get(spec.task)
+    method_cls = METHODS.get(spec.method)
+    memory = PeakMemory(dev)
+    memory.start()
+    seed_everything(spec.data_seed)
     task = task_cls(task_cls.Params(**spec.task_params), seed=spec.data_seed, device=dev)
     model = task.build_model()
     model.train()
 
-    method_cls = METHODS.get(spec.method)
     hparams = method_cls.Hparams(**spec.hparams)
     trains = getattr(method_cls, "trains", True)
     seed_everything(spec.method_seed)
@@ -226,7 +261,7 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
             raise Diverged(f"validation {sel_metric} is {value} at step {step}")
         selection.offer(step, value, model)
 
-    setup_time = time.perf_counter() - t_setup
+    setup_time = setup_clock.own_s()
     data_gen = torch.Generator().manual_seed(spec.data_seed)
     batches = _endless(task, batch_size, data_gen)
     fwd = bwd = skips = consecutive_skips = 0
@@ -234,7 +269,7 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
     tokens: int | None = 0
     step_times: list[float] = []
     data_time = 0.0
-    t_train = time.perf_counter()
+    train_clock = Stopwatch.start()
     eval_time = 0.0
     for step in range(total):
         mult = lr_multiplier(step, total, tc["schedule"], tc["warmup_steps"], tc.get("poly_power", 1.0))
@@ -268,33 +303,35 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
         if progress is not None:
             progress(step + 1, total, stats.loss)
         if (step + 1) % tc["eval_every"] == 0 or step + 1 == total:
-            t_eval = time.perf_counter()
+            eval_clock = Stopwatch.start()
             check_selection(step + 1)
-            eval_time += time.perf_counter() - t_eval
+            eval_time += eval_clock.own_s()
     if total == 0:  # zero-shot: the selected and final model is the pre-trained one
         check_selection(0)
-    train_time = time.perf_counter() - t_train - eval_time
+    train_time = train_clock.own_s() - eval_time
 
-    t_eval = time.perf_counter()
+    eval_clock = Stopwatch.start()
     metrics = evaluate_sets(task, model, eval_sets, "final")
     if selection.step == total:
         selected = [dict(r, checkpoint="selected") for r in metrics]
     else:
         model.load_state_dict(selection.state)  # the final model is not needed any more
         selected = evaluate_sets(task, model, eval_sets, "selected")
-    eval_time += time.perf_counter() - t_eval
+    eval_time += eval_clock.own_s()
     analysis_time = 0.0
+    analysis_error = None
     if spec.analysis:
         from tram_bench.train.analysis_pass import analyse
 
-        t_analysis = time.perf_counter()
-        selected += analyse(task, model, eval_sets, tuple(spec.analysis), tc)
-        analysis_time = time.perf_counter() - t_analysis
+        analysis_clock = Stopwatch.start()
+        analysis = analyse(task, model, eval_sets, tuple(spec.analysis), tc)
+        selected += analysis.rows
+        analysis_error = analysis.error
+        if tracebacks is not None:
+            tracebacks += analysis.tracebacks
+        analysis_time = analysis_clock.own_s()
 
-    if dev.type == "cuda":
-        peak_mb = torch.cuda.max_memory_allocated(dev) / 2**20
-    else:  # the process's peak resident set (runs execute one per process or sequentially)
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    peak_mb = memory.peak_mb()
     step_time = sum(step_times) / len(step_times) if step_times else 0.0
     return {
         "steps": total,
@@ -303,6 +340,7 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
         "train_time_s": train_time,
         "eval_time_s": eval_time,
         "analysis_time_s": analysis_time,
+        "analysis_error": analysis_error,
         "metrics": selected + metrics,
         "cost": {
             "step_time_total_s": sum(step_times),
@@ -321,21 +359,32 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
 
 def run_cell(spec: RunSpec, results: Path, *, device: str = "cpu", progress: ProgressFn | None = None) -> dict[str, Any]:
     """Run one cell and write its run directory. Returns the record. Never raises for a failed run
-    (it is recorded as ``failed`` with its traceback); KeyboardInterrupt leaves the run pending."""
+    (it is recorded as ``failed`` with its traceback in ``error.txt``; an ``ok`` run whose analyses
+    failed keeps theirs there); KeyboardInterrupt leaves the run pending.
+
+    ``wall_time_s`` is the run's wall time less ``asset_time_s``, the seconds spent building cached
+    assets or waiting for another worker's build (``tram_bench.util.files.ASSET_CLOCK``)."""
     run_dir = rundir.run_path(results, spec.run_id)
     try:
         rundir.start(run_dir, spec.to_json())
     except OSError as exc:
         raise ResultsWriteError(f"cannot write run directory {run_dir}: {exc.strerror or exc}; "
                                 f"free space or fix permissions, or pass --results DIR") from None
-    started = _now()
-    t0 = time.perf_counter()
-    log: list[dict[str, Any]] = []
-    record: dict[str, Any] = {"run_id": spec.run_id, "spec": spec.to_json(), "started_at": started, "error": None}
-    error_text = None
     try:
-        record.update(train_cell(spec, device=device, progress=progress, log=log))
+        import_run_modules(spec)
+    except Exception:  # noqa: BLE001 - train_cell's lookup of the same module fails again and records it
+        pass
+    started = _now()
+    clock = Stopwatch.start()
+    log: list[dict[str, Any]] = []
+    record: dict[str, Any] = {"run_id": spec.run_id, "spec": spec.to_json(), "started_at": started, "error": None,
+                              "analysis_error": None}
+    error_text = None
+    tracebacks: list[str] = []
+    try:
+        record.update(train_cell(spec, device=device, progress=progress, log=log, tracebacks=tracebacks))
         record["status"] = rundir.STATUS_OK
+        error_text = "\n".join(tracebacks) or None
     except KeyboardInterrupt:
         raise
     except Diverged as exc:
@@ -344,7 +393,8 @@ def run_cell(spec: RunSpec, results: Path, *, device: str = "cpu", progress: Pro
         error_text = "".join(traceback.format_exception(exc))
         record.update(status=rundir.STATUS_FAILED, error=f"{type(exc).__name__}: {exc}", metrics=[])
     record["finished_at"] = _now()
-    record["wall_time_s"] = time.perf_counter() - t0
+    record["wall_time_s"] = clock.own_s()
+    record["asset_time_s"] = clock.asset_s()
     record["provenance"] = provenance.collect(device, spec.train.get("precision", "fp32"))
     try:
         rundir.write_metrics_log(run_dir, log)

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import tempfile
+import threading
+import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 from tram_bench.util.hashing import canonical, stable_hash
+
+T = TypeVar("T")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -91,15 +96,75 @@ def single_threaded_torch() -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+class AssetClock:
+    """Seconds this process has spent on assets that were not ready: building them, or waiting for
+    another process's build of the same asset (the cache lock). Monotone: a run reads it before
+    and after and reports the difference as its ``asset_time_s``, apart from the method's cost, so
+    a one-off build is never charged to whichever cell happened to run first.
+    """
+
+    def __init__(self) -> None:
+        self._seconds = 0.0
+        self._lock = threading.Lock()
+        self._depth = threading.local()
+
+    def seconds(self) -> float:
+        with self._lock:
+            return self._seconds
+
+    @contextlib.contextmanager
+    def timing(self) -> Iterator[None]:
+        """Count the wall time of a block (an asset build, or the wait for one). Nested blocks (a
+        build that needs another asset) count once: only the outermost one adds its time."""
+        depth = getattr(self._depth, "value", 0)
+        self._depth.value = depth + 1
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - t0
+            self._depth.value = depth
+            if depth == 0:
+                with self._lock:
+                    self._seconds += elapsed
+
+
+ASSET_CLOCK = AssetClock()
+
+
+def asset_memo(maxsize: int) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """``functools.lru_cache(maxsize)`` for a per-process asset: data read and prepared once per
+    worker, a small model pre-trained in memory. A miss is a one-off build and counts on
+    :data:`ASSET_CLOCK`, as a :func:`cached` build does; a hit costs nothing. The result keeps
+    ``cache_clear()`` and ``cache_info()``."""
+
+    def decorate(fn: Callable[..., T]) -> Callable[..., T]:
+        @functools.lru_cache(maxsize=maxsize)
+        @functools.wraps(fn)
+        def build_once(*args: Any, **kwargs: Any) -> T:
+            with ASSET_CLOCK.timing():
+                return fn(*args, **kwargs)
+
+        return build_once
+
+    return decorate
+
+
 def cached(kind: str, config: Any, build, *, marker: str = "COMPLETE") -> Path:
     """Return the cache dir of an asset, building it once with ``build(tmp_dir)`` if absent.
 
     ``build`` writes into a fresh temporary directory which is renamed into place only when it
-    returns, so a crash never leaves a half-built asset that a later run would trust.
+    returns, so a crash never leaves a half-built asset that a later run would trust. Time spent
+    waiting for the lock and building goes to :data:`ASSET_CLOCK`; finding the asset ready does not.
     """
     d = cache_dir(kind, config)
     if (d / marker).exists():
         return d
+    with ASSET_CLOCK.timing():
+        return _build_locked(d, config, build, marker)
+
+
+def _build_locked(d: Path, config: Any, build, marker: str) -> Path:
     with cache_lock(d):
         if (d / marker).exists():
             return d

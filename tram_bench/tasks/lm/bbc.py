@@ -30,7 +30,6 @@ from __future__ import annotations
 import hashlib
 from abc import abstractmethod
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar
 
@@ -42,7 +41,7 @@ from tram_bench.tasks.lm.blocks import truncate_targets
 from tram_bench.tasks.lm.encoder import TextEncoder, cached_token_stream
 from tram_bench.tasks.lm.task import CausalLMTask, LMData, LMSplit
 from tram_bench.tasks.params import check_choice, check_choices, check_int, check_number, check_text, check_texts, fail
-from tram_bench.util.files import package_dir
+from tram_bench.util.files import asset_memo, package_dir
 
 BBC_DOMAINS = ("business", "entertainment", "politics", "sports", "tech")
 BBC_CITATION = (
@@ -80,7 +79,7 @@ def _read_article(path: Path) -> str:
     return text.strip()
 
 
-@lru_cache(maxsize=4)
+@asset_memo(maxsize=4)
 def _load_corpus(root: str, max_docs: int | None) -> dict[str, dict[str, tuple[str, ...]]]:
     """``{domain: {split: articles}}``; cached per process (every task of a suite reads it)."""
     out: dict[str, dict[str, tuple[str, ...]]] = {}

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-from functools import lru_cache
 from pathlib import Path
 
 from tram_bench.tasks.lm.encoder import TextEncoder
-from tram_bench.util.files import MissingAssetPackage, cached, package_dir
+from tram_bench.util.files import MissingAssetPackage, asset_memo, cached, package_dir
 
 DEQUANT_VERSION = "1"
 # The HF files live in a sub-folder: the cache writes its own config.json at the top level.
@@ -47,7 +46,7 @@ def gguf_path(gguf_dir: str | None, gguf_file: str) -> Path:
     return path
 
 
-@lru_cache(maxsize=8)
+@asset_memo(maxsize=8)
 def _sha256(path: str, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import gzip
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from tram_bench.tasks.vision.splits import stratified_splits
-from tram_bench.util.files import cached, package_dir
+from tram_bench.util.files import asset_memo, cached, package_dir
 
 DATASETS = ("uci", "mnist")
 NUM_CLASSES = 10
@@ -119,7 +118,7 @@ def _build_aligned_mnist(out_dir) -> None:
     torch.save({"images": aligned, "labels": labels}, out_dir / "mnist8.pt")
 
 
-@lru_cache(maxsize=1)
+@asset_memo(maxsize=1)
 def load_mnist() -> DigitImages:
     """MNIST-5k aligned to optdigits style; built once (about a second) and cached on disk."""
     config = {"asset": "mnist-5k-optdigits-8x8", "version": ALIGNMENT_VERSION, "threshold": INK_THRESHOLD}
@@ -128,7 +127,7 @@ def load_mnist() -> DigitImages:
     return DigitImages(data["images"], data["labels"])
 
 
-@lru_cache(maxsize=1)
+@asset_memo(maxsize=1)
 def _load_uci_cached() -> DigitImages:
     return load_uci()
 
@@ -141,7 +140,7 @@ def load_dataset(name: str) -> DigitImages:
     raise ValueError(f"unknown digit dataset {name!r} (expected one of {', '.join(DATASETS)})")
 
 
-@lru_cache(maxsize=8)
+@asset_memo(maxsize=8)
 def role_splits(name: str, role: str) -> dict[str, torch.Tensor]:
     """Fixed splits of dataset ``name`` in ``role`` "target" (train/val/test) or "source" (pretrain/ood)."""
     fractions = {"target": TARGET_FRACTIONS, "source": SOURCE_FRACTIONS}.get(role)

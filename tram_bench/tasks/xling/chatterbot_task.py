@@ -20,7 +20,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import torch
@@ -41,6 +40,7 @@ from tram_bench.tasks.xling.chatterbot_splits import ChatterbotSplits, Example, 
 from tram_bench.tasks.xling.classifier import MeanPoolClassifier, compact_vocabulary, run_trunk
 from tram_bench.tasks.xling.text_batches import EncodedExamples, collate, encode_texts
 from tram_bench.tasks.xling.text_task import EncodedTextTask
+from tram_bench.util.files import asset_memo
 
 # The five fully translated languages and Dutch (about half of its files translate the English ones).
 # Traditional Chinese (zh-tw) nearly duplicates zh and Persian (fa) aligns for only ~20 % of its
@@ -107,7 +107,7 @@ class _Prepared:
     pad_id: int
 
 
-@lru_cache(maxsize=4)
+@asset_memo(maxsize=4)
 def _prepare(key: tuple) -> _Prepared:
     """Read, split and tokenise once per worker process: every seed and method of a suite shares the
     same data, and parsing ~100 YAML files plus loading the tokenizer costs seconds per run."""
@@ -142,7 +142,7 @@ def _prepare(key: tuple) -> _Prepared:
     )
 
 
-@lru_cache(maxsize=2)
+@asset_memo(maxsize=2)
 def _compact_encoder(keep: tuple[int, ...]) -> nn.Module:
     """The e5 encoder cut to ``keep``'s vocabulary rows, kept per process (never trained itself:
     ``build_model`` hands out deep copies) so that repeated builds do not re-read the 470 MB file."""
@@ -173,7 +173,7 @@ def trunk_states(encoder: nn.Module, trunk_layers: int, examples: EncodedExample
     return out
 
 
-@lru_cache(maxsize=4)
+@asset_memo(maxsize=4)
 def _with_trunk_states(key: tuple) -> dict[str, EncodedExamples]:
     """Every split with its trunk states attached, once per worker process (~15 s on one core for the
     default suite's ~1,000 conversations; each training step then runs only the top layers)."""

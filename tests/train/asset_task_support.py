@@ -1,0 +1,35 @@
+"""A synthetic task whose model needs a slow cached asset (the stand-in for a pre-training build).
+
+Used as the task id ``asset_task_support:SlowAssetTask``; the cache root comes from
+``TRAM_BENCH_CACHE`` (each test points it at its own temporary directory).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from tram_bench.tasks.synthetic import SyntheticShiftTask
+from tram_bench.util.files import cached
+
+BUILD_S = 0.6
+ASSET = ("test-slow-asset", {"asset": "slow", "version": 1})
+
+
+def build_slow_asset(tmp: Path, started: Any = None) -> None:
+    """Sleep ``BUILD_S`` seconds, as a pre-training would, then write the asset. ``started`` (an
+    event) is set once the build holds the cache lock."""
+    if started is not None:
+        started.set()
+    time.sleep(BUILD_S)
+    (tmp / "weights.txt").write_text("built\n")
+
+
+class SlowAssetTask(SyntheticShiftTask):
+    id = "slow-asset"
+
+    def build_model(self):
+        d = cached(*ASSET, build_slow_asset)
+        assert (d / "weights.txt").read_text() == "built\n"
+        return super().build_model()

@@ -1,0 +1,40 @@
+"""The modules a run needs, imported before its clocks start.
+
+A worker's first run would otherwise pay for importing its task's and method's modules, and for
+torch's lazy import of ``torch._dynamo`` on the first optimizer it builds (seconds): one-off costs
+of the process that would land in the setup and wall time of whichever cell happened to run first.
+The fork server of the local executor preloads the same list, once per grid.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Iterable
+
+from tram_bench.suite.spec import RunSpec
+
+# torch._dynamo: imported lazily by torch.optim.Optimizer.__init__ (about 2 s on one core).
+TORCH_MODULES = ("torch", "torch.optim", "torch._dynamo")
+HARNESS_MODULES = ("tram_bench.train.loop", "tram_bench.methods.passes")
+
+
+def run_modules(specs: Iterable[RunSpec]) -> list[str]:
+    """Module names to import for ``specs``: torch's, the harness's, then each task's and method's
+    (resolved through the registries without importing them), without repeats, in that order."""
+    from tram_bench.methods.registry import METHODS
+    from tram_bench.tasks.registry import TASKS
+
+    modules = [*TORCH_MODULES, *HARNESS_MODULES]
+    for spec in specs:
+        for registry, key in ((TASKS, spec.task), (METHODS, spec.method)):
+            target = registry.target(key)
+            if target:
+                modules.append(target.split(":")[0])
+    return list(dict.fromkeys(modules))
+
+
+def import_run_modules(spec: RunSpec) -> None:
+    """Import :func:`run_modules` of one run. Raises what the import raises (ImportError and the
+    like); ``run_cell`` ignores it, because the run's own lookup fails the same way and records it."""
+    for name in run_modules([spec]):
+        importlib.import_module(name)
