@@ -118,13 +118,16 @@ def cmd_plan(args) -> int:
 
 def _plan_power(args, suite, results: Path, console) -> None:
     """The power section of ``plan``: per task m, n, the smallest adjusted p, and (from earlier runs) MDE."""
-    from tram_bench.report.power import design_power, earlier_sds, print_power
+    from rich.text import Text
+
+    from tram_bench.report.power import design_power, earlier_sds, power_lines
     from tram_bench.suite.design import design_of
     from tram_bench.suite.load import expand
 
     design = design_of(suite, expand(suite))  # the whole suite's design, whatever --only shows
     rows = design_power(design, earlier_sds(results, suite.suite), args.mde)
-    print_power(console, design, rows, override=args.mde is not None)
+    for line in power_lines(design, rows, override=args.mde is not None):
+        console.print(Text(line))
 
 
 def cmd_run(args) -> int:

@@ -142,8 +142,35 @@ def test_index_lists_suites_with_partial_badge_and_rank(site):
     assert f"Suite {EVIL}" in text and "PARTIAL" in text
     links = [a["href"] for t, a in p.tags if t == "a"]
     assert task_page_name(EVIL, "digits") in links and "published.html" in links
-    rank = next(t for t in p.tables if [c for c, _ in t["head"][0]][:3] == ["method", "tasks", "Borda ↑"])
-    assert [r[0][0] for r in rank["rows"]] == ["tram-x", "sam[rho=0.1]", "sam[rho=0.05]", "sgd"]
+    tasks = next(t for t in p.tables if [c for c, _ in t["head"][0]][:4] == ["task", "task id", "primary metric",
+                                                                                  "baseline"])
+    row = {r[0][0]: [c for c, _ in r] for r in tasks["rows"]}["digits"]
+    # The declared baseline, the verdicts of its 3 comparisons and no MDE (5 seeds, m = 3: alpha unreachable).
+    assert row[3:6] == ["sgd", "1 equivalent, 2 underpowered", "–"]
+    rank = next(t for t in p.tables if [c for c, _ in t["head"][0]][:2] == ["method", "rank"])
+    _, b, _ = site
+    best = b.con.execute("SELECT config FROM rank_intervals WHERE best").fetchall()
+    assert [r[0][0].removesuffix(" ★") for r in rank["rows"]][0] == "tram-x"
+    if best:  # the index names a best method only when its rank interval is alone at the top
+        assert f"Best method: {best[0][0]}" in text
+    else:
+        assert "No best method" in text and "Best method:" not in text
+    assert any(a.get("class") == "iqm" for t, a in p.tags if t == "figure")
+
+
+def test_task_page_opens_with_the_forest_plot_and_verdicts(site):
+    index, _, _ = site
+    text = pages(index)[task_page_name(EVIL, "digits")]
+    p = Page(text)
+    figures = [a.get("class") for t, a in p.tags if t == "figure"]
+    assert figures[0] == "forest"
+    assert text.index('class="forest"') < text.index('sortable leaderboard')
+    sig = next(t for t in p.tables if [c for c, _ in t["head"][0]][:2] == ["method", "paired seeds"])
+    verdicts = {r[0][0]: r[-1][0] for r in sig["rows"]}
+    assert verdicts == {"sam[rho=0.05]": "underpowered (smallest adjusted p 0.1875)",
+                        "sam[rho=0.1]": "equivalent (90% CI within ±1)",
+                        "tram-x": "underpowered (smallest adjusted p 0.3750)"}
+    assert "significant difference" not in text.lower()
 
 
 def test_raw_records_are_exported_and_linked(site):

@@ -89,3 +89,45 @@ def test_clicking_a_header_sorts_the_column(tab):
     tab.click(button["x"], button["y"])
     assert column_values(tab, col) == sorted(before, reverse=True)
     assert methods(tab)[0] == "tram-x"
+
+
+def _figure_shot(tab, selector: str) -> tuple[dict, list[bytes]]:
+    tab.evaluate_js(f"document.querySelector({selector!r}).scrollIntoView()")
+    rect = tab.evaluate_js(f"(() => {{ const r = document.querySelector({selector!r}).getBoundingClientRect();"
+                           " return {width: r.width, height: r.height, page_x: r.x + window.scrollX,"
+                           " page_y: r.y + window.scrollY}; })()")
+    png = tab.screenshot({"x": rect["page_x"], "y": rect["page_y"], "width": rect["width"], "height": rect["height"]})
+    _, _, channels, px = decode_png(png)
+    return rect, [px[i:i + 3] for i in range(0, len(px), channels)]
+
+
+def _drawn(pixels: list[bytes]) -> float:
+    return 1 - sum(1 for p in pixels if p == b"\xff\xff\xff") / len(pixels)
+
+
+def test_task_page_opens_with_a_visible_forest_plot(tab):
+    # The first figure of the page, above the leaderboard, with one row per compared method.
+    assert tab.evaluate_js("document.querySelector('figure').className") == "forest"
+    assert tab.evaluate_js("document.querySelector('figure.forest').compareDocumentPosition("
+                           "document.querySelector('table.leaderboard')) & Node.DOCUMENT_POSITION_FOLLOWING") > 0
+    text = tab.evaluate_js("document.querySelector('figure.forest svg').textContent")
+    assert "underpowered" in text and "equivalent" in text and "sam[rho=0.05] (n=5)" in text
+    rect, pixels = _figure_shot(tab, "figure.forest svg")
+    assert rect["width"] > 400 and rect["height"] > 100
+    assert _drawn(pixels) > 0.03 and len(set(pixels)) > 10  # axes, bars, dots and text were painted
+    body = tab.evaluate_js("document.body.innerText")
+    assert "underpowered (smallest adjusted p 0.1875)" in body
+    assert "significant difference" not in body.lower()
+
+
+def test_index_shows_the_iqm_chart_and_rank_intervals(tab):
+    task_url = tab.evaluate_js("document.location.href")
+    tab.open(task_url.rsplit("/", 1)[0] + "/index.html")
+    try:
+        rect, pixels = _figure_shot(tab, "figure.iqm svg")
+        assert rect["width"] > 400 and rect["height"] > 100
+        assert _drawn(pixels) > 0.03 and len(set(pixels)) > 10
+        body = tab.evaluate_js("document.body.innerText")
+        assert "Rank intervals" in body and ("Best method:" in body or "No best method" in body)
+    finally:
+        tab.open(task_url)  # the other tests of this module read the task page

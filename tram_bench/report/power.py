@@ -106,31 +106,30 @@ def design_power(design, sds: Mapping[str, float], mde_target: float | None = No
     return out
 
 
-def print_power(console, design, rows: list[tuple[str, TaskPower]], *, override: bool) -> None:
-    """The ``tram-bench plan`` power section: one line of design and one of power per task (rich console)."""
-    from rich.table import Table
-    from rich.text import Text
-
+def power_lines(design, rows: list[tuple[str, TaskPower]], *, override: bool) -> list[str]:
+    """The ``tram-bench plan`` power section as plain lines: a heading, then one line per task."""
     from tram_bench.report.formatting import fmt
     from tram_bench.report.wording import unit_words
 
-    table = Table(title=Text(f"power of the design (alpha {design.alpha:g} per task family, Holm; exact Wilcoxon; "
-                             f"{POWER:.0%} power at alpha/m)"), title_justify="left")
-    target = "--mde" if override else "delta"
-    for col in ("task", "baseline", "m", "n", "smallest adjusted p", "SD of paired Δ", "MDE",
-                f"seeds for {target}", "units"):
-        table.add_column(col, justify="left" if col in ("task", "baseline", "smallest adjusted p", "units") else "right")
+    lines = [f"power (per task: Holm over its m comparisons at alpha {design.alpha:g}, exact Wilcoxon signed-rank; "
+             f"MDE and seeds needed at {POWER:.0%} power and alpha/m):"]
     baselines = {t.task_label: t.baseline_method for t in design.tasks}
     for label, p in rows:
-        reach = Text(p.reach_text(), style="green" if p.reaches_alpha else "bold red")
-        seeds = "–" if p.sd is None else (str(p.seeds_needed) if p.seeds_needed is not None else "> 100")
-        table.add_row(Text(label), Text(baselines.get(label) or "none: not tested"), str(p.m), str(p.n), reach,
-                      fmt(p.sd), fmt(p.mde), seeds + ("" if p.delta is None else f" (±{fmt(p.delta)})"),
-                      unit_words(p.units))
-    console.print(table)
-    if not any(p.sd is not None for _, p in rows):
-        console.print(Text("SD, MDE and seeds needed appear once the results directory holds runs of this suite.",
-                           style="dim"))
+        base = baselines.get(label)
+        head = f"  {label}: baseline {base}" if base else f"  {label}: no baseline (not tested)"
+        parts = [head, f"m = {p.m}", f"n = {p.n} seeds", p.reach_text()]
+        units = unit_words(p.units)
+        if p.sd is None:
+            parts.append("SD of paired differences: no earlier runs in the results directory")
+        else:
+            parts.append(f"SD of paired differences {fmt(p.sd)} {units}")
+            parts.append(f"MDE {fmt(p.mde)} {units}" if p.mde is not None else "MDE: none (alpha unreachable)")
+            if p.delta is not None:
+                what = "--mde" if override else "delta"
+                need = f"{p.seeds_needed} seeds" if p.seeds_needed is not None else "more than 100 seeds"
+                parts.append(f"{need} to detect {what} = {fmt(p.delta)} {units}")
+        lines.append(", ".join(parts))
+    return lines
 
 
-__all__ = ["POWER", "TaskPower", "design_power", "earlier_sds", "pooled_sd", "print_power", "task_power"]
+__all__ = ["POWER", "TaskPower", "design_power", "earlier_sds", "pooled_sd", "power_lines", "task_power"]
