@@ -121,3 +121,15 @@ def test_cd_data_by_hand():
     assert cd.n_tasks == 8
     # at 6 tasks A's p is 2/64 -> Holm 0.09375: nothing is distinguished, one clique of all
     assert cd_diagram_data(_cd_scores(6)).cliques == (("A", "B", "C"),)
+
+
+def test_rank_bootstrap_keeps_the_seed_pairing():
+    # Seeds move both methods by far more than their gap, but "b" beats "a" on every seed: one
+    # draw of seeds for both methods keeps b first in every replicate. Resampling each method's
+    # seeds separately would overlap their intervals.
+    seeds = [0.0, 5.0, -4.0, 9.0, -7.0, 2.0]
+    scores = _scores({"a": {"t1": seeds, "t2": seeds}, "b": {"t1": [s + 0.01 for s in seeds],
+                                                             "t2": [s + 0.01 for s in seeds]}})
+    out = rank_intervals(scores)
+    assert [(r.method, r.rank, r.low, r.high) for r in out] == [("b", 1, 1, 1), ("a", 2, 2, 2)]
+    assert best_method(out) == "b"
