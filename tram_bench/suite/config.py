@@ -87,10 +87,25 @@ class SuiteConfig:
 def unknown_key(key: Any, valid: Iterable[str], what: str = "key", owner: str = "") -> str:
     """``unknown hparam 'rhoo' of method 'sam' (did you mean 'rho'?)``."""
     valid = list(valid)
-    close = difflib.get_close_matches(str(key), valid, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else f" (expected one of: {', '.join(valid)})" if valid else ""
+    close = closest_names(str(key), valid)
+    hint = (f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close
+            else f" (expected one of: {', '.join(valid)})" if valid else "")
     of = f" of {owner}" if owner else ""
     return f"unknown {what} {key!r}{of}{hint}"
+
+
+def _words(name: str) -> list[str]:
+    return [w for w in re.split(r"[_\-+.]", name.lower()) if w]
+
+
+def closest_names(key: str, valid: list[str]) -> list[str]:
+    """The names to suggest for ``key``: those that contain it as a whole word (``eta`` ->
+    ``fisher_eta``, never the merely similar ``betas``), else the closest spelling."""
+    word = key.lower()
+    containing = [v for v in valid if word in _words(v)]
+    if containing:
+        return containing[:3]
+    return difflib.get_close_matches(key, valid, n=1)
 
 
 def check_keys(mapping: dict[Any, Any], valid: Iterable[str], path: KeyPath, src: SourceMap) -> list[SuiteError]:
@@ -227,7 +242,9 @@ def _mapping_or_empty(value: Any, path: KeyPath, src: SourceMap, errors: list[Su
     if value is None:
         return {}
     if not isinstance(value, dict):
-        errors.append(src.error(path, f"must be a mapping of key: value, got {type(value).__name__} {value!r}"))
+        key, colon, rest = value.partition(":") if isinstance(value, str) else ("", "", "")
+        hint = f" (write '{key}: {rest}' with a space after ':')" if colon and key and rest and rest[0] != " " else ""
+        errors.append(src.error(path, f"must be a mapping of key: value, got {type(value).__name__} {value!r}{hint}"))
         return None
     return {str(k): v for k, v in value.items()}
 

@@ -320,7 +320,7 @@ def _declared(label: str, decl: BaselineDecl, configs: list[_Config], report: Re
     of_id = [c for c in configs if c.method == decl.id]
     what = decl.id + (f" with {differing(decl.hparams, {})}" if decl.hparams else "")
     if not found:
-        have = "; ".join(_describe(c, of_id) + ": " + (differing(c.hparams, {}) or "defaults") for c in of_id)
+        have = "; ".join(differing({k: c.hparams.get(k) for k in decl.hparams}, {}) for c in of_id)
         hint = f" (its {decl.id} configurations: {have})" if have else f" (the task does not run {decl.id})"
         report(decl.path, f"baseline {what} matches no configuration of task {label!r}{hint}")
     else:

@@ -1,7 +1,8 @@
 """Load a suite file (with ``-O`` overrides) into a checked SuiteConfig, and expand it into RunSpecs.
 
-Pipeline: read text -> compose with PyYAML for line numbers and duplicate keys -> OmegaConf.create
-(YAML 1.2 numbers such as ``1e-3``, interpolation) -> apply overrides -> resolve interpolations ->
+Pipeline: read text -> compose with PyYAML for line numbers, duplicate keys and values YAML 1.1 and
+1.2 read differently (refused) -> OmegaConf.create (``1e-3`` is a float; interpolation) -> apply
+overrides -> refuse resolver calls (:mod:`interpolation`) -> resolve interpolations ->
 structural checks (:mod:`config`) -> resolution against the task/method classes (:mod:`resolve`).
 Every problem becomes a :class:`SuiteError`; none escapes as a traceback.
 """
@@ -13,11 +14,13 @@ from typing import Any, Sequence
 
 import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
 
 from tram_bench.suite.config import SuiteConfig, build_config
 from tram_bench.suite.design import check_design
 from tram_bench.suite.errors import KeyPath, SuiteError, SuiteInvalid, one_line, sorted_unique
-from tram_bench.suite.locations import SourceMap, map_source, yaml_problem
+from tram_bench.suite.interpolation import is_free_text, quoted_free_text, resolver_errors, set_at
+from tram_bench.suite.locations import SourceMap, ambiguous_scalars, map_source, yaml_error_line, yaml_problem
 from tram_bench.suite.overrides import OverrideError, apply_override, parse_key_path, parse_override
 from tram_bench.suite.resolve import resolve
 from tram_bench.suite.spec import RunSpec
@@ -87,11 +90,12 @@ def read_document(path: str | Path, overrides: Sequence[str] = ()) -> tuple[Any,
     if not isinstance(root, yaml.MappingNode):
         got = "an empty file" if root is None else "a list" if isinstance(root, yaml.SequenceNode) else "a single value"
         return None, src, [src.error((), f"the top level must be a mapping with suite, seeds, tasks, methods; got {got}")]
+    errors = ambiguous_scalars(root, src)  # reported, not fatal: the other checks still run
+    literals = quoted_free_text(root)
     try:
         cfg = OmegaConf.create(text)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        return None, src, [SuiteError(file, mark.line + 1 if mark else None, "", f"YAML error: {yaml_problem(exc)}")]
+        return None, src, [SuiteError(file, yaml_error_line(exc), "", f"YAML error: {yaml_problem(exc)}")]
     except Exception as exc:  # noqa: BLE001 - OmegaConf's own errors carry the key, not the line
         return None, src, [_omegaconf_error(exc, src)]
     data = OmegaConf.to_container(cfg, resolve=False)
@@ -99,10 +103,20 @@ def read_document(path: str | Path, overrides: Sequence[str] = ()) -> tuple[Any,
     for text_ov in overrides:
         try:
             ov = parse_override(text_ov)
-            src.mark_override(apply_override(data, ov), ov.text)
+            where = apply_override(data, ov)
+            src.mark_override(where, ov.text)
         except OverrideError as exc:
             errors.append(SuiteError(f"-O {text_ov}", None, "", str(exc)))
+            continue
+        literals = {p: v for p, v in literals.items() if p[: len(where)] != where}
+        if ov.quoted and is_free_text(where):
+            literals[where] = ov.value
 
+    # Literal text is set aside so that OmegaConf neither interpolates it nor reads "???" as missing.
+    literals = {p: v for p, v in literals.items() if set_at(data, p, "")}
+    bad = resolver_errors(data, src)
+    if bad:  # never resolve a document that calls a resolver
+        return None, src, errors + bad
     try:
         cfg = OmegaConf.create(data)
     except Exception as exc:  # noqa: BLE001 - e.g. an override value OmegaConf cannot hold
@@ -110,7 +124,10 @@ def read_document(path: str | Path, overrides: Sequence[str] = ()) -> tuple[Any,
     bad = _unresolvable(cfg, (), src)
     if bad:
         return None, src, errors + bad
-    return OmegaConf.to_container(cfg, resolve=True), src, errors
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    for path, value in literals.items():
+        set_at(resolved, path, value)
+    return resolved, src, errors
 
 
 def _unresolvable(node: DictConfig | ListConfig, path: KeyPath, src: SourceMap) -> list[SuiteError]:
@@ -121,6 +138,8 @@ def _unresolvable(node: DictConfig | ListConfig, path: KeyPath, src: SourceMap) 
         sub = path + (key if isinstance(key, int) else str(key),)
         try:
             child = node[key]
+        except MissingMandatoryValue:
+            continue  # "???" is text here, not OmegaConf's missing-value marker
         except Exception as exc:  # noqa: BLE001 - InterpolationKeyError, GrammarParseError, env var missing...
             errors.append(src.error(sub, f"cannot resolve: {_first_line(exc)} (write \\${{ for a literal '${{')"))
             continue

@@ -61,7 +61,7 @@ def map_source(text: str, file: str) -> tuple[SourceMap, yaml.Node | None, list[
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        return src, None, [SuiteError(file, _mark_line(exc), "", f"YAML syntax error: {yaml_problem(exc)}")]
+        return src, None, [SuiteError(file, yaml_error_line(exc), "", f"YAML syntax error: {yaml_problem(exc)}")]
     except yaml.YAMLError as exc:
         return src, None, [SuiteError(file, None, "", f"YAML syntax error: {one_line(exc)}")]
     if root is None:
@@ -77,12 +77,95 @@ def map_source(text: str, file: str) -> tuple[SourceMap, yaml.Node | None, list[
 
 def yaml_problem(exc: yaml.MarkedYAMLError) -> str:
     parts = [p for p in (exc.context, exc.problem) if p]
-    return one_line(": ".join(parts)) if parts else one_line(exc)
+    text = one_line(": ".join(parts)) if parts else one_line(exc)
+    if exc.context == "while scanning a simple key":  # `lr:0.05`: the usual cause
+        text += " (a key needs ': ' with a space after the colon, e.g. 'lr: 0.05')"
+    return text
 
 
-def _mark_line(exc: yaml.MarkedYAMLError) -> int | None:
+def yaml_error_line(exc: yaml.MarkedYAMLError) -> int | None:
+    """The 1-based line where the problem starts.
+
+    PyYAML's problem mark is where it gave up, often the next line (``lr:0.05`` on line 17 is
+    noticed on line 18; an unclosed ``[`` or quote at the end of the file). When the error has a
+    scanner or flow-collection context, that context mark is where the faulty token began. In a
+    block collection the problem mark is the misplaced token itself, so it stays.
+    """
+    context = exc.context or ""
+    if exc.context_mark is not None and ("scanning" in context or "flow" in context):
+        return exc.context_mark.line + 1
     mark = exc.problem_mark or exc.context_mark
     return None if mark is None else mark.line + 1
+
+
+
+# Plain (unquoted) scalars that YAML 1.1 (PyYAML, hence OmegaConf, reads suites with it) and YAML 1.2
+# read as different values. A suite must mean the same to any YAML reader, so each is refused with the
+# spelling to use. Underscores in numbers are refused too (1.1: 1000, 1.2: the text "1_000"), and so
+# are hexadecimal and other bases except where both versions agree (0x1F).
+_SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$")
+_LEADING_ZERO = re.compile(r"^[-+]?0[0-9_]+$")
+_BINARY = re.compile(r"^[-+]?0b[01_]+$")
+_OCTAL_12 = re.compile(r"^[-+]?0o[0-7]+$")
+_UNDERSCORED = re.compile(r"^[-+]?(?:[0-9_]+\.?[0-9_]*|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?$|^[-+]?0x[0-9a-fA-F_]+$")
+_BOOL_11 = re.compile(r"^(?:yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF)$")
+
+
+def yaml11_problem(value: str) -> str | None:
+    """Why the plain scalar ``value`` is ambiguous between YAML 1.1 and 1.2, or None."""
+    def as_11() -> object:
+        try:
+            return yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+
+    digits = value.replace("_", "")
+    if _SEXAGESIMAL.match(value):
+        why = f"is the base-60 number {as_11()!r} in YAML 1.1 and text in YAML 1.2; write {as_11()!r}"
+    elif _LEADING_ZERO.match(value):
+        v11 = as_11()
+        read = f"the octal number {v11!r}" if isinstance(v11, int) else "text"
+        decimal = ("-" if digits.startswith("-") else "") + (digits.lstrip("+-").lstrip("0") or "0")
+        why = f"has a leading zero: YAML 1.1 reads {read}, YAML 1.2 the decimal {decimal}; write {decimal}"
+    elif _BINARY.match(value):
+        why = f"is the binary number {as_11()!r} in YAML 1.1 and text in YAML 1.2; write {as_11()!r}"
+    elif _OCTAL_12.match(value):
+        why = f"is the octal number {int(digits, 8)!r} in YAML 1.2 and text in YAML 1.1; write {int(digits, 8)!r}"
+    elif "_" in value and any(c.isdigit() for c in value) and _UNDERSCORED.match(value):
+        why = f"has '_' in a number: YAML 1.1 reads {as_11()!r}, YAML 1.2 the text {value!r}; write {as_11()!r}"
+    elif _BOOL_11.match(value):
+        why = f"is the boolean {str(as_11()).lower()} in YAML 1.1 and text in YAML 1.2; write {str(as_11()).lower()}"
+    else:
+        return None
+    return f"ambiguous value {value} {why}, or quote it for text"
+
+
+def ambiguous_scalars(root: yaml.Node | None, src: SourceMap) -> list[SuiteError]:
+    """An error for every plain scalar of the composed document that :func:`yaml11_problem` refuses,
+    at its own line and key path (``seeds[0]``)."""
+    errors: list[SuiteError] = []
+    for path, node in plain_scalars(root):
+        problem = yaml11_problem(node.value)
+        if problem:
+            errors.append(SuiteError(src.file, node.start_mark.line + 1, format_key_path(path), problem))
+    return errors
+
+
+def plain_scalars(node: yaml.Node | None, path: KeyPath = (), depth: int = 0):
+    """(key path, node) of every plain (unquoted) scalar value under ``node``; the depth bound stops
+    at the alias loops that map_source reports."""
+    if node is None or depth > 64:
+        return
+    if isinstance(node, yaml.ScalarNode):
+        if node.style is None:
+            yield path, node
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            yield from plain_scalars(item, path + (i,), depth + 1)
+    elif isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
+            yield from plain_scalars(value_node, path if key_node.tag == _MERGE_TAG else path + (key,), depth + 1)
 
 
 def _walk(node: yaml.Node, path: KeyPath, src: SourceMap, errors: list[SuiteError], count: list[int],

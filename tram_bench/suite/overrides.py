@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from tram_bench.suite.errors import KeyPath, format_key_path, one_line
-from tram_bench.suite.locations import ValueLoader
+from tram_bench.suite.locations import ValueLoader, plain_scalars, yaml11_problem
 
 _NAME = re.compile(r"[^.\[\]\s]+")
 _NEXT = re.compile(r"\.([^.\[\]\s]+)|\[(\d+)\]")
@@ -30,6 +30,7 @@ class Override:
     text: str
     path: tuple[str, ...]  # raw segments; digits become list indices where the target is a list
     value: Any
+    quoted: bool = False  # the value is one quoted scalar (literal text in a free-text field)
 
 
 def parse_key_path(text: str) -> tuple[str, ...]:
@@ -54,11 +55,20 @@ def parse_override(text: str) -> Override:
         raise OverrideError("expected key=value, e.g. train.steps=5")
     key, _, raw = text.partition("=")
     path = parse_key_path(key)
+    if not raw.strip():
+        return Override(text=text, path=path, value=None)
     try:
-        value = yaml.load(raw, Loader=ValueLoader) if raw.strip() else None
+        node = yaml.compose(raw, Loader=ValueLoader)
+        value = yaml.load(raw, Loader=ValueLoader)
     except yaml.YAMLError as exc:
         raise OverrideError(f"cannot parse value {raw!r}: {one_line(exc)}") from None
-    return Override(text=text, path=path, value=value)
+    # The same YAML 1.1 / 1.2 ambiguities are refused here as in a suite file.
+    for _, scalar in plain_scalars(node):
+        problem = yaml11_problem(scalar.value)
+        if problem:
+            raise OverrideError(problem)
+    quoted = isinstance(node, yaml.ScalarNode) and node.style in ("'", '"')
+    return Override(text=text, path=path, value=value, quoted=quoted)
 
 
 def apply_override(doc: dict[str, Any], ov: Override) -> KeyPath:
