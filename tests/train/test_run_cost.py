@@ -33,22 +33,29 @@ def _spec(task: str = "synthetic", *, large: bool = False, seed: int = 0, method
                    method_version="1", hparams={}, seed=seed, label="large" if large else "small")
 
 
-needs_per_run_rss = pytest.mark.skipif(
-    not Path("/proc/self/clear_refs").exists(), reason="per-run CPU peak memory needs Linux /proc/self/clear_refs"
-)
+def _small_large_small(tmp_path: Path, device: str) -> tuple[float, float, float]:
+    """Peak memory of a small run, a large run, then a small run again, all in this process."""
+    run_cell(_spec(seed=9), tmp_path, device=device)  # imports and one-off initialisation first
+    alone = run_cell(_spec(seed=0), tmp_path, device=device)["cost"]["peak_memory_mb"]
+    large = run_cell(_spec(large=True), tmp_path, device=device)["cost"]["peak_memory_mb"]
+    after_large = run_cell(_spec(seed=1), tmp_path, device=device)["cost"]["peak_memory_mb"]
+    return alone, large, after_large
 
 
-@needs_per_run_rss
 def test_small_run_after_a_large_one_reports_its_own_peak(tmp_path):
-    run_cell(_spec(seed=9), tmp_path)  # imports and one-off initialisation, so both small runs start alike
-    alone = run_cell(_spec(seed=0), tmp_path)["cost"]["peak_memory_mb"]
-    large = run_cell(_spec(large=True), tmp_path)["cost"]["peak_memory_mb"]
-    after_large = run_cell(_spec(seed=1), tmp_path)["cost"]["peak_memory_mb"]
+    alone, large, after_large = _small_large_small(tmp_path, "cpu")
     assert large > alone + 50  # the large run really is large
     assert after_large == pytest.approx(alone, abs=10.0)
 
 
-@needs_per_run_rss
+@pytest.mark.gpu
+def test_small_run_after_a_large_one_reports_its_own_cuda_peak(tmp_path):
+    alone, large, after_large = _small_large_small(tmp_path, "cuda")
+    assert large > alone + 50
+    # The caching allocator keeps the large run's blocks reserved, but allocated bytes are per run.
+    assert after_large == pytest.approx(alone, abs=1.0)
+
+
 def test_peak_memory_counts_what_the_run_allocates():
     meter = PeakMemory("cpu")
     meter.start()
