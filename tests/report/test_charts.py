@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 import re
+import subprocess
+import sys
 import threading
+import warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Callable
@@ -126,7 +129,7 @@ def test_every_chart_on_degenerate_values_finishes_parses_and_repeats(case, char
     if dropped and chart.startswith("scatter"):
         assert f"{dropped} points with a NaN, infinite or beyond ±1e307 value not shown" in text
     elif dropped and chart == "cd":
-        assert "not shown (rank NaN or infinite)" in text or "beyond" in text
+        assert "not shown (rank NaN, infinite or beyond ±1e307)" in text
     elif dropped:
         assert "not shown (" in text and "NaN, infinite or beyond ±1e307" in text
     else:
@@ -220,3 +223,35 @@ def test_site_build_with_ulp_close_analysis_values_finishes(tmp_path: Path):
     assert re.findall(r'<figure class="analysis-scatter" data-metric="([^"]*)">', page) == ["sharpness", "cka"]
     for svg in re.findall(r"<svg.*?</svg>", page, re.S):
         parse(svg)
+
+
+def test_long_labels_are_cut_on_the_chart_and_kept_whole_in_tooltips():
+    long = "tram-fisher[rho=0.05,sigma=0.1,divergence=kl,base=adamw,weight_decay=0.01,betas=[0.9,0.999]]"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns when the layout collapses the axes to nothing
+        svgs = [
+            forest_plot([ForestRow(long, 1.0, 0.5, 1.5, "better", 5)], unit=long, delta=1.0, title=long * 2),
+            interval_chart([IntervalRow(long, 1.0, 0.5, 1.5, long)], unit="points", title="t"),
+            scatter([Point(long, "seed 0", 1.0, 2.0)], x_label=long * 2, y_label=long, title=long),
+            cd_diagram({long + str(i): 1.0 + i for i in range(15)}, [[long + "0", long + "1"]], title="many"),
+        ]
+    for svg in svgs:
+        root = parse(svg)
+        assert long not in text_of(root) and "…" in text_of(root)
+        assert any(long in (t.text or "") for g in root.iter("g") for t in g.findall("title"))
+
+
+def test_many_dropped_rows_are_counted_not_listed():
+    rows = [IntervalRow(f"m{i}", NAN, 0.0, 1.0) for i in range(9)] + [IntervalRow("ok", 1.0, 0.5, 1.5)]
+    text = text_of(parse(interval_chart(rows, unit="u", title="t")))
+    assert "not shown (value NaN, infinite or beyond ±1e307): m0, m1, m2, m3 and 5 more" in text
+
+
+def test_bytes_are_the_same_in_a_fresh_process():
+    code = ("from tram_bench.report.charts import Point, scatter\n"
+            "import sys\n"
+            "sys.stdout.write(scatter([Point('a', 'p', 1.0, 2.0), Point('b', 'q', 3.0, -1.0)], x_label='x', "
+            "y_label='y', title='t'))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    here = scatter([Point("a", "p", 1.0, 2.0), Point("b", "q", 3.0, -1.0)], x_label="x", y_label="y", title="t")
+    assert out.stdout == here

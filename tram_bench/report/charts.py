@@ -53,6 +53,8 @@ MAX_ABS = 1e307
 # Beyond 1e±100 on a log axis, ticks come from the exponents (see _limits).
 _LOG_LOCATOR_LIMIT = 100.0
 WIDTH_PX = 700  # every chart's width in CSS pixels (the page's reading column)
+# The longest shown text, in characters (longer: cut with an ellipsis; see _short).
+TITLE_CHARS, AXIS_CHARS, NAME_CHARS, NOTE_CHARS = 90, 90, 36, 24
 _PX_PER_INCH = 72  # matplotlib's SVG user unit is 1/72 inch: with this, 1 unit = 1 CSS pixel
 
 # Applied around both figure construction (fonts, colours) and savefig (svg.*).
@@ -155,6 +157,18 @@ def _finite(*values: float) -> bool:
     return all(isinstance(v, (int, float)) and math.isfinite(v) and abs(v) <= MAX_ABS for v in values)
 
 
+def _short(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis: a long label would squeeze the axes to nothing.
+    The full text stays in the chart's tooltips and its ``aria-label``."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _names(names: Sequence[str], most: int = 4) -> str:
+    """``a, b, c`` or ``a, b, c, d and 3 more``, each name cut to NAME_CHARS."""
+    shown = ", ".join(_short(n, NAME_CHARS) for n in names[:most])
+    return shown if len(names) <= most else f"{shown} and {len(names) - most} more"
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
@@ -180,7 +194,8 @@ class _Canvas:
     def render(self, title: str) -> str:
         if self.notes:
             # Drawn in figure coordinates below the axes; constrained layout keeps room for it.
-            self.fig.supxlabel("; ".join(self.notes), fontsize=10, color="#57606a")
+            self.fig.supxlabel("\n".join(_short(n, 2 * TITLE_CHARS) for n in self.notes), fontsize=10,
+                               color="#57606a")
         buf = io.StringIO()
         self.fig.savefig(buf, format="svg", metadata=_METADATA, facecolor="white")
         return _inline(buf.getvalue(), title, self.tips)
@@ -262,7 +277,7 @@ def _message_chart(title: str, message: str, notes: Sequence[str] = ()) -> str:
     """A chart with nothing to plot: the title and why (all values dropped, no rows)."""
     c = _Canvas(110)
     c.notes.extend(notes)
-    c.fig.suptitle(title, fontsize=13, fontweight="bold")
+    c.fig.suptitle(_short(title, TITLE_CHARS), fontsize=13, fontweight="bold")
     c.fig.text(0.5, 0.45, message, ha="center", va="center", fontsize=12, color="#57606a")
     return c.render(title)
 
@@ -325,14 +340,14 @@ def scatter(points: Sequence[Point], *, x_label: str, y_label: str, title: str, 
         ax.axhline(0.0, color="#8c959f", linestyle=(0, (4, 3)), linewidth=1, zorder=0)
     # Legend entries are proxies (one per series), not the per-point artists.
     handles = [ax.plot([], [], linestyle="none", marker=style[s][1], markersize=8, color=style[s][0],
-                       label=s)[0] for s in series]
+                       label=_short(s, NAME_CHARS))[0] for s in series]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
               handletextpad=0.3)
     ax.grid(True, color=GRID, linewidth=0.8)
     ax.set_axisbelow(True)
-    ax.set_xlabel(x_label)
-    ax.set_ylabel(y_label)
-    ax.set_title(title, loc="left")
+    ax.set_xlabel(_short(x_label, AXIS_CHARS))
+    ax.set_ylabel(_short(y_label, AXIS_CHARS * 3 // 5))  # the plot is 3/5 as high as it is wide
+    ax.set_title(_short(title, TITLE_CHARS), loc="left")
     return c.render(title)
 
 
@@ -392,7 +407,7 @@ def _interval_figure(rows: Sequence[_Row], *, unit: str, title: str, what: str, 
     kept = [r for r in rows if _finite(r.value)]
     notes = []
     if len(kept) < len(rows):
-        names = ", ".join(r.name for r in rows if not _finite(r.value))
+        names = _names([r.name for r in rows if not _finite(r.value)])
         notes.append(f"not shown ({what} NaN, infinite or beyond ±1e307): {names}")
     if not kept:
         return _message_chart(title, empty, notes)
@@ -417,16 +432,16 @@ def _interval_figure(rows: Sequence[_Row], *, unit: str, title: str, what: str, 
                 gid=c.tip("row", r.tip))
         if r.right:
             # The notes column: y in data rows, x just right of the axes (constrained layout makes room).
-            ax.annotate(r.right, xy=(1.0, y), xycoords=("axes fraction", "data"), xytext=(8, 0),
+            ax.annotate(_short(r.right, NOTE_CHARS), xy=(1.0, y), xycoords=("axes fraction", "data"), xytext=(8, 0),
                         textcoords="offset points", va="center", ha="left", fontsize=11, annotation_clip=False)
-    ax.set_yticks(range(len(kept)), [r.label for r in kept])
+    ax.set_yticks(range(len(kept)), [_short(r.label, NAME_CHARS) for r in kept])
     ax.set_ylim(len(kept) - 0.5, -0.5)  # first row on top
     ax.tick_params(axis="y", length=0)
     ax.spines["left"].set_visible(False)
     ax.grid(True, axis="x", color=GRID, linewidth=0.8)
     ax.set_axisbelow(True)
-    ax.set_xlabel(unit)
-    ax.set_title(title, loc="left")
+    ax.set_xlabel(_short(unit, AXIS_CHARS))
+    ax.set_title(_short(title, TITLE_CHARS), loc="left")
     return c.render(title)
 
 
@@ -486,7 +501,8 @@ def cd_diagram(avg_ranks: Mapping[str, float], cliques: Sequence[Sequence[str]],
     ranks = {m: r for m, r in avg_ranks.items() if _finite(r)}
     notes = []
     if len(ranks) < len(avg_ranks):
-        notes.append("not shown (rank NaN or infinite): " + ", ".join(m for m in avg_ranks if m not in ranks))
+        lost = _names([m for m in avg_ranks if m not in ranks])
+        notes.append(f"not shown (rank NaN, infinite or beyond ±1e307): {lost}")
     if not ranks:
         return _message_chart(title, "no method to rank", notes)
     order = sorted(ranks, key=lambda m: (ranks[m], m))
@@ -518,21 +534,16 @@ def cd_diagram(avg_ranks: Mapping[str, float], cliques: Sequence[Sequence[str]],
         y = 0.35 + clique_gap * k
         ax.plot([ranks[cl[0]] - 0.03, ranks[cl[-1]] + 0.03], [y, y], color=INK, linewidth=4,
                 solid_capstyle="round", gid=c.tip("clique", "not significantly different: " + ", ".join(cl)))
-    for i, m in enumerate(left):
-        y = first_row + i
-        colour = _color(order.index(m))
-        ax.plot([ranks[m], ranks[m], lo_rank], [0, y, y], color=colour, linewidth=1.4, clip_on=False,
-                gid=c.tip("method", f"{m}: average rank {_rank_text(ranks[m])}"))
-        ax.annotate(f"{m} ({_rank_text(ranks[m])})", xy=(lo_rank, y), xytext=(-6, 0), textcoords="offset points",
-                    ha="right", va="center", fontsize=11, annotation_clip=False)
-    for i, m in enumerate(right):
-        y = first_row + i
-        colour = _color(order.index(m))
-        ax.plot([ranks[m], ranks[m], hi_rank], [0, y, y], color=colour, linewidth=1.4, clip_on=False,
-                gid=c.tip("method", f"{m}: average rank {_rank_text(ranks[m])}"))
-        ax.annotate(f"({_rank_text(ranks[m])}) {m}", xy=(hi_rank, y), xytext=(6, 0), textcoords="offset points",
-                    ha="left", va="center", fontsize=11, annotation_clip=False)
-    ax.set_title(title, loc="left")
+    # Each method: a line down from its rank to its row, then out to its side, where its name is.
+    for names, edge, dx, ha in ((left, lo_rank, -6, "right"), (right, hi_rank, 6, "left")):
+        for i, m in enumerate(names):
+            y = first_row + i
+            name, rank = _short(m, NAME_CHARS - 8), _rank_text(ranks[m])
+            ax.plot([ranks[m], ranks[m], edge], [0, y, y], color=_color(order.index(m)), linewidth=1.4,
+                    clip_on=False, gid=c.tip("method", f"{m}: average rank {rank}"))
+            ax.annotate(f"{name} ({rank})" if ha == "right" else f"({rank}) {name}", xy=(edge, y), xytext=(dx, 0),
+                        textcoords="offset points", ha=ha, va="center", fontsize=11, annotation_clip=False)
+    ax.set_title(_short(title, TITLE_CHARS), loc="left")
     return c.render(title)
 
 
