@@ -221,8 +221,14 @@ def test_site_build_with_ulp_close_analysis_values_finishes(tmp_path: Path):
     index = timed(lambda: build_site(b.con, tmp_path / "lb", None, family_of=lambda task: None))
     page = (index.parent / task_page_name("s", "xnli-mini")).read_text(encoding="utf-8")
     assert re.findall(r'<figure class="analysis-scatter" data-metric="([^"]*)">', page) == ["sharpness", "cka"]
-    for svg in re.findall(r"<svg.*?</svg>", page, re.S):
-        parse(svg)
+    svgs = re.findall(r"<svg.*?</svg>", page, re.S)
+    assert len(svgs) >= 3  # the two analysis scatters and at least one leaderboard chart
+    for svg in svgs:
+        check(svg, parse(svg).get("aria-label"))
+    # One page, many charts: ids stay unique, and nothing needs a style-src exception beyond the page's CSS.
+    ids = re.findall(r'\sid="([^"]*)"', page)
+    assert len(ids) == len(set(ids))
+    assert page.count("<style") == 1 and ' style="' not in page
 
 
 def test_long_labels_are_cut_on_the_chart_and_kept_whole_in_tooltips():
