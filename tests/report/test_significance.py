@@ -218,3 +218,82 @@ def test_a_duplicate_seed_is_an_error_and_hparams_match_by_value():
     assert q(b.con, """SELECT n_pairs FROM significance WHERE "group" = 'primary'""") == [(1,)]
     out = render(b.con)
     assert "error: sam: 2 ok runs with seed 0" in out and first in out and second in out
+
+
+# --- across tasks ---------------------------------------------------------------------------------------
+
+def _suite_of_tasks(n_tasks: int, *, tie: bool = False, seeds=range(4)):
+    """n_tasks accuracy tasks; sgd is the baseline, sam is 2 points better; tram-x equals sam when ``tie``."""
+    b = new_store()
+    for k in range(n_tasks):
+        task = f"t{k}"
+        for s in seeds:
+            base = 0.5 + 0.01 * k + 0.003 * s
+            runs = (("sgd", SGD, base), ("sam", SAM_A, base + 0.02 + 0.001 * ((s + k) % 3)),
+                    ("tram-x", TRAMX, base + 0.02 + 0.001 * ((s + k) % 3) if tie else base - 0.01))
+            for method, hp, o in runs:
+                b.add_run("s", task, method, s, _metrics(0.9, o), hparams=hp)
+        b.declare("s", task, "sgd", SGD)
+    create_views(b.con)
+    return b
+
+
+def test_iqm_and_probability_of_improvement_are_of_the_paired_differences():
+    from tram_bench.stats.across import iqm_estimate, probability_of_improvement
+
+    b = _suite_of_tasks(2)
+    diffs: dict[str, dict[str, dict[int, float]]] = {}
+    for task, config, seed, d in q(b.con, """
+            SELECT s.task_label, s.config, r.seed, 100 * (r.ood_avg - rb.ood_avg)
+            FROM (SELECT DISTINCT task_label, config FROM significance) s
+            JOIN run_averages r ON r.task_label = s.task_label AND r.config = s.config
+            JOIN run_averages rb ON rb.task_label = s.task_label AND rb.config = 'sgd' AND rb.seed = r.seed
+             AND rb.checkpoint = r.checkpoint AND rb.split = r.split AND rb.metric = r.metric
+            WHERE r.checkpoint = 'selected' AND r.split = 'test' AND r.metric = 'accuracy'"""):
+        diffs.setdefault(config, {}).setdefault(task, {})[seed] = d
+    rows = {r[0]: r[1:] for r in q(b.con, "SELECT config, units, n_tasks, n_pairs, iqm, iqm_low, iqm_high, poi, "
+                                          "poi_low, poi_high FROM across_tasks")}
+    assert set(rows) == {"sam", "tram-x"}
+    for config, per_task in diffs.items():
+        est, poi = iqm_estimate(per_task), probability_of_improvement(per_task)
+        assert rows[config][:3] == ("points", 2, 8)
+        assert rows[config][3:6] == pytest.approx((est.value, est.low, est.high), rel=1e-9)
+        assert rows[config][6:] == pytest.approx((poi.value, poi.low, poi.high), rel=1e-9)
+    assert rows["sam"][6] == 1.0 and rows["tram-x"][6] == 0.0  # sam beats sgd on every pair, tram-x on none
+
+
+def test_tied_methods_share_a_rank_and_no_best_method_is_named(tmp_path):
+    from tram_bench.report import build_site
+
+    b = _suite_of_tasks(2, tie=True)
+    ranks = dict(q(b.con, "SELECT config, rank FROM rank_intervals"))
+    assert ranks["sam"] == ranks["tram-x"] < ranks["sgd"]
+    assert q(b.con, "SELECT count(*) FROM rank_intervals WHERE best") == [(0,)]
+    text = build_site(b.con, tmp_path / "site").read_text()
+    assert "No best method" in text and "Best method:" not in text
+    assert "rank intervals across tasks" in render(b.con) and "no single best method" in render(b.con)
+
+
+def test_the_critical_difference_diagram_needs_five_tasks(tmp_path):
+    from tram_bench.report import build_site
+
+    four = _suite_of_tasks(4)
+    assert q(four.con, "SELECT count(*) FROM cd_ranks") == [(0,)]
+    five = _suite_of_tasks(5)
+    assert {r[0] for r in q(five.con, "SELECT config FROM cd_ranks")} == {"sgd", "sam", "tram-x"}
+    assert 'class="cd"' in build_site(five.con, tmp_path / "five").read_text()
+    assert 'class="cd"' not in build_site(four.con, tmp_path / "four").read_text()
+
+
+def test_units_are_never_pooled_across_tasks():
+    b = new_store()
+    for s in range(3):
+        b.add_run("s", "acc", "sgd", s, _metrics(0.9, 0.5 + 0.01 * s), hparams=SGD)
+        b.add_run("s", "acc", "sam", s, _metrics(0.9, 0.52 + 0.01 * s), hparams=SAM_A)
+        for method, hp, v in (("sgd", SGD, 30.0), ("sam", SAM_A, 29.0)):
+            b.add_run("s", "ppl", method, s, [Metric("id", 20.0, True, "perplexity"),
+                                             Metric("x", v + s, False, "perplexity")], hparams=hp)
+    b.declare("s", "acc", "sgd", SGD)
+    b.declare("s", "ppl", "sgd", SGD, delta=0.01, units="log_ratio", family="lm")
+    create_views(b.con)
+    assert q(b.con, "SELECT units, n_tasks FROM across_tasks ORDER BY units") == [("log_ratio", 1), ("points", 1)]

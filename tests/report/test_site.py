@@ -146,7 +146,7 @@ def test_index_lists_suites_with_partial_badge_and_rank(site):
                                                                                   "baseline"])
     row = {r[0][0]: [c for c, _ in r] for r in tasks["rows"]}["digits"]
     # The declared baseline, the verdicts of its 3 comparisons and no MDE (5 seeds, m = 3: alpha unreachable).
-    assert row[3:6] == ["sgd", "1 equivalent, 2 underpowered", "–"]
+    assert row[3:6] == ["sgd", "1 equivalent, 2 underpowered", "none: alpha unreachable"]
     rank = next(t for t in p.tables if [c for c, _ in t["head"][0]][:2] == ["method", "rank"])
     _, b, _ = site
     best = b.con.execute("SELECT config FROM rank_intervals WHERE best").fetchall()

@@ -492,7 +492,7 @@ def _across_section(s: SuiteReport) -> str:
         table = HtmlTable(
             headers=[(h("method"), True), (h("rank"), False), (h("mean rank"), False), (h("95% rank interval"), False)],
             caption=h("Ranks over the suite's tasks with bootstrap intervals (seeds resampled); methods whose "
-                      f"intervals overlap share a rank. {best}"))
+                      "intervals overlap share a rank; ★ = the best method."))
         for r in s.rank_intervals:
             table.add([text_cell(r.config + (" ★" if r.best else "")), Cell(h(fmt(r.rank, 1)), sort=r.rank),
                        Cell(h(fmt(r.mean_rank, 2)), sort=r.mean_rank),
@@ -533,7 +533,11 @@ def index_page(suites: list[SuiteReport], citation: str, generated: str) -> str:
                 counts[r.verdict or "not tested"] = counts.get(r.verdict or "not tested", 0) + 1
             verdicts = ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or (
                 d.note if d is not None and d.note else "–")
-            mde = "–" if d is None or d.mde is None else f"{fmt(d.mde)} {unit_words(d.units)}"
+            mde = "–"
+            if d is not None and d.mde is not None:
+                mde = f"{fmt(d.mde)} {unit_words(d.units)}"
+            elif d is not None and d.reference is not None and not d.reaches_alpha:
+                mde = "none: alpha unreachable"
             tasks.add([Cell(link, sort=t.task_label, cls="l"), text_cell(t.task), text_cell(metric),
                        text_cell(d.reference if d is not None and d.reference else "none declared"),
                        text_cell(verdicts), Cell(h(mde), sort=None if d is None else d.mde),
