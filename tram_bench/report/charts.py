@@ -29,7 +29,7 @@ import math
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import matplotlib
 from matplotlib.figure import Figure
@@ -288,10 +288,6 @@ def _color(i: int) -> str:
 
 def _marker(i: int) -> str:
     return MARKERS[(i // len(PALETTE)) % len(MARKERS)]
-
-
-def _log_keep(values: Iterable[float], log: bool) -> list[bool]:
-    return [(v > 0) if log else True for v in values]
 
 
 @_with_rc
