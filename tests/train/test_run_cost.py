@@ -20,7 +20,7 @@ from tram_bench.suite.spec import RunSpec
 from tram_bench.tasks.base import TrainDefaults
 from tram_bench.train.loop import run_cell
 from tram_bench.train.memory import PeakMemory
-from tram_bench.util.files import cached
+from tram_bench.util.files import ASSET_CLOCK, asset_memo, cached
 
 
 def _spec(task: str = "synthetic", *, large: bool = False, seed: int = 0, method: str = "sgd") -> RunSpec:
@@ -122,3 +122,18 @@ def test_waiting_for_another_workers_build_is_asset_time(cache, tmp_path):
     assert record["status"] == "ok"
     assert record["asset_time_s"] >= BUILD_S / 2  # most of the other worker's build was waited out
     assert record["setup_time_s"] < BUILD_S / 2
+
+
+def test_asset_clock_counts_a_memoised_build_once_with_the_builds_inside_it(cache):
+    @asset_memo(maxsize=2)
+    def prepare(n: int) -> int:
+        cached("test-nested", {"n": n}, lambda tmp: time.sleep(0.2))  # a disk asset inside it
+        time.sleep(0.1)
+        return n
+
+    t0 = ASSET_CLOCK.seconds()
+    assert prepare(1) == 1
+    first = ASSET_CLOCK.seconds() - t0
+    assert 0.3 <= first < 0.45  # the nested build is not counted twice
+    assert prepare(1) == 1
+    assert ASSET_CLOCK.seconds() - t0 == first  # a hit costs nothing

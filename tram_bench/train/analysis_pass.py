@@ -109,7 +109,12 @@ def analyse(task, model, eval_sets, analyses: tuple[str, ...], train: dict[str, 
         return task.objective(m, batch).loss
 
     for es in eval_sets:
-        subset = list(rebatch(es.batches(), train["sharpness_batch_size"], train["analysis_examples"]))
+        where = f"{es.domain}/{es.split}"
+        try:
+            subset = list(rebatch(es.batches(), train["sharpness_batch_size"], train["analysis_examples"]))
+        except Exception as exc:  # noqa: BLE001 - as in AnalysisResult.attempt
+            result.fail(f"examples of {where}", exc)
+            continue
         if not subset:
             continue
 
@@ -134,7 +139,6 @@ def analyse(task, model, eval_sets, analyses: tuple[str, ...], train: dict[str, 
                     m.train(was_training)
             return row("cka", linear_cka(feats[0].double().numpy(), feats[1].double().numpy()), True)
 
-        where = f"{es.domain}/{es.split}"
         if "sharpness" in analyses:
             result.attempt(f"sharpness on {where}", sharpness)
         if pretrained is not None:
