@@ -54,7 +54,7 @@ MAX_ABS = 1e307
 _LOG_LOCATOR_LIMIT = 100.0
 WIDTH_PX = 700  # every chart's width in CSS pixels (the page's reading column)
 # The longest shown text, in characters (longer: cut with an ellipsis; see _short).
-TITLE_CHARS, AXIS_CHARS, NAME_CHARS, NOTE_CHARS = 90, 90, 36, 24
+TITLE_CHARS, AXIS_CHARS, NAME_CHARS, NOTE_CHARS = 90, 90, 36, 32
 _PX_PER_INCH = 72  # matplotlib's SVG user unit is 1/72 inch: with this, 1 unit = 1 CSS pixel
 
 # Applied around both figure construction (fonts, colours) and savefig (svg.*).
