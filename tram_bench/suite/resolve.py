@@ -253,15 +253,31 @@ def _task_cells(entry: TaskEntry, suite_train: dict[str, FieldValues] | None, tr
     gridded = [k for k, fv in params_fields.items() if len(fv.values) > 1]
     gridded += [k for k, fv in train[1].items() if len(fv.values) > 1]
     cells = []
+    given = {n: fv.path for n, fv in train[1].items() if fv.path is not None}
+    ok = True
     for resolved_params, chosen_params in params_grid:
+        size = resolved_params.get("train_size")
         for resolved_train, chosen_train in train[0]:
+            # Schedule rules need the params too: an epoch-based run's length depends on the data size.
+            problems = check_train_combination(resolved_train, given, size if isinstance(size, int) else None)
+            for problem in problems:
+                _blame(problem, train[1], path, err)
+            ok = ok and not problems
             label = entry.label
             if gridded:
                 chosen = {**chosen_params, **chosen_train}
                 suffix = ",".join(f"{k}={format_value(chosen[k])}" for k in gridded)
                 label = f"{entry.display_label}[{suffix}]"
             cells.append(TaskCell(entry, cls, resolved_params, resolved_train, label))
-    return cells
+    return cells if ok else []
+
+
+def _blame(problem: tuple[str, str, str], fields: dict[str, FieldValues], path: KeyPath, err: _Errors) -> None:
+    """Report a (key to blame, other key, message) problem at the suite key that set the blamed key,
+    else the other key, else the task entry (both are the task's defaults)."""
+    blame, other, message = problem
+    where = next((fields[k].path for k in (blame, other) if k in fields and fields[k].path is not None), None)
+    err.add(where or path, message if where else f"task default train setup: {message}")
 
 
 def _task_params(cls: type, entry: TaskEntry, path: KeyPath, err: _Errors):
@@ -306,9 +322,8 @@ def _task_train(cls: type, suite_train: dict[str, FieldValues] | None, entry_tra
     ok = True
     for combo in itertools.product(*(fields[n].values for n in names)):
         train = dict(zip(names, combo))
-        for blame, other, message in check_train_combination(train) + check_analysis_budget(train, analyses):
-            where = fields[blame].path or fields[other].path
-            err.add(where or path, message if where else f"task default train setup: {message}")
+        for problem in check_analysis_budget(train, analyses):
+            _blame(problem, fields, path, err)
             ok = False
         chosen = {n: train[n] for n in names if fields[n].path is not None}
         grid.append((to_jsonable(train), chosen))

@@ -6,7 +6,9 @@ The allowed names must match what the training loop implements (``tram_bench.tra
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
+
+from tram_bench.suite.errors import KeyPath
 
 SCHEDULES = ("constant", "linear", "polynomial", "cosine")
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -56,13 +58,54 @@ def check_analysis_budget(train: dict[str, Any], analyses: tuple[str, ...]) -> l
     return problems
 
 
-def check_train_combination(train: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """Problems between fields of one resolved setup, as (key to blame, other key, message)."""
+def run_length(train: Mapping[str, Any], train_size: int | None = None) -> tuple[int | None, str]:
+    """(optimizer steps of a run, or an upper bound of them; how they were counted) for one resolved
+    setup, by the training loop's rule (``tram_bench.train.loop``): ``steps``, or with ``epochs``
+    ``max(1, round(epochs * max(1, N // batch_size)))`` for N training examples.
+
+    ``train_size`` is an upper bound of N known without loading data: a task's ``Params.train_size``
+    (every task that has the field caps its training examples with it). The count is None when the
+    run is measured in epochs and no bound is known.
+    """
+    epochs = train.get("epochs")
+    if epochs is None:
+        return train["steps"], f"steps ({train['steps']})"
+    if train_size is None or train["batch_size"] <= 0:
+        return None, ""
+    per_epoch = max(1, train_size // train["batch_size"])
+    total = max(1, int(round(epochs * per_epoch)))
+    return total, (f"the run's length (at most {total} steps: epochs {epochs:g} x {per_epoch} batches of "
+                   f"{train['batch_size']} from train_size {train_size})")
+
+
+def check_train_combination(train: Mapping[str, Any], given: Mapping[str, KeyPath] | None = None,
+                            train_size: int | None = None) -> list[tuple[str, str, str]]:
+    """Problems between fields of one resolved setup, as (key to blame, other key, message).
+
+    ``given`` maps the keys a suite set (not task defaults) to where it set them; ``train_size`` is
+    the bound of :func:`run_length`. Schedule rules hold whichever way the length is given.
+    """
+    given = given or {}
     problems = []
-    # With `epochs` the step count depends on the data size, known only when the task loads.
-    if train.get("epochs") is None and train["warmup_steps"] >= train["steps"] > 0:
-        problems.append(("warmup_steps", "steps",
-                         f"warmup_steps ({train['warmup_steps']}) must be < steps ({train['steps']})"))
+    length, counted = run_length(train, train_size)
+    length_key = "steps" if train.get("epochs") is None else "epochs"
+    warmup = train["warmup_steps"]
+    if length is not None and warmup >= length > 0:
+        problems.append(("warmup_steps", length_key, f"warmup_steps ({warmup}) must be < {counted}"))
+    every = train["eval_every"]
+    # Only a suite's own eval_every: a task default longer than a shortened run still evaluates at the end.
+    if length is not None and "eval_every" in given and every > length and train["selection"] != "final":
+        problems.append(("eval_every", length_key,
+                         f"eval_every ({every}) must be <= {counted}: the selection set would be evaluated only "
+                         f"once, at the end (or set selection: final)"))
+    if "steps" in given and "epochs" in given and train.get("epochs") is not None \
+            and given["steps"][:-1] == given["epochs"][:-1]:
+        problems.append(("steps", "epochs", f"steps ({train['steps']}) and epochs ({train['epochs']:g}) are both set "
+                                            f"here; epochs decides the run's length, so keep one"))
+    # A power other than 1 (the default, which changes nothing) says a polynomial decay was meant.
+    if "poly_power" in given and train["poly_power"] != 1 and train["schedule"] != "polynomial":
+        problems.append(("poly_power", "schedule", f"poly_power ({train['poly_power']:g}) applies only to schedule: "
+                                                   f"polynomial (the schedule is {train['schedule']!r})"))
     acc, bs = train["accumulation"], train["batch_size"]
     if acc >= 1 and bs > 0 and bs % acc != 0:
         problems.append(("accumulation", "batch_size",
