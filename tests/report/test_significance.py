@@ -185,7 +185,10 @@ def test_identical_values_ingested_in_opposite_orders_share_mean_rank_and_star()
     assert table.best[OOD_AVG] == {"sgd", "sam"}
 
 
-def test_an_edited_suite_counts_only_the_current_plan_and_lists_the_stale_run():
+def test_an_edited_suite_counts_only_the_current_plan_and_lists_the_stale_run(tmp_path):
+    from tram_bench.report import build_site
+    from tram_bench.report.site import task_page_name
+
     b = new_store()
     old = b.add_run("s", "t", "sgd", 0, _metrics(0.9, 0.5), hparams=SGD, steps=100)
     # The suite's lr was edited in place and it ran again: the plan file now lists only the new cell.
@@ -200,6 +203,10 @@ def test_an_edited_suite_counts_only_the_current_plan_and_lists_the_stale_run():
     out = render(b.con)
     assert "complete: 1/1 runs ok" in out
     assert "1 stale run(s)" in out and old in out
+    index = build_site(b.con, tmp_path / "site")
+    for page in (index, index.parent / task_page_name("s", "t")):
+        text = page.read_text()
+        assert "Stale runs (1)" in text and old in text
 
 
 def test_a_duplicate_seed_is_an_error_and_hparams_match_by_value():

@@ -7,8 +7,10 @@ come from one place.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterable
+
+from tram_bench.report.significance import AcrossRow, RankRow as RankIntervalRow, SignificanceResult, TaskTest
 
 CHECKPOINTS = ("selected", "final")
 ID_AVG = "ID avg"
@@ -117,55 +119,6 @@ class CorrelationRow:
 
 
 @dataclass(frozen=True)
-class SignificanceRow:
-    """A configuration against the task's declared baseline (``significance`` table; units in ``units``,
-    > 0 = better). ``verdict`` and the adjusted/power columns are None for the descriptive groups."""
-
-    group: str  # "primary", "in_domain", "worst_ood", "final"
-    checkpoint: str
-    metric: str
-    score: str
-    higher_is_better: bool
-    units: str
-    delta: float | None
-    reference: str
-    config: str
-    n_pairs: int
-    mean_diff: float | None
-    ci_low: float | None
-    ci_high: float | None
-    boot_low: float | None
-    boot_high: float | None
-    wilcoxon_p: float | None
-    ttest_p: float | None
-    p_adjusted: float | None
-    min_attainable_p: float | None
-    mde: float | None
-    seeds_for_delta: int | None
-    verdict: str | None
-
-
-@dataclass(frozen=True)
-class DesignView:
-    """The task's design as tested (``task_tests``): reference (None = no declared baseline), margin, power."""
-
-    reference: str | None
-    units: str
-    delta: float | None
-    alpha: float
-    comparisons: int
-    n_seeds: int
-    sd_pooled: float | None
-    mde: float | None
-    min_attainable_p: float
-    note: str | None
-
-    @property
-    def reaches_alpha(self) -> bool:
-        return self.min_attainable_p < self.alpha
-
-
-@dataclass(frozen=True)
 class StaleRun:
     """A run of a planned suite that the current plan no longer lists (excluded from every statistic)."""
 
@@ -175,33 +128,6 @@ class StaleRun:
     hparams: str
     seed: int
     status: str
-
-
-@dataclass(frozen=True)
-class AcrossView:
-    """A configuration across a suite's tasks of one unit: IQM of paired differences and P(improvement)."""
-
-    units: str
-    config: str
-    n_tasks: int
-    n_pairs: int
-    iqm: float
-    iqm_low: float
-    iqm_high: float
-    poi: float
-    poi_low: float
-    poi_high: float
-
-
-@dataclass(frozen=True)
-class RankIntervalView:
-    config: str
-    rank: float
-    mean_rank: float
-    rank_low: float
-    rank_high: float
-    n_tasks: int
-    best: bool
 
 
 @dataclass(frozen=True)
@@ -345,7 +271,7 @@ class TaskReport:
     severity: list[SeverityRow]
     gains: list[GainRow]
     correlations: list[CorrelationRow]
-    significance: list[SignificanceRow]
+    significance: list[SignificanceResult]
     cost: list[CostRow]
     equal_compute: list[EqualComputeRow]
     comparison: list[ComparisonRow]
@@ -354,11 +280,11 @@ class TaskReport:
     family: str | None = None
     published_beside: list[PublishedTableView] = field(default_factory=list)
     analysis_points: list[AnalysisPoint] = field(default_factory=list)
-    design: DesignView | None = None
+    design: TaskTest | None = None
     errors: list[str] = field(default_factory=list)  # data errors (duplicate seeds): shown, never hidden
     stale: list[StaleRun] = field(default_factory=list)
 
-    def primary(self) -> list[SignificanceRow]:
+    def primary(self) -> list[SignificanceResult]:
         return [s for s in self.significance if s.group == "primary"]
 
     def table(self, checkpoint: str, metric: str | None = None, split: str = "test") -> MetricTable | None:
@@ -375,11 +301,15 @@ class SuiteReport:
     completeness: Completeness
     tasks: list[TaskReport]
     ranks: list[RankRow]
-    across: list[AcrossView] = field(default_factory=list)
-    rank_intervals: list[RankIntervalView] = field(default_factory=list)
+    across: list[AcrossRow] = field(default_factory=list)
+    rank_intervals: list[RankIntervalRow] = field(default_factory=list)
     cd_ranks: dict[str, float] = field(default_factory=dict)  # empty below 5 tasks
     cd_cliques: list[list[str]] = field(default_factory=list)
-    n_stale: int = 0
+    stale: list[StaleRun] = field(default_factory=list)  # every stale run of the suite, any task label
+
+    @property
+    def n_stale(self) -> int:
+        return len(self.stale)
 
     @property
     def best(self) -> str | None:
@@ -538,18 +468,9 @@ def _task_report(v: _Views, suite: str, tc: dict[str, Any],
         for d in v.rows("gain_severity_correlation", *args) if d["split"] == "test"
     ]
     group_order = {g: i for i, g in enumerate(("primary", "in_domain", "worst_ood", "final"))}
-    significance = sorted((
-        SignificanceRow(d["group"], d["checkpoint"], d["metric"], d["score"], bool(d["higher_is_better"]), d["units"],
-                        _num(d["delta"]), d["reference"], d["config"], int(d["n_pairs"]),
-                        *(_num(d[k]) for k in ("mean_diff", "ci_low", "ci_high", "boot_low", "boot_high",
-                                                "wilcoxon_p", "ttest_p", "p_adjusted", "min_attainable_p", "mde")),
-                        None if d["seeds_for_delta"] is None else int(d["seeds_for_delta"]), d["verdict"])
-        for d in v.rows("significance", *args)), key=lambda r: (group_order.get(r.group, 9), r.config))
-    design = None
-    for d in v.rows("task_tests", *args):
-        design = DesignView(d["reference"], d["units"], _num(d["delta"]), float(d["alpha"]), int(d["comparisons"]),
-                            int(d["n_seeds"]), _num(d["sd_pooled"]), _num(d["mde"]), float(d["min_attainable_p"]),
-                            d["note"])
+    significance = sorted((_record(SignificanceResult, d) for d in v.rows("significance", *args)),
+                          key=lambda r: (group_order.get(r.group, 9), r.config))
+    design = next((_record(TaskTest, d) for d in v.rows("task_tests", *args)), None)
     errors = [f"{d['config']}: {d['n_runs']} ok runs with seed {d['seed']} ({d['run_ids']}); that seed is left "
               "out of every paired statistic of this configuration" for d in v.rows("duplicate_seeds", *args)]
     stale = [StaleRun(d["run_id"], d["task_label"], d["method"], d["hparams"], int(d["seed"]), d["status"])
@@ -642,23 +563,27 @@ def load_report(con, task: str | None = None,
     return suites
 
 
+def _record(cls, d: dict[str, Any]):
+    """A dataclass of significance.py from a row of its table (non-finite floats read as None)."""
+    return cls(**{f.name: _num(d[f.name]) if isinstance(d[f.name], float) else d[f.name] for f in fields(cls)})
+
+
 def _suite_summary(con, suite: str) -> dict[str, Any]:
     """The across-task tables of one suite (made by significance.create_significance_table)."""
-    across = [AcrossView(d["units"], d["config"], int(d["n_tasks"]), int(d["n_pairs"]), *(float(d[k]) for k in (
-        "iqm", "iqm_low", "iqm_high", "poi", "poi_low", "poi_high")))
-        for d in _dicts(con, "SELECT * FROM across_tasks WHERE suite = ? ORDER BY units, iqm DESC, config", (suite,))]
-    intervals = [RankIntervalView(d["config"], float(d["rank"]), float(d["mean_rank"]), float(d["rank_low"]),
-                                  float(d["rank_high"]), int(d["n_tasks"]), bool(d["best"]))
-                 for d in _dicts(con, "SELECT * FROM rank_intervals WHERE suite = ? ORDER BY rank, mean_rank, config",
-                                 (suite,))]
+    across = [_record(AcrossRow, d) for d in _dicts(
+        con, "SELECT * FROM across_tasks WHERE suite = ? ORDER BY units, iqm DESC, config", (suite,))]
+    intervals = [_record(RankIntervalRow, d) for d in _dicts(
+        con, "SELECT * FROM rank_intervals WHERE suite = ? ORDER BY rank, mean_rank, config", (suite,))]
     cd_ranks = {d["config"]: float(d["avg_rank"])
                 for d in _dicts(con, "SELECT * FROM cd_ranks WHERE suite = ? ORDER BY config", (suite,))}
     cliques: dict[int, list[str]] = {}
     for d in _dicts(con, "SELECT * FROM cd_cliques WHERE suite = ? ORDER BY clique, config", (suite,)):
         cliques.setdefault(int(d["clique"]), []).append(d["config"])
-    n_stale = con.execute("SELECT count(*) FROM stale_runs WHERE suite = ?", [suite]).fetchone()[0]
+    stale = [StaleRun(d["run_id"], d["task_label"], d["method"], d["hparams"], int(d["seed"]), d["status"])
+             for d in _dicts(con, "SELECT * FROM stale_runs WHERE suite = ? ORDER BY task_label, method, seed, run_id",
+                             (suite,))]
     return {"across": across, "rank_intervals": intervals, "cd_ranks": cd_ranks,
-            "cd_cliques": [cliques[k] for k in sorted(cliques)], "n_stale": int(n_stale)}
+            "cd_cliques": [cliques[k] for k in sorted(cliques)], "stale": stale}
 
 
 def published_tables(con, table_ids: Iterable[str] | None = None) -> list[PublishedTableView]:

@@ -100,6 +100,10 @@ class TaskTest:
     min_attainable_p: float
     note: str | None  # NO_BASELINE, or why nothing could be tested
 
+    @property
+    def reaches_alpha(self) -> bool:
+        return self.min_attainable_p < self.alpha
+
 
 @dataclass(frozen=True)
 class AcrossRow:

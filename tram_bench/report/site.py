@@ -35,6 +35,7 @@ from tram_bench.report.model import (
     OOD_AVG,
     MetricTable,
     PublishedTableView,
+    StaleRun,
     SuiteReport,
     TaskReport,
     arrow,
@@ -276,16 +277,21 @@ def _significance_section(t: TaskReport) -> str:
     return "".join(out)
 
 
+def _stale_table(stale: list[StaleRun], caption: str) -> str:
+    table = HtmlTable(headers=[(h(x), x != "seed") for x in ("run", "task", "method", "hyperparameters", "seed",
+                                                             "status")], caption=h(caption))
+    for r in stale:
+        table.add([text_cell(r.run_id), text_cell(r.task_label), text_cell(r.method), text_cell(r.hparams),
+                   Cell(str(r.seed), sort=r.seed), text_cell(r.status)])
+    return f'<details class="stale"><summary>{h(f"Stale runs ({len(stale)})")}</summary>{table.render()}</details>'
+
+
 def _stale_section(t: TaskReport) -> str:
     if not t.stale:
         return ""
-    table = HtmlTable(headers=[(h(x), x != "seed") for x in ("run", "method", "hyperparameters", "seed", "status")],
-                      caption=h(f"{len(t.stale)} stale run(s): runs of this suite that its current plan no longer "
-                                "lists (the suite was edited after they ran). Excluded from every statistic."))
-    for r in t.stale:
-        table.add([text_cell(r.run_id), text_cell(r.method), text_cell(r.hparams), Cell(str(r.seed), sort=r.seed),
-                   text_cell(r.status)])
-    return "<h2>Stale runs</h2>" + table.render()
+    return "<h2>Stale runs</h2>" + _stale_table(
+        t.stale, f"{len(t.stale)} stale run(s): runs of this suite that its current plan no longer lists (the "
+        "suite was edited after they ran). Excluded from every statistic.")
 
 
 def _published_section(t: TaskReport) -> str:
@@ -471,10 +477,9 @@ def task_page(t: TaskReport, con, out_dir: Path, results_dir: Path | None, gener
 def _across_section(s: SuiteReport) -> str:
     """Across tasks: the IQM chart of paired differences, rank intervals, the CD diagram (>= 5 tasks)."""
     out = []
-    if s.n_stale:
-        out.append('<p class="note">' + h(f"{s.n_stale} stale run(s) of this suite are not in its current plan; "
-                                          "they are listed on their task pages and excluded from every statistic.")
-                   + "</p>")
+    if s.stale:
+        out.append(_stale_table(s.stale, f"{s.n_stale} stale run(s): runs of this suite that its current plan no "
+                                "longer lists (the suite was edited after they ran). Excluded from every statistic."))
     for units in sorted({a.units for a in s.across}):
         rows = [IntervalRow(a.config, a.iqm, a.iqm_low, a.iqm_high,
                             f"P(better) {fmt(a.poi, 2)} [{fmt(a.poi_low, 2)}, {fmt(a.poi_high, 2)}], {a.n_tasks} task(s)")

@@ -14,7 +14,7 @@ def unit_words(units: str) -> str:
 
 
 def group_label(s) -> str:
-    """Label of a significance row's group (a ``SignificanceRow``); the worst OOD domain is named."""
+    """Label of a significance row's group (a ``significance.SignificanceResult``); the worst OOD domain is named."""
     if s.group == "worst_ood":
         return f"worst OOD domain ({s.score.removeprefix('domain:')})"
     if s.group == "final" and s.score == "id_avg":
@@ -23,7 +23,7 @@ def group_label(s) -> str:
 
 
 def verdict_text(s) -> str:
-    """The verdict of a primary row (a ``SignificanceRow``) with the number that decided it."""
+    """The verdict of a primary row (a ``significance.SignificanceResult``) with the number that decided it."""
     v = s.verdict
     if v in ("better", "worse"):
         return f"{v} (Holm p {fmt_p(s.p_adjusted)})"
