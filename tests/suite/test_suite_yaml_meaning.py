@@ -105,3 +105,13 @@ def test_an_alias_and_its_id_in_one_suite_are_a_duplicate_cell(write_suite):
 def test_unknown_method_hints_name_every_method_with_that_word(write_suite):
     (e,) = errors(write_suite(SUITE.replace("id: sam", "id: fisher")))
     assert "unknown method id 'fisher' (did you mean 'fisher_sam' or 'tram-fisher'?)" in e
+
+
+def test_ambiguous_mapping_keys_are_refused_too(write_suite):
+    errs = errors(write_suite(SUITE.replace("label: toy", "label: toy\n    params: {on: 1}")))
+    assert any("tasks[0].params.on: ambiguous value on is the boolean true in YAML 1.1" in e for e in errs), errs
+
+
+def test_a_recursive_alias_ends_in_one_line(write_suite):
+    errs = errors(write_suite(SUITE + "x: &a [*a, *a, 1]\n"))
+    assert len(errs) == 1 and "recursive aliases" in errs[0]

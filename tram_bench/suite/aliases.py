@@ -22,7 +22,6 @@ METHOD_ALIASES: dict[str, str] = {
     "tram-theta-0": "tram-init",
     "tram-theta-t-1": "tram-prev",
     "tram-thetat-1": "tram-prev",
-    "tram-theta-prev": "tram-prev",
     "zeroshot": ZERO_SHOT,
 }
 

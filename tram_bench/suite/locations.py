@@ -151,21 +151,29 @@ def ambiguous_scalars(root: yaml.Node | None, src: SourceMap) -> list[SuiteError
     return errors
 
 
-def plain_scalars(node: yaml.Node | None, path: KeyPath = (), depth: int = 0):
-    """(key path, node) of every plain (unquoted) scalar value under ``node``; the depth bound stops
-    at the alias loops that map_source reports."""
-    if node is None or depth > 64:
+def plain_scalars(node: yaml.Node | None, path: KeyPath = (), active: frozenset[int] = frozenset()):
+    """(key path, node) of every plain (unquoted) scalar under ``node``, mapping keys included (a key
+    ``no:`` is the boolean False in YAML 1.1). An alias that contains itself is not followed into
+    itself (map_source bounds the size of everything else)."""
+    if node is None or id(node) in active:
         return
     if isinstance(node, yaml.ScalarNode):
         if node.style is None:
             yield path, node
-    elif isinstance(node, yaml.SequenceNode):
+        return
+    active = active | {id(node)}
+    if isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            yield from plain_scalars(item, path + (i,), depth + 1)
+            yield from plain_scalars(item, path + (i,), active)
     elif isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                yield from plain_scalars(value_node, path, active)
+                continue
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
-            yield from plain_scalars(value_node, path if key_node.tag == _MERGE_TAG else path + (key,), depth + 1)
+            if isinstance(key_node, yaml.ScalarNode) and key_node.style is None:
+                yield path + (key,), key_node
+            yield from plain_scalars(value_node, path + (key,), active)
 
 
 def _walk(node: yaml.Node, path: KeyPath, src: SourceMap, errors: list[SuiteError], count: list[int],
