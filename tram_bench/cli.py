@@ -133,6 +133,7 @@ def _plan_power(args, suite, results: Path, console) -> None:
 def cmd_run(args) -> int:
     from tram_bench.executors.progress import make_reporter
     from tram_bench.suite.design import design_of
+    from tram_bench.suite.load import expand
     from tram_bench.suite.plan import write_plan_file
     from tram_bench.train import rundir
 
@@ -140,7 +141,10 @@ def cmd_run(args) -> int:
     results = Path(args.results)
     _check_device(args.device)
     with _results_lock(results):
-        write_plan_file(results, suite.suite, suite.path, specs, design_of(suite, specs))
+        # The plan lists the whole suite even when --only runs a part of it: a run the plan does not list is
+        # stale in the report and leaves every statistic.
+        planned = expand(suite) if args.only else specs
+        write_plan_file(results, suite.suite, suite.path, planned, design_of(suite, planned))
         retry = {rundir.STATUS_FAILED} if args.retry_failed else set()
         pending = [s for s in specs if (st := rundir.status(results, s.run_id)) == rundir.STATUS_PENDING or st in retry]
         done = len(specs) - len(pending)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from pathlib import Path
 
 import pytest
 
@@ -61,3 +62,22 @@ def test_a_bad_mde_is_one_line_and_exit_2(tmp_path, capsys, value):
     out = capsys.readouterr()
     assert out.out == "" and out.err.count("\n") == 1 and "--mde" in out.err
     assert not (tmp_path / "results").exists()
+
+
+def test_run_with_only_keeps_the_whole_suite_in_the_plan_so_earlier_runs_stay_current(tmp_path):
+    import duckdb
+
+    from tram_bench.report.views import create_views
+
+    suite = str(Path(__file__).resolve().parents[1] / "fixtures" / "suites" / "synthetic.yaml")
+    results = tmp_path / "r"
+    for only in ("sgd", "sam"):
+        assert main(["run", suite, "--results", str(results), "--quiet", "-O", "seeds=[0]", "--only", only]) == 0
+    con = duckdb.connect(str(results / "tram-bench.duckdb"), read_only=True)
+    create_views(con)
+    assert con.execute("SELECT count(*) FROM stale_runs").fetchone() == (0,)
+    # The sgd run of the first call still counts; tram-prev is planned and missing.
+    assert dict(con.execute("SELECT config, n_ok FROM completeness").fetchall()) == {
+        "sgd": 1, "sam": 1, "tram-prev": 0}
+    assert con.execute("""SELECT reference, config, n_pairs FROM significance WHERE "group" = 'primary'
+                          AND config = 'sam'""").fetchall() == [("sgd", "sam", 1)]
