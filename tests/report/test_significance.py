@@ -304,3 +304,16 @@ def test_units_are_never_pooled_across_tasks():
     b.declare("s", "ppl", "sgd", SGD, delta=0.01, units="log_ratio", family="lm")
     create_views(b.con)
     assert q(b.con, "SELECT units, n_tasks FROM across_tasks ORDER BY units") == [("log_ratio", 1), ("points", 1)]
+
+
+def test_runs_without_a_plan_that_differ_in_train_setup_are_two_configurations():
+    b = new_store()
+    # No plan file: same label, method and hparams, but 100 vs 200 steps (the runs' train JSON).
+    b.add_run("s", "t", "sgd", 0, _metrics(0.9, 0.5), hparams=SGD, planned=False, steps=100)
+    b.add_run("s", "t", "sgd", 0, _metrics(0.9, 0.7), hparams=SGD, planned=False, steps=200)
+    create_views(b.con)
+    configs = [r[0] for r in q(b.con, "SELECT DISTINCT config FROM cells ORDER BY config")]
+    assert len(configs) == 2 and all(c.startswith("sgd {setup ") for c in configs)
+    assert q(b.con, "SELECT count(*) FROM duplicate_seeds") == [(0,)]
+    assert sorted(r[0] for r in q(b.con, "SELECT mean FROM leaderboard WHERE domain = 'o' "
+                                         "AND checkpoint = 'selected'")) == [0.5, 0.7]

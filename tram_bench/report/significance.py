@@ -257,6 +257,9 @@ def _describe(diffs: list[float]) -> dict[str, float | None]:
                                     "boot_low": None, "boot_high": None, "wilcoxon_p": None, "ttest_p": None}
     if n == 0:
         return out
+    # Rounded as the decision test rounds (paired.TIE_DECIMALS): a spread of float noise between two
+    # equal accuracies is no spread, and a t-test of it would be a meaningless warning.
+    diffs = [round(d, paired.TIE_DECIMALS) for d in diffs]
     mean, sd = paired.mean_sd(diffs)
     out["mean_diff"], out["sd_diff"] = _finite(mean), _finite(sd)
     if n >= 2:
