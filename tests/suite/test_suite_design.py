@@ -178,3 +178,25 @@ def test_collector_derives_the_default_design_of_an_old_plan_file(write_suite, t
     # "one" has a single plain method; in "two" the default is ambiguous: NULL baseline everywhere.
     assert cells == [("one", "sam", False, 2), ("one", "sgd", True, 2), ("two", "adam", None, 0), ("two", "sgd", None, 0)]
     assert designs == [("one", "sgd", 1), ("two", None, 2)]
+
+
+def test_a_malformed_design_in_a_plan_file_is_reported_not_ingested(write_suite, tmp_path):
+    suite = load_suite(write_suite(suite_text("  - id: sgd\n  - id: sam")))
+    results = tmp_path / "results"
+    (results / "suites").mkdir(parents=True)
+    doc = plan_document(suite.suite, suite.path, expand(suite))
+    doc["design"]["suite"] = "other"
+    (results / "suites" / "d.json").write_text(json.dumps(doc))
+    doc["design"] = {"suite": "e", "alpha": 0.05, "tasks": [{"task_label": "a"}]}
+    (results / "suites" / "e.json").write_text(json.dumps({**doc, "suite": "e"}))
+    stats = collect(results)
+    reasons = sorted(reason for _, reason in stats.failed_dirs)
+    assert reasons == ["design is malformed (KeyError: 'baseline_hparams')", "design.suite 'other' does not match the plan's suite 'd'"]
+
+
+def test_the_baseline_can_be_set_with_an_override(write_suite):
+    path = write_suite(suite_text("  - id: sgd\n  - id: adam\n  - id: sam"))
+    suite = load_suite(path, ["baseline={id: adam}"])
+    assert design_of(suite, expand(suite)).tasks[0].baseline_method == "adam"
+    errs = errors(write_suite, suite_text("  - id: sgd\n  - id: sam"), ["tasks.0.baseline={id: sam, hparams: {rho: 9}}"])
+    assert errs and all(e.startswith("-O tasks.0.baseline=") for e in errs), errs
