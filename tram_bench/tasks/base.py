@@ -2,7 +2,9 @@
 
 A task class declares ``id``, ``version`` (bump when data or model change; part of every run id),
 ``family`` ("vision", "lm", "xling", "synthetic"), ``Params`` (a dataclass of task-specific
-parameters with defaults) and ``train_defaults`` (the training setup a suite may override).
+parameters with defaults that checks its own values in ``__post_init__`` with the helpers of
+:mod:`tram_bench.tasks.params`, raising a one-line ValueError, so that ``tram-bench validate`` catches a
+bad value before any run) and ``train_defaults`` (the training setup a suite may override).
 
 The training loop uses a task like this::
 
