@@ -12,10 +12,12 @@ from tram_bench.suite.load import check_suite
 def validate(path: str | Path, overrides: Sequence[str] = ()) -> list[SuiteError]:
     """All problems of the suite at ``path`` with ``-O`` overrides applied; empty when it is valid.
 
-    Checks: YAML syntax, document shape, unknown keys (with the closest valid name) at every level,
-    value types against the task ``Params`` / method ``Hparams`` / ``TrainDefaults`` dataclasses,
-    impossible training values, ``Hparams.__post_init__`` rejections, unknown task/method ids,
-    duplicate seeds, cells, task labels and analyses.
+    Checks: YAML syntax (at the line where the problem starts), values YAML 1.1 and 1.2 read
+    differently, OmegaConf resolver calls, document shape, unknown keys (with the closest valid name)
+    at every level, value types against the task ``Params`` / method ``Hparams`` / ``TrainDefaults``
+    dataclasses, impossible training values and schedules (in steps or epochs),
+    ``Hparams.__post_init__`` rejections, unknown task/method ids, duplicate seeds, cells, task
+    labels and analyses, and the comparison design (``baseline``, ``alpha``, ``delta``).
     """
     _, errors = check_suite(path, overrides)
     return errors
