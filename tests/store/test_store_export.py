@@ -11,7 +11,8 @@ from tram_bench.store.export import export
 from tram_bench.store.query import StoreError, open_db
 from tram_bench.suite.plan import write_plan_file
 
-ORDER = {"runs": "run_id", "metrics": "run_id, checkpoint, domain, split, metric", "suite_cells": "suite, run_id"}
+ORDER = {"runs": "run_id", "metrics": "run_id, checkpoint, domain, split, metric", "suite_cells": "suite, run_id",
+         "suite_design": "suite, task_label"}
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def _stored(results):
 def test_parquet_round_trip(filled, tmp_path):
     stored = _stored(filled)
     paths = export(filled, tmp_path / "out", "parquet")
-    assert [p.name for p in paths] == ["runs.parquet", "metrics.parquet", "suite_cells.parquet"]
+    assert [p.name for p in paths] == ["runs.parquet", "metrics.parquet", "suite_cells.parquet", "suite_design.parquet"]
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     for path in paths:
@@ -56,6 +57,20 @@ def test_csv_round_trip(filled, tmp_path):
         back = con.execute(f"SELECT * FROM read_csv('{path}', header = true, columns = {{{types}}})").fetchall()
         assert back == rows  # 0.1 + 0.2 = 0.30000000000000004 survives the text form exactly
     assert '"ValueError: bad ""quote"", comma"' in (tmp_path / "out" / "runs.csv").read_text()
+
+
+def test_the_design_table_is_exported(filled, tmp_path):
+    export(filled, tmp_path / "out", "csv")
+    text = (tmp_path / "out" / "suite_design.csv").read_text().splitlines()
+    assert text[0].startswith("suite,task_label,task,family,baseline_method,") and len(text) == 2
+
+
+def test_a_database_from_before_the_design_table_exports_what_it_has(filled, tmp_path):
+    con = duckdb.connect(str(filled / "tram-bench.duckdb"))
+    con.execute("DROP TABLE suite_design")
+    con.close()
+    paths = export(filled, tmp_path / "out", "csv")
+    assert [p.name for p in paths] == ["runs.csv", "metrics.csv", "suite_cells.csv"]
 
 
 def test_unknown_format_and_missing_database(filled, tmp_path):

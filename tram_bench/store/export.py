@@ -14,11 +14,13 @@ _TABLE_ORDER = {
     "runs": "run_id",
     "metrics": "run_id, checkpoint, domain, split, metric",
     "suite_cells": "suite, run_id",
+    "suite_design": "suite, task_label",
 }
 
 
 def export(results_dir: str | Path, out_dir: str | Path, fmt: str) -> list[Path]:
-    """Write ``runs``, ``metrics`` and ``suite_cells`` to ``out_dir/<table>.<fmt>``; returns the paths.
+    """Write ``runs``, ``metrics``, ``suite_cells`` and ``suite_design`` to ``out_dir/<table>.<fmt>``;
+    returns the paths. A database collected before a table existed exports the tables it has.
 
     Each file is written under a temporary name and renamed, so a reader never sees half a file.
     Timestamps are written in UTC; JSON columns are written as JSON text.
@@ -31,7 +33,10 @@ def export(results_dir: str | Path, out_dir: str | Path, fmt: str) -> list[Path]
     written = []
     con = open_db(results_dir, read_only=True)
     try:
+        present = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         for table, order in _TABLE_ORDER.items():
+            if table not in present:
+                continue
             final = out / f"{table}.{fmt}"
             tmp = out / f".{table}.{fmt}.tmp"
             try:
