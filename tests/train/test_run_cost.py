@@ -9,7 +9,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import multiprocessing as mp
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -137,3 +141,26 @@ def test_asset_clock_counts_a_memoised_build_once_with_the_builds_inside_it(cach
     assert 0.3 <= first < 0.45  # the nested build is not counted twice
     assert prepare(1) == 1
     assert ASSET_CLOCK.seconds() - t0 == first  # a hit costs nothing
+
+
+def test_first_run_of_a_fresh_process_is_not_charged_for_its_imports(tmp_path):
+    # A fresh interpreter: the first run would otherwise import its task's and method's modules and
+    # torch._dynamo (the first optimizer's lazy import, seconds) inside its setup time, or inside its
+    # asset time when that optimizer is the synthetic task's in-memory pre-training. With no
+    # pre-training steps both stay near zero for the first run as for the second.
+    script = (
+        "import dataclasses, json, sys\n"
+        "from pathlib import Path\n"
+        "from test_run_cost import _spec\n"
+        "from tram_bench.train.loop import run_cell\n"
+        "specs = [_spec(seed=s, method=m) for s, m in ((0, 'sam'), (1, 'sgd'))]\n"
+        "specs = [dataclasses.replace(s, task_params={**s.task_params, 'pretrain_steps': 0}) for s in specs]\n"
+        "recs = [run_cell(s, Path(sys.argv[1])) for s in specs]\n"
+        "print(json.dumps([r['setup_time_s'] + r['asset_time_s'] for r in recs]))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(Path(__file__).parent)])}
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, env=env,
+                         timeout=120, check=True)
+    first, second = json.loads(out.stdout.strip().splitlines()[-1])
+    assert first < second + 0.5, (first, second)

@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterator
 from tram_bench.suite.spec import RunSpec
 from tram_bench.train import provenance, rundir
 from tram_bench.train.memory import PeakMemory
-from tram_bench.train.preload import import_run_modules
+from tram_bench.train.preload import prepare_process
 from tram_bench.train.schedule import lr_multiplier
 from tram_bench.util.files import ASSET_CLOCK
 
@@ -371,8 +371,8 @@ def run_cell(spec: RunSpec, results: Path, *, device: str = "cpu", progress: Pro
         raise ResultsWriteError(f"cannot write run directory {run_dir}: {exc.strerror or exc}; "
                                 f"free space or fix permissions, or pass --results DIR") from None
     try:
-        import_run_modules(spec)
-    except Exception:  # noqa: BLE001 - train_cell's lookup of the same module fails again and records it
+        prepare_process(spec, device)
+    except Exception:  # noqa: BLE001 - train_cell meets the same failure again and records it
         pass
     started = _now()
     clock = Stopwatch.start()

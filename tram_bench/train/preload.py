@@ -1,9 +1,10 @@
-"""The modules a run needs, imported before its clocks start.
+"""What a run needs from its process, made ready before the run's clocks start.
 
-A worker's first run would otherwise pay for importing its task's and method's modules, and for
-torch's lazy import of ``torch._dynamo`` on the first optimizer it builds (seconds): one-off costs
-of the process that would land in the setup and wall time of whichever cell happened to run first.
-The fork server of the local executor preloads the same list, once per grid.
+A worker's first run would otherwise pay for importing its task's and method's modules, for torch's
+lazy import of ``torch._dynamo`` on the first optimizer it builds (seconds), and on a GPU for
+creating the CUDA context: one-off costs of the process that would land in the setup and wall time
+of whichever cell happened to run first. The fork server of the local executor preloads the same
+modules, once per grid.
 """
 
 from __future__ import annotations
@@ -33,8 +34,13 @@ def run_modules(specs: Iterable[RunSpec]) -> list[str]:
     return list(dict.fromkeys(modules))
 
 
-def import_run_modules(spec: RunSpec) -> None:
-    """Import :func:`run_modules` of one run. Raises what the import raises (ImportError and the
-    like); ``run_cell`` ignores it, because the run's own lookup fails the same way and records it."""
+def prepare_process(spec: RunSpec, device: str) -> None:
+    """Import :func:`run_modules` of one run and, on a CUDA ``device``, create the CUDA context (a
+    no-op when this process already did both). Raises what the import or the device raises;
+    ``run_cell`` ignores it, because the run itself fails the same way and records it."""
     for name in run_modules([spec]):
         importlib.import_module(name)
+    if str(device).startswith("cuda"):
+        import torch
+
+        torch.zeros(1, device=device)
