@@ -200,3 +200,15 @@ def test_the_baseline_can_be_set_with_an_override(write_suite):
     assert design_of(suite, expand(suite)).tasks[0].baseline_method == "adam"
     errs = errors(write_suite, suite_text("  - id: sgd\n  - id: sam"), ["tasks.0.baseline={id: sam, hparams: {rho: 9}}"])
     assert errs and all(e.startswith("-O tasks.0.baseline=") for e in errs), errs
+
+
+def test_declared_hparams_match_by_value(write_suite):
+    text = suite_text("  - id: sgd\n  - id: sam\n    hparams: {rho: [1.0, 0.5], betas: [0.9, 0.99]}",
+                      extra="baseline: {id: sam, hparams: {rho: 1, betas: [0.9, 0.99]}}")
+    (t,) = design(write_suite, text).tasks
+    assert (t.baseline_method, t.baseline_hparams["rho"], t.comparisons) == ("sam", 1.0, 2)
+
+
+def test_adam_and_adamw_together_are_two_plain_configurations(write_suite):
+    (e,) = errors(write_suite, suite_text("  - id: adam\n    hparams: {base: [adam, adamw]}\n  - id: sam"))
+    assert "ambiguous (a gridded plain method: adam (base=adam) and adam (base=adamw))" in e
