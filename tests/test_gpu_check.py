@@ -122,3 +122,23 @@ def test_paper_archs_match_the_paper_suites(gc):
             assert checkpoint == arch.checkpoint
             length = params.get("block_size") or params.get("max_length") or gc.VIT_B16["image_size"]
             assert length == arch.length
+
+
+def test_bounds_fail_a_row_only_when_enforced_and_targeted(gc):
+    vit = gc.PAPER_ARCHS[0]
+    ms = {"sgd": 50.0, "sam": 105.0, "tram-prev": 130.0, "trpo": 200.0}
+
+    def judged(mid: str, enforce: bool):
+        row = gc.CheckResult(f"vit-b16/{mid}", "PASS", 0.0, "", {"ms_per_step": ms[mid], "peak_gib": 1.5})
+        gc.judge_bound(row, mid, ms, vit, nograd=10.0, enforce=enforce)
+        return row
+
+    # SAM: 105 ms <= 1.1 x (2 x 50 ms); TRAM-prev: 130 ms > 1.1 x (SAM 105 + forward 10 = 115 ms).
+    assert judged("sam", True).status == "PASS"
+    row = judged("tram-prev", True)
+    assert (row.status, row.detail) == ("FAIL", "130.0 ms/step, 2.60x base, peak 1.5 GiB, bound 115.0 ms: over")
+    assert row.measurements["within_bound"] is False
+    row = judged("tram-prev", False)
+    assert (row.status, row.detail) == ("PASS", "130.0 ms/step, 2.60x base, peak 1.5 GiB, (bound 115.0 ms: over)")
+    # TRPO's bound (one base step + one no-grad forward) is for information: never a failure.
+    assert judged("trpo", True).status == "PASS"
