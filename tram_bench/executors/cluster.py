@@ -193,7 +193,7 @@ def _submission(what: str):
     try:
         with contextlib.redirect_stderr(captured):
             yield
-    except (RuntimeError, OSError, ValueError, TypeError) as exc:
+    except (RuntimeError, OSError, ValueError) as exc:
         if isinstance(exc, MissingExtra):
             raise
         lines = [ln.strip() for ln in (str(exc) + "\n" + captured.getvalue()).splitlines() if ln.strip()]
