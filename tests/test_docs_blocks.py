@@ -1,4 +1,4 @@
-"""Every code block of README.md and docs/*.md runs here, on tiny inputs (issue 14 item 9).
+"""Every code block of README.md, docs/*.md and tram_bench/**/*.md runs here, on tiny inputs (issue 14 item 9).
 
 A block runs according to its language:
 
@@ -40,7 +40,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+# The README, docs/, and the READMEs that live beside the code (a task family's own notes).
+DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "tram_bench").rglob("*.md"))]
 SKIP_MARKER = re.compile(r"^\s*<!-- docs-test: skip \((?P<reason>[^()]*\S[^()]*)\) -->\s*$")
 FENCE = re.compile(r"^(?P<indent>\s*)```(?P<lang>[\w+-]*)\s*$")
 RUNNABLE = {"python", "bash", "sh", "yaml", "json"}
