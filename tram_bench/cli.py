@@ -339,7 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"slurm: cells per job array at most (default {DEFAULT_MAX_ARRAY_SIZE}); more pending cells "
                          "are split into several arrays. Keep it within the cluster's MaxArraySize")
     sp.add_argument("--slurm-cluster", default=None, choices=("slurm", "local", "debug"),
-                    help="slurm: submitit backend (default: Slurm when available; 'local'/'debug' run without a cluster, for testing)")
+                    help="slurm: submitit backend (default: Slurm when available; 'local'/'debug' run without a "
+                         "cluster, for testing)")
     sp.add_argument("--no-collect", action="store_true", help="do not ingest into DuckDB afterwards")
     sp.add_argument("--quiet", action="store_true", help="plain one-line-per-run output")
     sp.set_defaults(func=cmd_run)
