@@ -9,6 +9,7 @@ the table fails the test, so a new task or field cannot skip this.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -161,3 +162,11 @@ def test_issue_example_backbone_and_severities_fail_validate_with_both_keys(tmp_
         f"{suite}:5: tasks[0].params.backbone: backbone must be one of small-cnn, efficientnet-lite0, got 'resnet50'",
         f"{suite}:5: tasks[0].params.severities: severities must be a list of integers in 1..5, got [9]",
     ]
+
+
+def test_a_bad_task_param_set_by_an_override_names_the_override(capsys):
+    suite = str(Path(__file__).resolve().parents[2] / "suites/vision.yaml")
+    assert main(["validate", suite, "-O", "tasks.0.params.backbone=resnet50"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["tram-bench: error: -O tasks.0.params.backbone=resnet50: tasks[0].params.backbone: backbone must "
+                   "be one of small-cnn, efficientnet-lite0, got 'resnet50'"]
