@@ -163,7 +163,8 @@ def step_context(precision: str, device: torch.device) -> StepContext:
 
 def make_method(mid: str, model: nn.Module, objective: Callable, base: str, seed: int = 0) -> Method:
     """Method ``mid`` on ``model`` with its paper-default hyperparameters and ``base`` as the base optimizer
-    (a plain method's own id is its base); Adam with the paper's betas (0.9, 0.99), SGD with momentum 0.9."""
+    (a plain method's own id is its base). BaseHparams' defaults give the paper's Adam betas (0.9, 0.99) and
+    SGD momentum 0.9, as the paper suites set them."""
     cls = METHODS.get(mid)
     own_base = mid if mid in ("sgd", "adam") else base
     return cls(model, objective, cls.Hparams(base=own_base), lr=LR,
@@ -178,7 +179,8 @@ def finite_params(model: nn.Module) -> bool:
 
 
 def method_precisions(mid: str, device: torch.device, quick: bool) -> CheckResult:
-    """Every precision of method ``mid`` on both small models; the first failure is the row's detail."""
+    """Every precision of method ``mid`` on both small models; raises CheckFailed naming every failing
+    (precision, model) pair with its error."""
     steps = 2 if quick else 3
     errors: list[str] = []
     notes: list[str] = []
@@ -250,8 +252,9 @@ PAPER_ARCHS = (
               batch_size=32, precision="fp32", base="adam", length=128),
 )
 
-# The checkpoints' config.json values (PAPER_ARCHS' hub ids, in order); --quick keeps the vocabulary, image and
-# patch sizes and shrinks depth and width.
+# The checkpoints' config.json values (PAPER_ARCHS' hub ids, in order; GPT-2's and XLM-R's as read in
+# shared/research/hub-schemas.md, ViT-B/16's the standard definition, which is also ViTConfig's default, since
+# that file did not read its config.json); --quick keeps vocabulary, image and patch sizes, shrinks the rest.
 VIT_B16 = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
                hidden_act="gelu", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
                initializer_range=0.02, layer_norm_eps=1e-12, image_size=224, patch_size=16, num_channels=3,
