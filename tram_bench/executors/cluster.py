@@ -28,7 +28,8 @@ class MissingExtra(RuntimeError):
 
 class SubmissionError(RuntimeError):
     """The scheduler refused the grid before any of it was submitted (``sbatch`` rejected the first array,
-    submitit refused a parameter, ``sbatch`` is missing): one line naming the array and the reason."""
+    submitit refused a parameter, ``sbatch`` is missing, Ray could not start or join a cluster): one line
+    naming what was refused and the reason."""
 
 
 @dataclass
@@ -70,7 +71,8 @@ def run_ray(specs: list[RunSpec], results: Path, *, device: str = "cpu", resourc
     ``address="auto"`` or ``"ray://host:10001"`` joins an existing cluster (e.g. inside a Slurm allocation).
 
     ``max_retries`` re-executes a run whose worker process or node died (Ray's system-failure retries);
-    a run that raises is already recorded as failed by ``run_cell`` and is not retried.
+    a run that raises is already recorded as failed by ``run_cell`` and is not retried. Raises
+    :class:`SubmissionError` (one line) when Ray cannot start or join the cluster.
     """
     try:
         import ray
@@ -79,7 +81,8 @@ def run_ray(specs: list[RunSpec], results: Path, *, device: str = "cpu", resourc
     reporter = reporter or Reporter()
     resources = resources or Resources()
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, **(init_kwargs or {}))
+        with _submission(f"ray: could not start or join a cluster (address {address!r})"):
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, **(init_kwargs or {}))
     remote = ray.remote(_run_payload).options(num_cpus=resources.cpus, num_gpus=resources.gpus,
                                               max_retries=max_retries, retry_exceptions=False)
     report = ExecutionReport()
@@ -148,7 +151,7 @@ def run_slurm(specs: list[RunSpec], results: Path, *, device: str = "cpu", resou
     if resources.partition:
         params["slurm_partition"] = resources.partition
     params.update(extra_parameters or {})
-    with _submission("the executor could not be set up"):
+    with _submission("slurm: the executor could not be set up"):
         executor = submitit.AutoExecutor(folder=str(results / "slurm" / "%j"), cluster=cluster)
         executor.update_parameters(**params)
     chunks = [specs[i:i + max_array_size] for i in range(0, len(specs), max_array_size)]
@@ -158,7 +161,7 @@ def run_slurm(specs: list[RunSpec], results: Path, *, device: str = "cpu", resou
         submitted: list[tuple[RunSpec, Any]] = []
         for number, chunk in enumerate(chunks, start=1):
             try:
-                with _submission(f"job array {number} of {len(chunks)} ({len(chunk)} cells) was not submitted"):
+                with _submission(f"slurm: job array {number} of {len(chunks)} ({len(chunk)} cells) was not submitted"):
                     n = len(chunk)
                     jobs = executor.map_array(_run_payload, [s.to_json() for s in chunk], [str(results)] * n,
                                               [device] * n, [cpus] * n)
@@ -187,8 +190,9 @@ def run_slurm(specs: list[RunSpec], results: Path, *, device: str = "cpu", resou
 
 @contextlib.contextmanager
 def _submission(what: str):
-    """Turn a refusal by ``sbatch`` or submitit into one :class:`SubmissionError` line. submitit prints
-    ``sbatch``'s whole stderr before raising; it is captured here and its first error line reported."""
+    """Turn a refusal by the scheduler (``sbatch``, submitit, ``ray.init``) into one :class:`SubmissionError` line,
+    ``WHAT: reason``. submitit prints ``sbatch``'s whole stderr before raising; it is captured here and its
+    first error line reported."""
     captured = io.StringIO()
     try:
         with contextlib.redirect_stderr(captured):
@@ -198,4 +202,4 @@ def _submission(what: str):
             raise
         lines = [ln.strip() for ln in (str(exc) + "\n" + captured.getvalue()).splitlines() if ln.strip()]
         reason = next((ln for ln in lines if "error" in ln.lower()), lines[0] if lines else type(exc).__name__)
-        raise SubmissionError(f"slurm: {what}: {reason[:300]}") from None
+        raise SubmissionError(f"{what}: {reason[:300]}") from None
