@@ -48,6 +48,7 @@ def fail(key: str, value: Any, expected: str) -> None:
 
 
 def is_int(value: Any) -> bool:
+    """An integer and not a bool (YAML's ``true`` must not pass for 1)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -87,6 +88,7 @@ def check_fraction(key: str, value: Any) -> None:
 
 
 def check_choice(key: str, value: Any, choices: Iterable[str]) -> None:
+    """One of ``choices`` (names, listed in the message)."""
     choices = tuple(choices)
     if value not in choices:
         fail(key, value, f"one of {', '.join(choices)}")
@@ -103,6 +105,7 @@ def check_choices(key: str, values: Any, choices: Iterable[str], *, allow_empty:
 
 
 def check_no_repeats(key: str, values: Any) -> None:
+    """A sequence whose items are all different (each names a domain, a fold, a language...)."""
     if len(set(values)) != len(values):
         fail(key, values, "a list without repeats")
 
