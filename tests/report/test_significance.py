@@ -209,7 +209,10 @@ def test_an_edited_suite_counts_only_the_current_plan_and_lists_the_stale_run(tm
         assert "Stale runs (1)" in text and old in text
 
 
-def test_a_duplicate_seed_is_an_error_and_hparams_match_by_value():
+def test_a_duplicate_seed_is_an_error_and_hparams_match_by_value(tmp_path):
+    from tram_bench.report import build_site
+    from tram_bench.report.site import task_page_name
+
     b = new_store()
     for s in range(3):
         b.add_run("s", "t", "sgd", s, _metrics(0.9, 0.6), hparams=SGD)
@@ -225,6 +228,8 @@ def test_a_duplicate_seed_is_an_error_and_hparams_match_by_value():
     assert q(b.con, """SELECT n_pairs FROM significance WHERE "group" = 'primary'""") == [(1,)]
     out = render(b.con)
     assert "error: sam: 2 ok runs with seed 0" in out and first in out and second in out
+    page = (build_site(b.con, tmp_path / "site").parent / task_page_name("s", "t")).read_text()
+    assert 'role="alert">error: sam: 2 ok runs with seed 0' in page
 
 
 # --- across tasks ---------------------------------------------------------------------------------------
