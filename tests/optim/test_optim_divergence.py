@@ -161,3 +161,62 @@ def test_package_exposes_the_divergence_module_not_a_function_of_that_name():
     assert isinstance(divergence, types.ModuleType)
     assert float(divergence.kl(_t(TARGET), _t(CURRENT))) == float(kl(_t(TARGET), _t(CURRENT)))
     assert divergence.divergence_by_name is divergence_by_name
+
+
+# --- blocks of rows (module docstring, "Memory") -------------------------------------------------
+
+
+def _sequence_case(seed: int, masked: bool):
+    gen = torch.Generator().manual_seed(seed)
+    target = torch.randn(3, 7, 11, generator=gen, dtype=torch.float64)
+    current = torch.randn(3, 7, 11, generator=gen, dtype=torch.float64, requires_grad=True)
+    mask = (torch.rand(3, 7, generator=gen) < 0.7) if masked else None
+    return target, current, mask
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["all-tokens", "masked"])
+@pytest.mark.parametrize("name,fn", [
+    ("kl", lambda t, c, m, k: kl(t, c, m, chunk_elements=k)),
+    ("kl_reverse", lambda t, c, m, k: kl(t, c, m, "reverse", chunk_elements=k)),
+    ("kl_symmetric", lambda t, c, m, k: kl(t, c, m, "symmetric", chunk_elements=k)),
+    ("l2", lambda t, c, m, k: l2(t, c, m, chunk_elements=k)),
+])
+def test_blocked_divergence_equals_one_block_in_value_and_gradient(name, fn, masked):
+    """Blocks of 1, 2 or 3 rows (11 classes) give the float64 value and gradient of a single block."""
+    target, current, mask = _sequence_case(3, masked)
+    whole = fn(target, current, mask, 10**9)
+    (grad_whole,) = torch.autograd.grad(whole, current)
+    assert float(divergence_by_name(name, target, current, mask).detach()) == pytest.approx(float(whole.detach()), rel=1e-15)
+    for k in (11, 22, 33, 50):
+        value = fn(target, current, mask, k)
+        (grad,) = torch.autograd.grad(value, current)
+        torch.testing.assert_close(value, whole, rtol=1e-14, atol=0)
+        torch.testing.assert_close(grad, grad_whole, rtol=1e-13, atol=1e-17)
+
+
+def _saved_bytes(fn) -> int:
+    """Bytes autograd keeps for the backward of ``fn()`` (distinct storages, counted once)."""
+    seen: dict[int, int] = {}
+
+    def pack(t):
+        seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return sum(seen.values())
+
+
+@pytest.mark.parametrize("name", ["kl", "l2"])
+def test_blocked_divergence_keeps_only_its_inputs_for_backward(name):
+    """With a gradient, the blocks are recomputed in backward: autograd keeps the (bf16) logits themselves,
+    not the full-size float32 softmaxes of one whole-batch computation (at GPT-2 size, GBs each)."""
+    gen = torch.Generator().manual_seed(4)
+    target = torch.randn(64, 500, generator=gen).bfloat16()
+    current = torch.randn(64, 500, generator=gen).bfloat16().requires_grad_(True)
+    logits_bytes = current.numel() * current.element_size()
+    fn = kl if name == "kl" else l2
+    blocked = _saved_bytes(lambda: fn(target, current, chunk_elements=2_000))
+    whole = _saved_bytes(lambda: fn(target, current, chunk_elements=10**9))
+    assert blocked <= 2 * logits_bytes + 64 * 8 * 16, (blocked, logits_bytes)
+    assert whole >= 4 * logits_bytes, (whole, logits_bytes)

@@ -8,6 +8,15 @@ shape ``logits.shape[:-1]`` naming the positions that count. Masked-out position
 Gradient flows through ``logits``; detaching ``target_logits`` is the caller's business (TRAM uses
 ``d`` without gradient, trust-region baselines backpropagate through the current logits).
 Computation happens in float32 (float64 inputs stay float64), from ``log_softmax``.
+
+Memory. ``kl*`` and ``l2`` are means of per-position values, so they are computed over blocks of at
+most :data:`CHUNK_ELEMENTS` logits at a time: the float32 copies, softmaxes and products of one
+block exist at once, never those of the whole batch (for GPT-2 at 16 x 1024 tokens one float32
+copy of the logits is 3.3 GB, and the unchunked KL kept several). With a gradient, each block is
+recomputed in the backward pass (``torch.utils.checkpoint``) instead of keeping its intermediates.
+The per-position values are the same numbers as without blocks and are averaged in one reduction,
+so results do not depend on the block size (tests/optim/test_optim_divergence.py). ``mmd``
+compares every pair of positions and is not blocked.
 """
 
 from __future__ import annotations
@@ -17,13 +26,18 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.utils.checkpoint import checkpoint
 
 KL_DIRECTIONS = ("forward", "reverse", "symmetric")
 MMD_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+# Logits per block of the row-wise divergences (module docstring, "Memory"): 2**24 float32 values are
+# 64 MiB per intermediate, a few hundred GPT-2 tokens; small enough to be noise next to the model,
+# large enough that a 3-class batch is one block.
+CHUNK_ELEMENTS = 2**24
 
 
-def _rows(target_logits: Tensor, logits: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
-    """Both inputs as ``[M, C]`` rows of the counted positions, in the compute dtype."""
+def _check(target_logits: Tensor, logits: Tensor, mask: Tensor | None) -> None:
+    """Raise ValueError unless the shapes and the mask fit together."""
     if target_logits.shape != logits.shape:
         raise ValueError(
             f"target_logits shape {tuple(target_logits.shape)} != logits shape {tuple(logits.shape)}"
@@ -37,14 +51,71 @@ def _rows(target_logits: Tensor, logits: Tensor, mask: Tensor | None) -> tuple[T
             raise ValueError(
                 f"mask shape {tuple(mask.shape)} must equal logits.shape[:-1] = {tuple(logits.shape[:-1])}"
             )
+
+
+def _compute_dtype(logits: Tensor) -> torch.dtype:
+    return torch.float64 if logits.dtype == torch.float64 else torch.float32
+
+
+def _rows(target_logits: Tensor, logits: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+    """Both inputs as ``[M, C]`` rows of the counted positions, in the compute dtype (whole copies:
+    for :func:`mmd`, which needs every row at once)."""
+    _check(target_logits, logits, mask)
+    if mask is not None:
         target_logits, logits = target_logits[mask], logits[mask]
     else:
         target_logits = target_logits.reshape(-1, target_logits.shape[-1])
         logits = logits.reshape(-1, logits.shape[-1])
     if logits.shape[0] == 0:
-        raise ValueError("no positions to average over (empty batch, or the mask selects nothing)")
-    dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32
+        raise ValueError(_EMPTY)
+    dtype = _compute_dtype(logits)
     return target_logits.to(dtype), logits.to(dtype)
+
+
+_EMPTY = "no positions to average over (empty batch, or the mask selects nothing)"
+RowFn = Callable[[Tensor, Tensor], Tensor]
+
+
+def _row_mean(
+    per_row: RowFn, target_logits: Tensor, logits: Tensor, mask: Tensor | None, chunk_elements: int | None
+) -> Tensor:
+    """Mean over the counted positions of ``per_row(target_rows, rows) -> [m]``, computed over blocks of
+    rows (module docstring, "Memory"); ``per_row`` sees ``[m, C]`` rows in the compute dtype.
+
+    ``chunk_elements``: logits per block (default :data:`CHUNK_ELEMENTS`); results do not depend on it.
+    """
+    _check(target_logits, logits, mask)
+    classes = logits.shape[-1]
+    flat_t = target_logits.reshape(-1, classes)
+    flat_c = logits.reshape(-1, classes)
+    # Row numbers of the counted positions; the rows themselves are gathered block by block, so the
+    # counted logits are never copied as a whole.
+    index = None if mask is None else mask.reshape(-1).nonzero().squeeze(1)
+    count = flat_c.shape[0] if index is None else int(index.numel())
+    if count == 0:
+        raise ValueError(_EMPTY)
+    dtype = _compute_dtype(logits)
+    step = max(1, (chunk_elements or CHUNK_ELEMENTS) // max(classes, 1))
+
+    def block(t: Tensor, c: Tensor, start: int, stop: int) -> Tensor:
+        if index is None:
+            t, c = t[start:stop], c[start:stop]
+        else:
+            rows = index[start:stop]
+            t, c = t.index_select(0, rows), c.index_select(0, rows)
+        return per_row(t.to(dtype), c.to(dtype))
+
+    # Checkpointed only when a gradient will be taken: the block's inputs (the full logits, held by the
+    # caller anyway) are what backward keeps, and the block is recomputed there.
+    recompute = torch.is_grad_enabled() and (flat_t.requires_grad or flat_c.requires_grad) and count > step
+    values = []
+    for start in range(0, count, step):
+        stop = min(start + step, count)
+        if recompute:
+            values.append(checkpoint(block, flat_t, flat_c, start, stop, use_reentrant=False, preserve_rng_state=False))
+        else:
+            values.append(block(flat_t, flat_c, start, stop))
+    return (values[0] if len(values) == 1 else torch.cat(values)).mean()
 
 
 def _kl_rows(log_p: Tensor, log_q: Tensor) -> Tensor:
@@ -58,26 +129,35 @@ def _kl_rows(log_p: Tensor, log_q: Tensor) -> Tensor:
     return (p * (log_p - log_q)).sum(-1)
 
 
-def kl(target_logits: Tensor, logits: Tensor, mask: Tensor | None = None, direction: str = "forward") -> Tensor:
+def kl(
+    target_logits: Tensor,
+    logits: Tensor,
+    mask: Tensor | None = None,
+    direction: str = "forward",
+    *,
+    chunk_elements: int | None = None,
+) -> Tensor:
     """Mean over examples (or counted tokens) of the KL between the two softmax distributions.
 
     ``forward``: KL(p_target || p_current), the paper's direction (Eqs. 4-5, Appendix C.5);
     ``reverse``: KL(p_current || p_target); ``symmetric``: their sum (as in R3F).
     The KL is summed over classes and averaged over positions: ``F.kl_div(reduction="mean")``
     would also average over classes, shrinking ``d`` by the vocabulary size.
+    ``chunk_elements``: logits per block (default :data:`CHUNK_ELEMENTS`; module docstring, "Memory").
     """
     if direction not in KL_DIRECTIONS:
         raise ValueError(f"unknown KL direction {direction!r}; valid: {', '.join(KL_DIRECTIONS)}")
-    target_rows, rows = _rows(target_logits, logits, mask)
-    log_t = F.log_softmax(target_rows, dim=-1)
-    log_c = F.log_softmax(rows, dim=-1)
-    if direction == "forward":
-        per_row = _kl_rows(log_t, log_c)
-    elif direction == "reverse":
-        per_row = _kl_rows(log_c, log_t)
-    else:
-        per_row = _kl_rows(log_t, log_c) + _kl_rows(log_c, log_t)
-    return per_row.mean()
+
+    def per_row(target_rows: Tensor, rows: Tensor) -> Tensor:
+        log_t = F.log_softmax(target_rows, dim=-1)
+        log_c = F.log_softmax(rows, dim=-1)
+        if direction == "forward":
+            return _kl_rows(log_t, log_c)
+        if direction == "reverse":
+            return _kl_rows(log_c, log_t)
+        return _kl_rows(log_t, log_c) + _kl_rows(log_c, log_t)
+
+    return _row_mean(per_row, target_logits, logits, mask, chunk_elements)
 
 
 def _imq_gram(a: Tensor, b: Tensor, scales: tuple[float, ...]) -> Tensor:
@@ -121,16 +201,22 @@ def mmd(
     return value.clamp_min(0.0)
 
 
-def l2(target_logits: Tensor, logits: Tensor, mask: Tensor | None = None) -> Tensor:
+def l2(
+    target_logits: Tensor, logits: Tensor, mask: Tensor | None = None, *, chunk_elements: int | None = None
+) -> Tensor:
     """Mean over examples (or counted tokens) of ``||p_target - p_current||_2`` on probabilities.
 
     Probabilities rather than raw logits (the released code's choice) for the same reasons as
     :func:`mmd`: logits that differ by a constant describe the same distribution and must be at
     distance 0, and the value is bounded by sqrt(2) whatever the number of classes.
+    ``chunk_elements``: logits per block (default :data:`CHUNK_ELEMENTS`; module docstring, "Memory").
     """
-    target_rows, rows = _rows(target_logits, logits, mask)
-    diff = F.softmax(target_rows, dim=-1) - F.softmax(rows, dim=-1)
-    return torch.linalg.vector_norm(diff, dim=-1).mean()
+
+    def per_row(target_rows: Tensor, rows: Tensor) -> Tensor:
+        diff = F.softmax(target_rows, dim=-1) - F.softmax(rows, dim=-1)
+        return torch.linalg.vector_norm(diff, dim=-1)
+
+    return _row_mean(per_row, target_logits, logits, mask, chunk_elements)
 
 
 _BY_NAME: dict[str, Callable[[Tensor, Tensor, Tensor | None], Tensor]] = {
