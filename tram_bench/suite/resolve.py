@@ -256,10 +256,13 @@ def _task_cells(entry: TaskEntry, suite_train: dict[str, FieldValues] | None, tr
     given = {n: fv.path for n, fv in train[1].items() if fv.path is not None}
     ok = True
     for resolved_params, chosen_params in params_grid:
-        size = resolved_params.get("train_size")
+        # The task's own bound of its training-set size (None: unknown before the data is read; then
+        # epoch-based schedules are checked when the run starts, and validate warns).
+        params_cls = getattr(cls, "Params", None)
+        size = cls.train_examples_bound(_instantiate(params_cls, resolved_params)[0] if params_cls else None)
         for resolved_train, chosen_train in train[0]:
             # Schedule rules need the params too: an epoch-based run's length depends on the data size.
-            problems = check_train_combination(resolved_train, given, size if isinstance(size, int) else None)
+            problems = check_train_combination(resolved_train, given, size)
             for problem in problems:
                 _blame(problem, train[1], path, err)
             ok = ok and not problems

@@ -96,6 +96,13 @@ class EvalSet:
         return f"{self.domain}/{self.split}"
 
 
+def smallest_known(*counts: int | None) -> int | None:
+    """The smallest of the counts that are known (not None); None when none is: the tightest of
+    several upper bounds of a training-set size (a cap and a documented split size)."""
+    known = [n for n in counts if n is not None]
+    return min(known) if known else None
+
+
 class Task(ABC):
     id: ClassVar[str]
     version: ClassVar[str] = "1"
@@ -132,6 +139,19 @@ class Task(ABC):
 
     @abstractmethod
     def num_train_examples(self) -> int: ...
+
+    @classmethod
+    def train_examples_bound(cls, params: Any) -> int | None:
+        """An upper bound of :meth:`num_train_examples` for ``params`` (the task's ``Params``), known
+        without loading models or tokenizing data, so that ``validate`` can check an epoch-based
+        run's schedule (``tram_bench.suite.train_rules.run_length``); None when it cannot be known
+        offline (``validate`` then warns, and the run checks the schedule before training).
+
+        Default: the ``train_size`` cap of tasks whose ``Params`` has one. Tasks override it with a
+        count from their shipped data or their documented split sizes.
+        """
+        size = getattr(params, "train_size", None)
+        return size if isinstance(size, int) else None
 
     @abstractmethod
     def eval_sets(self) -> list[EvalSet]:

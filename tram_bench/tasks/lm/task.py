@@ -61,6 +61,16 @@ class CausalLMTask(Task):
         if len(self._train_view) == 0:
             raise ValueError(f"task {self.id}: the training split holds no block of tokens")
 
+    @classmethod
+    def train_examples_bound(cls, params: Any) -> int | None:
+        """Training blocks of ``params.max_train_tokens`` targets (stride ``block_size - 1``, as
+        :class:`BlockView` counts them); None without that cap, since the count of a whole corpus is
+        only known after tokenizing it."""
+        cap = getattr(params, "max_train_tokens", None)
+        if cap is None:
+            return None
+        return -(-cap // (params.block_size - 1))  # BlockView's ceil((n - 1) / stride) for n = cap + 1 tokens
+
     @abstractmethod
     def load_data(self) -> LMData:
         """Tokenizer and token streams (cached on disk; called once per task instance)."""

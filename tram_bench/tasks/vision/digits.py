@@ -105,6 +105,13 @@ class DigitsTask(PixelTask):
         steps=150, batch_size=64, lr=0.02, schedule="cosine", eval_every=50, eval_batch_size=EVAL_BATCH
     )
 
+    @classmethod
+    def train_examples_bound(cls, params: Any) -> int:
+        """The exact training-set size: the fixed train split of ``train_dataset`` (labels only, no
+        images prepared), cut to ``params.train_size``."""
+        split = int(role_splits(cls.train_dataset, "target")["train"].numel())
+        return split if params.train_size is None else min(split, params.train_size)
+
     def __init__(self, params: Any, *, seed: int, device: torch.device | str = "cpu") -> None:
         params = as_params(DigitsParams, params, self.id)  # a mapping is checked by DigitsParams itself
         super().__init__(params, seed=seed, device=device)

@@ -71,6 +71,12 @@ class OfficeHomeParams(DGParams):
 
 class DomainGeneralizationTask(HubImageTask):
     domains: ClassVar[tuple[str, ...]]
+    # Rows per domain of the default hub copy (hub-schemas.md §2); training uses part of the source domains.
+    domain_rows: ClassVar[dict[str, int]]
+
+    @classmethod
+    def documented_train_rows(cls, params) -> int:
+        return sum(n for d, n in cls.domain_rows.items() if d not in params.target_domains)
 
     def source(self) -> HubImageSource:
         p = self.params
@@ -108,6 +114,7 @@ class PACSTask(DomainGeneralizationTask):
     id = "dg-pacs"
     Params = PACSParams
     domains = PACSParams.DOMAINS
+    domain_rows = {"art_painting": 2_048, "cartoon": 2_344, "photo": 1_670, "sketch": 3_929}  # 9,991 rows
     description = "PACS leave-domains-out with ViT-B/16: train on the source domains, test each held-out domain."
 
 
@@ -115,4 +122,5 @@ class OfficeHomeTask(DomainGeneralizationTask):
     id = "dg-office-home"
     Params = OfficeHomeParams
     domains = OfficeHomeParams.DOMAINS
+    domain_rows = {"Art": 2_427, "Clipart": 4_365, "Product": 4_439, "Real World": 4_357}  # 15,588 rows
     description = "Office-Home leave-domains-out with ViT-B/16: train on the source domains, test each held-out one."

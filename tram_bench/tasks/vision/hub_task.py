@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tram_bench.tasks.base import EvalSet, TrainDefaults, shuffled_batches
+from tram_bench.tasks.base import EvalSet, TrainDefaults, shuffled_batches, smallest_known
 from tram_bench.tasks.params import as_params, check_choice, check_int, check_text, fail
 from tram_bench.tasks.vision.hub_images import (
     DecodedImages,
@@ -90,6 +90,20 @@ class HubImageTask(PixelTask):
         steps=1000, batch_size=64, lr=5e-4, schedule="cosine", selection="final", eval_every=500,
         eval_batch_size=EVAL_BATCH,
     )
+
+    @classmethod
+    def documented_train_rows(cls, params: Any) -> int | None:
+        """Rows of the default hub copy (``Params``' own ``dataset_path``) that the training set is
+        drawn from, as hub-schemas.md documents them; None when unknown."""
+        return None
+
+    @classmethod
+    def train_examples_bound(cls, params: Any) -> int | None:
+        """``train_size``, or the documented row count when ``dataset_path`` is the default copy
+        (a local copy or another hub id may differ: then only ``train_size`` bounds it)."""
+        default_copy = params.dataset_path == cls.Params.dataset_path
+        known = cls.documented_train_rows(params) if default_copy else None
+        return smallest_known(params.train_size, known)
 
     def __init__(self, params: Any, *, seed: int, device: torch.device | str = "cpu") -> None:
         params = as_params(self.Params, params, self.id)  # a mapping is checked by the Params class itself

@@ -59,6 +59,11 @@ class TransferTask(HubImageTask):
     label_column: ClassVar[str] = "label"
     data_files: ClassVar[dict[str, str] | None] = None
     val_split: ClassVar[str | None] = None  # None: carve val_fraction out of train
+    train_rows: ClassVar[int]  # the hub copy's ``train`` split (hub-schemas.md §1); training uses at most these
+
+    @classmethod
+    def documented_train_rows(cls, params) -> int:
+        return cls.train_rows
 
     def source(self) -> HubImageSource:
         p = self.params
@@ -98,6 +103,7 @@ class ViTCifar100Task(TransferTask):
     Params = Cifar100Params
     domain = "cifar100"
     image_column = "img"
+    train_rows = 50_000
     label_column = "fine_label"
     description = "ViT-B/16 (ImageNet) fine-tuned on CIFAR-100 (paper Table 3)."
 
@@ -107,6 +113,7 @@ class ViTCarsTask(TransferTask):
     Params = CarsParams
     domain = "cars"
     data_files = {"train": "data/train-*.parquet", "test": "data/test-*.parquet"}
+    train_rows = 8_144
     description = "ViT-B/16 (ImageNet) fine-tuned on Stanford Cars (paper Table 3)."
 
 
@@ -115,4 +122,5 @@ class ViTFlowersTask(TransferTask):
     Params = FlowersParams
     domain = "flowers"
     val_split = "validation"
+    train_rows = 1_020
     description = "ViT-B/16 (ImageNet) fine-tuned on Oxford Flowers-102 (paper Table 3)."

@@ -33,6 +33,7 @@ from tram_bench.tasks.xling.chatterbot import (
     ENGLISH_TOPICS,
     LANGUAGE_DIRS,
     SOURCE_LANGUAGE,
+    CorpusError,
     corpus_root,
     load_topic_files,
 )
@@ -198,6 +199,18 @@ class ChatterbotTopicTask(EncodedTextTask):
         "chatterbot-corpus topic classification with multilingual-e5-small: train on English, accuracy on "
         "translations of held-out English conversations in it/ja/ko/uk/zh/nl"
     )
+
+    @classmethod
+    def train_examples_bound(cls, params: ChatterbotParams) -> int | None:
+        """The exact training-set size: English conversations of ``topics`` in the training folds
+        (:func:`build_splits`' rule), from the English topic files alone (no tokenizer, no alignment).
+        None when the corpus cannot be read (the run then reports why)."""
+        try:
+            files = load_topic_files(corpus_root(params.corpus_dir), (SOURCE_LANGUAGE,), params.topics)
+        except CorpusError:
+            return None
+        rule = params.fold_rule
+        return sum(rule.split_of(j) == "train" for f in files.values() for j in range(len(f.texts)))
 
     def __init__(self, params: ChatterbotParams, *, seed: int, device: torch.device | str = "cpu") -> None:
         super().__init__(params, seed=seed, device=device)

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import ClassVar
 import torch
 from torch import nn
 
-from tram_bench.tasks.base import TrainDefaults
+from tram_bench.tasks.base import TrainDefaults, smallest_known
 from tram_bench.tasks.params import check_choices, check_int, check_text
 from tram_bench.tasks.xling.classifier import XLMRClassifier
 from tram_bench.tasks.xling.nli_data import (
@@ -71,6 +72,16 @@ class XNLITask(EncodedTextTask):
         selection="val_loss", eval_every=2_500, eval_batch_size=128,
     )
     description = "XLM-R base fine-tuned on English MultiNLI; XNLI accuracy on en and 14 zero-shot languages"
+
+    # MultiNLI's train split (hub-schemas.md): the training set of the default ``mnli`` copy.
+    mnli_train_rows: ClassVar[int] = 392_702
+
+    @classmethod
+    def train_examples_bound(cls, params: XNLIParams) -> int | None:
+        """``max_train_examples``, capped by MultiNLI's documented train size when ``mnli`` is the default
+        hub copy; None for another copy without a cap (its size is known only once it is read)."""
+        known = cls.mnli_train_rows if params.mnli == MNLI_HUB else None
+        return smallest_known(params.max_train_examples, known)
 
     def __init__(self, params: XNLIParams, *, seed: int, device: torch.device | str = "cpu") -> None:
         super().__init__(params, seed=seed, device=device)

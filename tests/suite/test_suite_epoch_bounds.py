@@ -1,0 +1,87 @@
+"""Every task family bounds its training-set size without loading models or tokenizing (issue 14
+item 4), so ``validate`` checks epoch-based schedules for LM, cross-lingual and hub tasks too."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tram_bench.suite.validate import validate
+from tram_bench.tasks.lm.blocks import BlockView
+from tram_bench.tasks.registry import TASKS
+from tram_bench.tasks.xling.alignment import DEFAULT_MANIFEST, AlignmentManifest
+from tram_bench.tasks.xling.chatterbot import SOURCE_LANGUAGE, corpus_root, load_topic_files
+from tram_bench.tasks.xling.chatterbot_splits import build_splits
+from tram_bench.tasks.vision.digits_data import role_splits
+
+
+def bound(task_id: str, **params):
+    cls = TASKS.get(task_id)
+    return cls.train_examples_bound(cls.Params(**params))
+
+
+def test_digits_bound_is_the_train_split():
+    assert bound("digits-uci-to-mnist") == role_splits("uci", "target")["train"].numel()
+    assert bound("digits-mnist-to-uci", train_size=100) == 100
+
+
+def test_chatterbot_bound_is_the_english_training_folds():
+    params = TASKS.get("xling-chatterbot").Params()
+    files = load_topic_files(corpus_root(), (SOURCE_LANGUAGE,), params.topics)
+    splits = build_splits(files, AlignmentManifest.load(DEFAULT_MANIFEST), (), params.topics, params.fold_rule)
+    assert bound("xling-chatterbot") == len(splits.train) > 0
+
+
+@pytest.mark.parametrize("task_id", ["lm-bbc", "lm-bbc-smollm2", "lm-m2d2"])
+def test_lm_bound_counts_the_blocks_of_the_token_cap(task_id):
+    for cap, block in ((2000, 64), (63, 64), (64, 64), (1, 2)):
+        assert bound(task_id, max_train_tokens=cap, block_size=block) == len(BlockView(np.arange(cap + 1), block))
+    assert bound(task_id) is None  # a whole corpus is counted only by tokenizing it
+
+
+@pytest.mark.parametrize("task_id, rows", [("vit-cifar100", 50_000), ("vit-cars", 8_144), ("vit-flowers", 1_020)])
+def test_transfer_bound_is_the_documented_train_split(task_id, rows):
+    assert bound(task_id) == rows
+    assert bound(task_id, train_size=50) == 50
+    assert bound(task_id, dataset_path="/data/my-copy") is None  # another copy: its size is unknown offline
+    assert bound(task_id, dataset_path="/data/my-copy", train_size=50) == 50
+
+
+def test_domain_generalization_bound_is_the_source_domains():
+    assert bound("dg-pacs") == 2_048 + 2_344 + 1_670  # sketch held out
+    assert bound("dg-office-home", target_domains=["Art", "Clipart"]) == 4_439 + 4_357
+    assert bound("dg-pacs", dataset_path="/data/pacs") is None
+
+
+def test_xnli_bound_is_multinli_train_or_the_cap():
+    assert bound("xling-xnli") == 392_702
+    assert bound("xling-xnli", max_train_examples=100) == 100
+    assert bound("xling-xnli", mnli="/data/mnli") is None
+
+
+SUITE = """
+suite: epochs
+seeds: [0]
+train: {epochs: 1, batch_size: 32, warmup_steps: 200}
+tasks:
+  - id: TASK
+    params: PARAMS
+methods:
+  - id: sgd
+"""
+
+
+@pytest.mark.parametrize("task_id, params, steps", [
+    ("xling-chatterbot", "{}", 11),  # 359 training conversations
+    ("lm-bbc", "{max_train_tokens: 2000, block_size: 64}", 1),
+    ("lm-m2d2", "{max_train_tokens: 20000}", None),
+    ("vit-flowers", "{}", 31),
+    ("dg-office-home", "{target_domains: [Art, Clipart, Product]}", 4_357 // 32),
+    ("xling-xnli", "{max_train_examples: 1000}", 31),
+])
+def test_validate_catches_warmup_beyond_an_epoch_run_in_every_family(write_suite, task_id, params, steps):
+    errors = [str(e) for e in validate(write_suite(SUITE.replace("TASK", task_id).replace("PARAMS", params)))]
+    expected = "warmup_steps (200) must be < the run's length (at most "
+    assert any(expected in e for e in errors), errors
+    if steps is not None:
+        assert any(f"{expected}{steps} steps" in e for e in errors), errors
