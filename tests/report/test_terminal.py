@@ -11,15 +11,15 @@ from report_fixtures import Metric, build_demo, new_store
 from tram_bench.report import terminal_report
 
 
-def render(con, **kw) -> str:
+def render(con, width: int = 220, **kw) -> str:
     buf = io.StringIO()
-    terminal_report(con, Console(file=buf, width=220, color_system=None), **kw)
+    terminal_report(con, Console(file=buf, width=width, color_system=None), **kw)
     return buf.getvalue()
 
 
 def test_report_shows_tables_arrows_and_partial_warning():
     b = build_demo(new_store())
-    out = render(b.con)
+    out = render(b.con, view="wide")
     assert "PARTIAL grid: 27 of 29 cells ok (1 failed, 0 diverged, 1 missing or pending)" in out  # suite
     assert "PARTIAL grid: 19 of 21 cells ok" in out  # task digits
     assert "complete: 8/8 runs ok" in out  # task letters
@@ -47,7 +47,7 @@ def test_task_filter_and_lower_is_better_arrow():
                                                Metric("math", 30.0 + seed, False, "perplexity")],
                   hparams={"base": "adam"})
     b.add_run("other", "digits", "sgd", 0, [Metric("a", 0.9, True)], hparams={"base": "sgd"})
-    out = render(b.con, task="m2d2")
+    out = render(b.con, task="m2d2", view="domains")
     assert "perplexity ↓ (lower is better)" in out and "math ↓" in out
     assert "digits" not in out
     assert "20.50 ± 0.71 n=2" in out
@@ -57,7 +57,7 @@ def test_task_filter_and_lower_is_better_arrow():
 def test_markup_in_names_is_printed_literally():
     b = new_store()
     b.add_run("[bold]s[/bold]", "t", "sgd", 0, [Metric("[red]x[/red]", 0.5, True)], hparams={"base": "sgd"})
-    out = render(b.con)
+    out = render(b.con, view="domains")
     assert "suite [bold]s[/bold]" in out and "[red]x[/red] (ID)" in out
 
 

@@ -21,8 +21,11 @@ def test_closing_tags_in_every_name_print_literally_and_do_not_raise():
             ], hparams=hp, label="blobs[/x][lr=0.01]")
     b.add_run("s", "synthetic", "sam", 3, [], hparams={"base": "sgd", "rho": 0.05}, status="failed",
               label="blobs[/x][lr=0.01]")
-    buf = io.StringIO()
-    terminal_report(b.con, Console(file=buf, width=250, color_system=None))
-    out = buf.getvalue()
-    for text in ("blobs[/x][lr=0.01]", "src[/x] (ID)", "[/bold]shift", "sam[rho=0.05]", "sam[rho=0.1]"):
-        assert text in out, text
+    for view, texts in (("wide", ("blobs[/x][lr=0.01]", "src[/x] (ID)", "[/bold]shift", "sam[rho=0.05]",
+                                  "sam[rho=0.1]")),
+                        ("compact", ("blobs[/x][lr=0.01]", "[/bold]shift", "sam[rho=0.05]", "sam[rho=0.1]"))):
+        buf = io.StringIO()
+        terminal_report(b.con, Console(file=buf, width=250, color_system=None), view=view)
+        out = buf.getvalue()
+        for text in texts:
+            assert text in out, (view, text)

@@ -1,13 +1,21 @@
-"""``tram-bench report``: the leaderboard as rich tables in the terminal."""
+"""``tram-bench report``: the leaderboard as rich tables in the terminal.
+
+Three views (``VIEWS``): ``compact`` (the default, readable in an 80-column terminal: one row per method
+with its in-domain average, OOD average, worst OOD domain and verdict), ``domains`` (adds the full
+per-domain table) and ``wide`` (every table: per-domain, verdicts, severity, cost, analysis).
+"""
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from tram_bench.report.formatting import fmt, fmt_interval, fmt_p, fmt_pm, fmt_ratio, fmt_signed
 from tram_bench.report.model import (
+    ID_AVG,
+    OOD_AVG,
     MetricTable,
     SuiteReport,
     TaskReport,
@@ -27,12 +35,26 @@ def ensure_views(con) -> None:
         create_views(con)
 
 
-def _show(console: Console, table: Table) -> None:
-    """Print a table's title on its own line (a rich title would wrap to the table's width)."""
+def _show(console: Console, table: Table, *, natural: bool = False) -> None:
+    """Print a table's title on its own line (a rich title would wrap to the table's width).
+
+    ``natural``: print the table at its own width even when that is wider than the console (the
+    ``--domains`` / ``--wide`` tables, read with ``less -S``), instead of squeezing each cell to a
+    character or two."""
     title, table.title = table.title, None
     if title is not None:
         console.print(title if isinstance(title, Text) else Text(title), style="italic")
-    console.print(table)
+    if natural:
+        # print(width=) is capped at the console's width, so widen the console for this one table.
+        width = console.measure(table, options=console.options.update_width(10_000)).maximum
+        saved = console.width
+        console.width = max(saved, width)
+        try:
+            console.print(table, crop=False)
+        finally:
+            console.width = saved
+    else:
+        console.print(table)
 
 
 def _partial_line(partial: bool, summary: str) -> Text:
@@ -63,18 +85,77 @@ def metric_table(t: MetricTable, title: str) -> Table:
     return table
 
 
-def _task(console: Console, t: TaskReport, checkpoint: str) -> None:
+VIEWS = ("compact", "domains", "wide")
+
+
+def _worst_domain(t: MetricTable, row) -> tuple[str, float] | None:
+    """The row's OOD domain with the worst mean (lowest when higher is better), or None without one."""
+    ood = [(c.key, row.cells[c.key].mean) for c in t.columns
+           if c.in_domain is False and c.key in row.cells and row.cells[c.key].mean is not None]
+    if not ood:
+        return None
+    return (min if t.higher_is_better else max)(ood, key=lambda kv: kv[1])
+
+
+def compact_table(t: MetricTable, verdicts: dict[str, str]) -> Table:
+    """One row per configuration: runs ok, ID average, OOD average (mean ± std over seeds), the worst OOD
+    domain by mean and the verdict against the baseline (``verdicts``: config -> verdict word).
+
+    Built to fit 80 columns whatever the number of domains: no vertical rules, short headers."""
+    # 1-space gaps and no rules: 6 columns of at most 15 characters fit 80 with room for the method name.
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 1, 0, 0))
+    table.add_column("method", overflow="fold")
+    table.add_column("ok", justify="right", no_wrap=True)
+    table.add_column(f"ID {t.arrow}", justify="right", no_wrap=True)
+    table.add_column(f"OOD avg {t.arrow}", justify="right", no_wrap=True)
+    table.add_column("worst OOD", overflow="fold")
+    table.add_column("verdict", overflow="fold")
+    for r in t.rows:
+        def stat(key: str) -> Text:
+            s = r.cells.get(key)
+            if s is None or s.mean is None:
+                return Text("–")
+            best = r.config in t.best.get(key, set())
+            return Text(("★" if best else "") + fmt_pm(s.mean, s.std), style="bold green" if best else "")
+        worst = _worst_domain(t, r)
+        verdict = verdicts.get(r.config, "")
+        table.add_row(Text(r.config), Text(f"{r.n_ok}/{r.n_cells}" + ("!" if r.partial else ""),
+                                           style="red" if r.partial else ""),
+                      stat(ID_AVG), stat(OOD_AVG), Text("–" if worst is None else f"{worst[0]}\n{fmt(worst[1])}"),
+                      Text(verdict, style=VERDICT_STYLE.get(verdict, "")))
+    return table
+
+
+def _task(console: Console, t: TaskReport, checkpoint: str, view: str = "compact") -> None:
     console.rule(f"[bold]{_esc(t.suite)} / {_esc(t.task_label)}[/bold] (task {_esc(t.task)})")
     console.print(_partial_line(t.completeness.partial, t.completeness.summary()))
     mt = t.table(checkpoint)
     if mt is None:
         console.print(Text("no successful runs with test metrics yet", style="yellow"))
         return
+    verdicts = {s.config: s.verdict or "not tested" for s in t.primary()}
+    if t.design is not None and t.design.reference is not None:
+        verdicts.setdefault(t.design.reference, "baseline")
+    table = compact_table(mt, verdicts)
+    table.title = Text(f"{mt.metric} {mt.arrow} ({direction_words(mt.higher_is_better)}), {checkpoint} checkpoint, "
+                       "test split: mean ± std over seeds; ★ best; ! partial grid; worst OOD = the OOD domain "
+                       "with the worst mean; verdict against the declared baseline")
+    _show(console, table)
+    if view == "compact":
+        for e in t.errors:
+            console.print(Text(f"error: {e}", style="bold red"))
+        if t.design is not None and t.design.reference is None and t.design.note:
+            console.print(Text(f"significance: {t.design.note}", style="yellow"))
+        console.print(Text("per-domain table: --domains; every table (verdict tests, severity, cost): --wide",
+                           style="dim"))
+        return
     _show(console, metric_table(
         mt,
         f"{mt.metric} {mt.arrow} ({direction_words(mt.higher_is_better)}), {checkpoint} checkpoint, test split: "
         "mean ± std over seeds, n seeds; ★ best per column",
-    ))
+    ), natural=True)
+    if view == "domains":
+        return
     _verdicts(console, t)
     sev = [s for s in t.severity if s.checkpoint == checkpoint and s.metric == mt.metric]
     if sev:
@@ -190,7 +271,7 @@ def _esc(s: str) -> str:
     return escape(s)
 
 
-def _suite(console: Console, s: SuiteReport, checkpoint: str) -> None:
+def _suite(console: Console, s: SuiteReport, checkpoint: str, view: str = "compact") -> None:
     console.rule(f"[bold]suite {_esc(s.suite)}[/bold]", style="blue")
     console.print(_partial_line(s.completeness.partial, s.completeness.summary()))
     if s.n_stale:
@@ -216,11 +297,17 @@ def _suite(console: Console, s: SuiteReport, checkpoint: str) -> None:
             table.add_row(Text(r.config), fmt(r.rank, 1), fmt(r.mean_rank, 2), f"[{fmt(r.rank_low, 1)}, {fmt(r.rank_high, 1)}]")
         _show(console, table)
     for t in s.tasks:
-        _task(console, t, checkpoint)
+        _task(console, t, checkpoint, view)
 
 
-def terminal_report(con, console: Console, task: str | None = None, *, checkpoint: str = "selected") -> int:
-    """Print every suite's leaderboard (or one task's, by label or id). Returns the number of tasks shown."""
+def terminal_report(con, console: Console, task: str | None = None, *, checkpoint: str = "selected",
+                    view: str = "compact") -> int:
+    """Print every suite's leaderboard (or one task's, by label or id). Returns the number of tasks shown.
+
+    ``view`` is one of ``VIEWS`` (default ``compact``, which fits an 80-column console); raises
+    ValueError for another value."""
+    if view not in VIEWS:
+        raise ValueError(f"view {view!r} is not one of {VIEWS}")
     ensure_views(con)
     suites = load_report(con, task=task)
     if not suites:
@@ -228,8 +315,8 @@ def terminal_report(con, console: Console, task: str | None = None, *, checkpoin
                            style="yellow"))
         return 0
     for s in suites:
-        _suite(console, s, checkpoint)
+        _suite(console, s, checkpoint, view)
     return sum(len(s.tasks) for s in suites)
 
 
-__all__ = ["terminal_report", "ensure_views"]
+__all__ = ["VIEWS", "compact_table", "ensure_views", "terminal_report"]
