@@ -257,7 +257,8 @@ def cmd_report(args) -> int:
     from tram_bench.report import terminal_report
 
     con = _open_db(Path(args.results))
-    terminal_report(con, Console(soft_wrap=True), task=args.task)
+    # Lines wrap at the terminal's width (soft_wrap off), so the compact view stays within 80 columns.
+    terminal_report(con, Console(), task=args.task, view=args.view)
     return 0
 
 
@@ -363,7 +364,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("report", help="print leaderboard tables in the terminal")
     results_arg(sp)
     sp.add_argument("--task", type=cliargs.nonempty, help="only this task (label)")
-    sp.set_defaults(func=cmd_report)
+    view = sp.add_mutually_exclusive_group()
+    view.add_argument("--domains", dest="view", action="store_const", const="domains",
+                      help="add each task's per-domain table to the compact view")
+    view.add_argument("--wide", dest="view", action="store_const", const="wide",
+                      help="every table: per-domain, verdict tests, severity, cost, analysis")
+    sp.set_defaults(func=cmd_report, view="compact")
 
     sp = sub.add_parser("export", help="write the runs and metrics tables as Parquet or CSV")
     results_arg(sp)
