@@ -117,6 +117,22 @@ def test_sbatch_rejection_through_the_cli_is_one_line_and_exit_2(tmp_path, monke
     assert err.strip().splitlines() == [
         f"tram-bench: error: slurm: job array 1 of 2 (2 cells) was not submitted: {SBATCH_ERROR}"]
     assert not (results / "runs").exists()
+    # submitit pickled the calls and wrote the sbatch script before sbatch refused them: nothing is left.
+    assert not (results / "slurm").exists(), sorted(p.name for p in (results / "slurm").iterdir())
+
+
+def test_a_refused_array_leaves_no_submitit_files_beside_earlier_ones(tmp_path):
+    from tram_bench.executors.cluster import _remove_new_files
+
+    folder = tmp_path / "slurm"
+    folder.mkdir()
+    (folder / "123").mkdir()  # an earlier array's job folder
+    (folder / "earlier.pkl").write_bytes(b"")
+    before = set(folder.iterdir())
+    (folder / "refused.pkl").write_bytes(b"")
+    (folder / ".submission_file_x.sh").write_text("#!/bin/sh\n")
+    _remove_new_files(folder, before)
+    assert set(folder.iterdir()) == before
 
 
 def test_max_array_size_flag_reaches_the_executor(tmp_path, arrays, capsys):

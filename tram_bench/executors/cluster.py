@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,11 +65,36 @@ def _run_payload(spec_json: dict[str, Any], results: str, device: str, threads: 
 
 
 # ------------------------------------------------------------------------------------------------ Ray
+# Seconds to wait for a TCP connection to an explicit cluster address before ray.init: against an
+# address where nothing listens, ray.init itself retries for minutes before it gives up.
+RAY_CONNECT_TIMEOUT_S = 10.0
+
+
+def check_reachable(address: str | None, timeout_s: float = RAY_CONNECT_TIMEOUT_S) -> None:
+    """Raise OSError (one line) unless something accepts a TCP connection at an explicit ``host:port``
+    address (``ray://host:port`` included) within ``timeout_s`` seconds. ``None``, ``"auto"``,
+    ``"local"`` and addresses without a numeric port are left to ``ray.init``, which reports them itself."""
+    if address is None or address in ("auto", "local"):
+        return
+    host, sep, port = address.split("://", 1)[-1].rpartition(":")
+    if not sep or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise OSError(f"nothing accepted a connection at {host}:{port} within {timeout_s:g} s "
+                      f"({exc.strerror or exc})") from None
+
+
 def run_ray(specs: list[RunSpec], results: Path, *, device: str = "cpu", resources: Resources | None = None,
             address: str | None = None, max_retries: int = 2, reporter: Reporter | None = None,
-            init_kwargs: dict[str, Any] | None = None) -> ExecutionReport:
+            init_kwargs: dict[str, Any] | None = None,
+            connect_timeout_s: float = RAY_CONNECT_TIMEOUT_S) -> ExecutionReport:
     """Run each spec as a Ray task. ``address=None`` starts (or joins) a local Ray instance;
     ``address="auto"`` or ``"ray://host:10001"`` joins an existing cluster (e.g. inside a Slurm allocation).
+    An explicit ``host:port`` must accept a TCP connection within ``connect_timeout_s`` seconds
+    (:func:`check_reachable`) before ``ray.init`` is called.
 
     ``max_retries`` re-executes a run whose worker process or node died (Ray's system-failure retries);
     a run that raises is already recorded as failed by ``run_cell`` and is not retried. Raises
@@ -82,6 +108,7 @@ def run_ray(specs: list[RunSpec], results: Path, *, device: str = "cpu", resourc
     resources = resources or Resources()
     if not ray.is_initialized():
         with _submission(f"ray: could not start or join a cluster (address {address!r})"):
+            check_reachable(address, connect_timeout_s)
             ray.init(address=address, include_dashboard=False, log_to_driver=False, **(init_kwargs or {}))
     remote = ray.remote(_run_payload).options(num_cpus=resources.cpus, num_gpus=resources.gpus,
                                               max_retries=max_retries, retry_exceptions=False)
@@ -160,12 +187,14 @@ def run_slurm(specs: list[RunSpec], results: Path, *, device: str = "cpu", resou
     try:
         submitted: list[tuple[RunSpec, Any]] = []
         for number, chunk in enumerate(chunks, start=1):
+            before = _entries(results / "slurm")
             try:
                 with _submission(f"slurm: job array {number} of {len(chunks)} ({len(chunk)} cells) was not submitted"):
                     n = len(chunk)
                     jobs = executor.map_array(_run_payload, [s.to_json() for s in chunk], [str(results)] * n,
                                               [device] * n, [cpus] * n)
             except SubmissionError as exc:
+                _remove_new_files(results / "slurm", before)
                 if not submitted:
                     raise
                 report.submission_error = f"{exc}; its cells and those after it were not run (pending)"
@@ -186,6 +215,23 @@ def run_slurm(specs: list[RunSpec], results: Path, *, device: str = "cpu", resou
     finally:
         reporter.grid_end()
     return report
+
+
+def _entries(folder: Path) -> set[Path] | None:
+    """The entries of ``folder``, or None when it does not exist."""
+    return set(folder.iterdir()) if folder.is_dir() else None
+
+
+def _remove_new_files(folder: Path, before: set[Path] | None) -> None:
+    """Delete what a refused ``map_array`` left in ``folder`` (submitit pickles the calls and writes the
+    sbatch script before ``sbatch`` refuses them), and the folder itself if the attempt created it."""
+    if not folder.is_dir():
+        return
+    for entry in set(folder.iterdir()) - (before or set()):
+        if entry.is_file():
+            entry.unlink()
+    if before is None and not any(folder.iterdir()):
+        folder.rmdir()
 
 
 @contextlib.contextmanager
