@@ -262,6 +262,24 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_claims(args) -> int:
+    from rich.console import Console
+
+    from tram_bench.report.claims.evaluate import evaluate_claims
+    from tram_bench.report.claims.ledger import load_claims
+    from tram_bench.report.claims.render import print_claims
+    from tram_bench.report.terminal import ensure_views
+
+    con = _open_db(Path(args.results))
+    try:
+        ensure_views(con)
+        claims = load_claims()
+        print_claims(evaluate_claims(con, claims), claims, Console())
+    finally:
+        con.close()
+    return 0
+
+
 def cmd_export(args) -> int:
     from tram_bench.store.export import export
 
@@ -370,6 +388,10 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_argument("--wide", dest="view", action="store_const", const="wide",
                       help="every table: per-domain, verdict tests, severity, cost, analysis")
     sp.set_defaults(func=cmd_report, view="compact")
+
+    sp = sub.add_parser("claims", help="test the paper's headline claims on the results (tram_bench/report/claims/)")
+    results_arg(sp)
+    sp.set_defaults(func=cmd_claims)
 
     sp = sub.add_parser("export", help="write the runs and metrics tables as Parquet or CSV")
     results_arg(sp)
