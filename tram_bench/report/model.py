@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterable
 
 from tram_bench.report.significance import AcrossRow, RankRow as RankIntervalRow, SignificanceResult, TaskTest
+from tram_bench.report.views import columns
 
 CHECKPOINTS = ("selected", "final")
 ID_AVG = "ID avg"
@@ -232,6 +233,10 @@ class RunRow:
     wall_time_s: float | None
     finished_at: str | None
     error: str | None
+    # Seconds spent building or waiting for a shared asset (never in the run's cost), and the one-line
+    # error of a failed analysis beside kept training metrics; None in a store from before schema 2.
+    asset_time_s: float | None = None
+    analysis_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -511,14 +516,17 @@ def _task_report(v: _Views, suite: str, tc: dict[str, Any],
         for d in v.rows("analysis_run_points", *args)
         if _num(d["analysis_ood_avg"]) is not None and _num(d["primary_ood_avg"]) is not None
     ]
+    have = columns(con, "runs")
+    schema2 = ", ".join(f"r.{c}" if c in have else f"NULL AS {c}" for c in ("asset_time_s", "analysis_error"))
     runs = [
         RunRow(d["run_id"], d["config"], int(d["seed"]), d["status"], bool(d["planned"]), d["git_commit"], d["device"],
                d["device_name"], d["torch_version"], d["precision"], _num(d["wall_time_s"]),
-               None if d["finished_at"] is None else str(d["finished_at"]), d["error"])
+               None if d["finished_at"] is None else str(d["finished_at"]), d["error"],
+               _num(d["asset_time_s"]), d["analysis_error"])
         for d in _dicts(
             con,
             "SELECT c.run_id, c.config, c.seed, c.status, c.planned, r.git_commit, r.device, r.device_name, "
-            "r.torch_version, r.precision, r.wall_time_s, r.finished_at, r.error "
+            f"r.torch_version, r.precision, r.wall_time_s, r.finished_at, r.error, {schema2} "
             "FROM cells c LEFT JOIN runs r ON r.run_id = c.run_id WHERE c.suite = ? AND c.task_label = ? "
             "ORDER BY c.config, c.seed",
             args,

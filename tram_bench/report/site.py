@@ -414,11 +414,12 @@ def _analysis_section(t: TaskReport, con) -> str:
 
 def _runs_section(t: TaskReport, out_dir: Path, results_dir: Path | None) -> str:
     table = HtmlTable(
-        headers=[(h(x), x not in ("seed", "wall time (s)")) for x in (
+        headers=[(h(x), x not in ("seed", "wall time (s)", "asset time (s)")) for x in (
             "run", "method", "seed", "status", "git commit", "device", "torch", "precision", "wall time (s)",
-            "finished")],
+            "finished", "asset time (s)", "analysis error")],
         caption=h("Every cell of this task's grid with its provenance; a run links to its record.json "
-                  "when the results directory is known."),
+                  "when the results directory is known. Asset time: building or waiting for a shared "
+                  "pretrained asset, kept out of the run's cost."),
     )
     for r in t.runs:
         link = h(r.run_id)
@@ -433,7 +434,9 @@ def _runs_section(t: TaskReport, out_dir: Path, results_dir: Path | None) -> str
                         title=r.error or None),
                    text_cell(r.git_commit or "–"), text_cell(device or "–"), text_cell(r.torch_version or "–"),
                    text_cell(r.precision or "–"), Cell(h(fmt(r.wall_time_s)), sort=r.wall_time_s),
-                   text_cell(r.finished_at or "–")])
+                   text_cell(r.finished_at or "–"),
+                   Cell(h(fmt(r.asset_time_s)), sort=r.asset_time_s),
+                   text_cell(r.analysis_error or "–")])
     return "<h2>Runs and provenance</h2>" + table.render()
 
 

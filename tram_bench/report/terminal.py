@@ -141,6 +141,8 @@ def _task(console: Console, t: TaskReport, checkpoint: str, view: str = "compact
                        "test split: mean ± std over seeds; ★ best; ! partial grid; worst OOD = the OOD domain "
                        "with the worst mean; verdict against the declared baseline")
     _show(console, table)
+    for note in run_notes(t):
+        console.print(Text(note, style="yellow"))
     if view == "compact":
         for e in t.errors:
             console.print(Text(f"error: {e}", style="bold red"))
@@ -199,6 +201,19 @@ def _task(console: Console, t: TaskReport, checkpoint: str, view: str = "compact
                           fmt_ratio(c.wall_time_ratio), fmt_ratio(c.peak_memory_ratio))
         _show(console, table)
     _analysis(console, t, checkpoint)
+
+
+def run_notes(t: TaskReport) -> list[str]:
+    """One line per run with an asset time above zero (building or waiting for a shared pretrained asset,
+    kept out of its cost) or an analysis error (its training metrics are kept); every view shows them."""
+    notes = []
+    for r in t.runs:
+        who = f"run {r.run_id} ({r.config}, seed {r.seed})"
+        if r.asset_time_s:
+            notes.append(f"{who}: {fmt(r.asset_time_s)} s building or waiting for shared assets (not in its cost)")
+        if r.analysis_error:
+            notes.append(f"{who}: analysis error (training metrics kept): {r.analysis_error}")
+    return notes
 
 
 VERDICT_STYLE = {"better": "bold green", "worse": "bold red", "equivalent": "cyan", "inconclusive": "yellow",

@@ -633,7 +633,8 @@ def create_t_quantiles(con, *, temporary: bool = True) -> None:
     insert_rows(con, "t_quantiles", [(df, float(stdtrit(df, 0.975))) for df in dfs])
 
 
-def _columns(con, table: str) -> set[str]:
+def columns(con, table: str) -> set[str]:
+    """The column names of ``table`` (empty when it does not exist): stores from older schemas lack some."""
     return {r[0] for r in con.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
 
@@ -643,7 +644,7 @@ def create_design_table(con, *, temporary: bool = True) -> None:
     cols = ", ".join(f"{n} {t}" for n, t in DESIGN_COLUMNS)
     con.execute(f"CREATE OR REPLACE {'TEMP ' if temporary else ''}TABLE task_design ({cols})")
     if "suite_design" in _existing_tables(con):
-        have = _columns(con, "suite_design")
+        have = columns(con, "suite_design")
         select = ", ".join(f"CAST({n} AS {t})" if n in have else f"CAST(NULL AS {t})" for n, t in DESIGN_COLUMNS)
         con.execute(f"INSERT INTO task_design SELECT {select} FROM suite_design")
 
@@ -671,7 +672,7 @@ def create_views(con, *, temporary: bool = True, published: PublishedData | None
     create_t_quantiles(con, temporary=temporary)
     create_design_table(con, temporary=temporary)
     _register_functions(con)
-    baseline_flag = "coalesce(baseline, FALSE)" if "baseline" in _columns(con, "suite_cells") else "FALSE"
+    baseline_flag = "coalesce(baseline, FALSE)" if "baseline" in columns(con, "suite_cells") else "FALSE"
     kind = "TEMP VIEW" if temporary else "VIEW"
     for name, sql in VIEWS:
         sql = sql.replace("CANON_JSON", CANON_JSON_FUNCTION).replace("BASELINE_FLAG", baseline_flag)
