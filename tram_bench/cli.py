@@ -265,16 +265,13 @@ def cmd_report(args) -> int:
 def cmd_claims(args) -> int:
     from rich.console import Console
 
-    from tram_bench.report.claims.evaluate import evaluate_claims
-    from tram_bench.report.claims.ledger import load_claims
-    from tram_bench.report.claims.render import print_claims
+    from tram_bench.report.claims.render import print_ledger
     from tram_bench.report.terminal import ensure_views
 
     con = _open_db(Path(args.results))
     try:
         ensure_views(con)
-        claims = load_claims()
-        print_claims(evaluate_claims(con, claims), claims, Console())
+        print_ledger(con, Console())
     finally:
         con.close()
     return 0

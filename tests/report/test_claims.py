@@ -377,3 +377,14 @@ def test_cli_claims_without_a_database_is_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "no database" in err
     assert not (tmp_path / "none").exists()
+
+
+def test_leaderboard_has_a_claims_page_linked_from_the_index(vision, tmp_path):
+    from tram_bench.report.site import build_site
+
+    con, _, _ = vision
+    index = build_site(con, tmp_path / "site")
+    page_html = (tmp_path / "site" / "claims.html").read_text(encoding="utf-8")
+    assert 'href="claims.html"' in index.read_text(encoding="utf-8")
+    assert "tram-prev-beats-sam-family-vision" in page_html and "reproduced" in page_html
+    assert "CPU-scale stand-in for the paper" in page_html

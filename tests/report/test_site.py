@@ -84,7 +84,8 @@ def pages(index: Path) -> dict[str, str]:
 def test_pages_exist(site):
     index, _, _ = site
     names = set(pages(index))
-    assert names == {"index.html", "published.html", task_page_name(EVIL, "digits"), task_page_name(EVIL, "letters")}
+    assert names == {"index.html", "published.html", "claims.html", task_page_name(EVIL, "digits"),
+                     task_page_name(EVIL, "letters")}
     assert index.name == "index.html"
 
 

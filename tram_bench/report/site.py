@@ -6,6 +6,7 @@ Layout of ``out_dir``::
     published.html             every published table of the paper, with citation
     task-<suite>--<task>.html  one page per task of a suite
     data/runs.{parquet,csv}, data/metrics.{parquet,csv}, data/suite_cells.{parquet,csv}
+    claims.html                the paper's headline claims tested on these results (tram_bench/report/claims/)
     .tram-bench-site           the files written last time (stale pages of removed tasks are deleted)
 """
 
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import quote
 
+from tram_bench.report.claims.render import PAGE as CLAIMS_PAGE
+from tram_bench.report.claims.render import ledger_page
 from tram_bench.report.charts import (
     ForestRow,
     IntervalRow,
@@ -557,6 +560,9 @@ def index_page(suites: list[SuiteReport], citation: str, generated: str) -> str:
     body.append('<h2>Published results</h2><p class="note"><a href="published.html">The paper’s tables</a>, '
                 "machine-readable in <code>tram_bench/report/published/</code>. "
                 f"{h(citation)}</p>")
+    body.append(f'<h2>The paper’s claims</h2><p class="note"><a href="{CLAIMS_PAGE}">Each headline claim of the '
+                "paper</a>, tested on these results: reproduced, contradicted, inconclusive or not testable here "
+                "(CPU-scale stand-ins for the paper’s settings).</p>")
     body.append(_raw_links())
     return page("tram-bench leaderboard", "".join(body), generated=generated)
 
@@ -620,6 +626,8 @@ def build_site(db_path_or_con, out_dir, results_dir=None, *,
                 written.add(name)
         _write(out / "published.html", published_page(con, cit or "", url or "", generated))
         written.add("published.html")
+        _write(out / CLAIMS_PAGE, ledger_page(con, generated))
+        written.add(CLAIMS_PAGE)
         _write(out / "index.html", index_page(suites, cit or "", generated))
         written.add("index.html")
         _clean_stale(out, written)

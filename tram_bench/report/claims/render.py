@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tram_bench.report.claims.evaluate import ClaimRow, ClaimsResult, ClaimVerdict
-from tram_bench.report.claims.ledger import Claim
+from tram_bench.report.claims.evaluate import ClaimRow, ClaimsResult, ClaimVerdict, create_claims_tables
+from tram_bench.report.claims.ledger import Claim, load_claims
 from tram_bench.report.formatting import fmt_interval, fmt_p
 from tram_bench.report.htmlkit import Cell, HtmlTable, h, page, text_cell
 
@@ -123,4 +123,17 @@ def claims_page(result: ClaimsResult, claims: tuple[Claim, ...], generated: str)
     return page("The paper’s claims — tram-bench", "".join(body), generated=generated)
 
 
-__all__ = ["PAGE", "claims_page", "effect_text", "print_claims"]
+def ledger_page(con, generated: str) -> str:
+    """``claims.html`` for a connection with the report views: the packaged ledger, tested (temp tables
+    ``claims`` and ``claims_summary`` are created on ``con`` on the way)."""
+    claims = load_claims()
+    return claims_page(create_claims_tables(con, claims=claims), claims, generated)
+
+
+def print_ledger(con, console: Console) -> None:
+    """``tram-bench claims``: the packaged ledger tested on ``con`` (which has the report views), printed."""
+    claims = load_claims()
+    print_claims(create_claims_tables(con, claims=claims), claims, console)
+
+
+__all__ = ["PAGE", "claims_page", "effect_text", "ledger_page", "print_claims", "print_ledger"]
