@@ -140,6 +140,9 @@ def cmd_run(args) -> int:
     suite, specs = _load_specs(args)
     results = Path(args.results)
     _check_device(args.device)
+    from tram_bench.train.quiet import silence_progress_bars
+
+    silence_progress_bars()  # before any worker starts, so workers import tqdm and the hub with the bars off
     with _results_lock(results):
         # The plan lists the whole suite even when --only runs a part of it: a run the plan does not list is
         # stale in the report and leaves every statistic.

@@ -17,6 +17,7 @@ import importlib
 from typing import Iterable
 
 from tram_bench.suite.spec import RunSpec
+from tram_bench.train.quiet import silence_progress_bars
 
 # torch._dynamo: imported lazily by torch.optim.Optimizer.__init__ (about 2 s on one core).
 TORCH_MODULES = ("torch", "torch.optim", "torch._dynamo")
@@ -41,9 +42,14 @@ def run_modules(specs: Iterable[RunSpec]) -> list[str]:
 def prepare_process(spec: RunSpec, device: str) -> None:
     """Import :func:`run_modules` of one run and, on a CUDA ``device``, create the CUDA context (a
     no-op when this process already did both). Raises what the import or the device raises;
-    ``run_cell`` ignores it, because the run itself fails the same way and records it."""
+    ``run_cell`` ignores it, because the run itself fails the same way and records it.
+
+    Third-party progress bars are turned off first (:mod:`tram_bench.train.quiet`), and again once the
+    run's modules are imported (a library some task module imports reads its switch then)."""
+    silence_progress_bars()
     for name in run_modules([spec]):
         importlib.import_module(name)
+    silence_progress_bars()
     if str(device).startswith("cuda"):
         import torch
 
