@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tram_bench.store.collector import CollectStats, collect
-from tram_bench.suite.spec import RunSpec
+from tram_bench.suite.spec import CellDoc
 
 _TASKS = ("digits-uci-to-mnist", "cifar10-to-stl10", "m2d2-math", "xnli-en", "synthetic")
 _METHODS = ("sgd", "sam", "asam", "fisher_sam", "r3f", "mesa", "tram-prev", "tram-init", "tram-x", "tram-fisher")
@@ -57,13 +57,13 @@ class _Clock:
         self.cpu = time.process_time() - self.cpu
 
 
-def _specs(n_runs: int) -> list[RunSpec]:
+def _specs(n_runs: int) -> list[CellDoc]:
     """Distinct cells: tasks x methods x rho values x seeds, cut to ``n_runs``."""
     per_cell = max(1, -(-n_runs // (len(_TASKS) * len(_METHODS) * 20)))
     cells = itertools.product(_TASKS, _METHODS, range(20), range(per_cell))
     specs = []
     for task, method, k, seed in itertools.islice(cells, n_runs):
-        specs.append(RunSpec(
+        specs.append(CellDoc(
             suite="bench", task=task, task_version="1",
             task_params={"backbone": "small-cnn", "train_size": 1024, "shifts": [0.5, 1.0]},
             train={"steps": 200, "epochs": None, "batch_size": 64, "lr": 0.05, "schedule": "cosine",
@@ -78,7 +78,7 @@ def _specs(n_runs: int) -> list[RunSpec]:
     return specs
 
 
-def _record(spec: RunSpec, n_metrics: int, status: str = "ok") -> dict:
+def _record(spec: CellDoc, n_metrics: int, status: str = "ok") -> dict:
     metrics = []
     for i, (ckpt, domain, name) in enumerate(itertools.product(("selected", "final"), _DOMAINS, ("accuracy", "loss"))):
         if i >= n_metrics:
@@ -101,7 +101,7 @@ def _record(spec: RunSpec, n_metrics: int, status: str = "ok") -> dict:
     }
 
 
-def _write_run(results: Path, spec: RunSpec, n_metrics: int) -> None:
+def _write_run(results: Path, spec: CellDoc, n_metrics: int) -> None:
     # Plain writes: the real writer's fsync per file would measure the disk, not the harness.
     run_dir = results / "runs" / spec.run_id
     run_dir.mkdir(parents=True, exist_ok=True)

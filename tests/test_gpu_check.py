@@ -115,9 +115,9 @@ def test_paper_archs_match_the_paper_suites(gc):
         specs = [s for s in expand(load_suite(ROOT / arch.suite, [])) if s.method != "zero-shot"]
         assert specs, arch.suite
         for s in specs:
-            assert (s.train["batch_size"], s.train["precision"], s.hparams["base"]) == \
+            assert (s.train.batch_size, s.train.precision, s.hparams.base) == \
                 (arch.batch_size, arch.precision, arch.base), (arch.name, s.task, s.method)
-            params = s.task_params
+            params = s.doc.task_params
             checkpoint = params.get("model_path") or params.get("model")
             assert checkpoint == arch.checkpoint
             length = params.get("block_size") or params.get("max_length") or gc.VIT_B16["image_size"]

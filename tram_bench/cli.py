@@ -39,10 +39,11 @@ class _Parser(argparse.ArgumentParser):
 
 # --------------------------------------------------------------------------------------------- suites
 def _load_specs(args) -> tuple[object, list]:
-    from tram_bench.suite.load import expand, load_suite
+    """(the suite resolved once, its cells that ``--only`` selects)."""
+    from tram_bench.suite.load import resolve_suite
 
-    suite = load_suite(args.suite, args.override or [])
-    specs = expand(suite)
+    suite = resolve_suite(args.suite, args.override or [])
+    specs = list(suite.cells)
     if getattr(args, "only", None):
         specs = [s for s in specs if _matches(s, args.only)]
         if not specs:
@@ -101,7 +102,7 @@ def cmd_plan(args) -> int:
     results = Path(args.results)
     rows = plan_rows(specs, lambda run_id: rundir.status(results, run_id))
     # Every string from the suite is a Text, never markup: "blobs[lr=0.01]" shows as typed.
-    table = Table(title=Text(f"{suite.suite}: {len(rows)} cells"))
+    table = Table(title=Text(f"{suite.config.suite}: {len(rows)} cells"))
     for col in ("task", "method", "hyperparameters", "seed", "run id", "status"):
         table.add_column(col)
     colour = {"ok": "green", "failed": "red", "diverged": "yellow", "pending": "dim"}
@@ -121,23 +122,20 @@ def _plan_power(args, suite, results: Path, console) -> None:
     from rich.text import Text
 
     from tram_bench.report.power import design_power, earlier_sds, power_lines
-    from tram_bench.suite.design import design_of
-    from tram_bench.suite.load import expand
 
-    design = design_of(suite, expand(suite))  # the whole suite's design, whatever --only shows
-    rows = design_power(design, earlier_sds(results, suite.suite), args.mde)
+    design = suite.design  # the whole suite's design, whatever --only shows
+    rows = design_power(design, earlier_sds(results, suite.config.suite), args.mde)
     for line in power_lines(design, rows, override=args.mde is not None):
         console.print(Text(line))
 
 
 def cmd_run(args) -> int:
     from tram_bench.executors.progress import make_reporter
-    from tram_bench.suite.design import design_of
-    from tram_bench.suite.load import expand
     from tram_bench.suite.plan import write_plan_file
     from tram_bench.train import rundir
 
-    suite, specs = _load_specs(args)
+    resolved, specs = _load_specs(args)
+    suite = resolved.config
     results = Path(args.results)
     _check_device(args.device)
     from tram_bench.train.quiet import silence_progress_bars
@@ -146,15 +144,14 @@ def cmd_run(args) -> int:
     with _results_lock(results):
         # The plan lists the whole suite even when --only runs a part of it: a run the plan does not list is
         # stale in the report and leaves every statistic.
-        planned = expand(suite) if args.only else specs
-        write_plan_file(results, suite.suite, suite.path, planned, design_of(suite, planned))
+        write_plan_file(results, suite.suite, suite.path, resolved.cells, resolved.design)
         retry = {rundir.STATUS_FAILED} if args.retry_failed else set()
         pending = [s for s in specs if (st := rundir.status(results, s.run_id)) == rundir.STATUS_PENDING or st in retry]
         done = len(specs) - len(pending)
         reporter = make_reporter(quiet=args.quiet)
         print(f"{suite.suite}: {len(specs)} cells, {done} already finished, {len(pending)} to run", flush=True)
         if pending and args.executor == "local" and args.device == "cpu":
-            _warn_thread_mismatch(results, suite, args)
+            _warn_thread_mismatch(results, resolved.cells, args)
         report = _execute(args, pending, results, reporter)
         ok, failed, div = report.count("ok"), report.count("failed"), report.count("diverged")
         lost = report.count("lost")
@@ -175,16 +172,15 @@ def cmd_run(args) -> int:
     return 1 if failed or refused else 0
 
 
-def _warn_thread_mismatch(results: Path, suite, args) -> None:
+def _warn_thread_mismatch(results: Path, cells, args) -> None:
     """CPU results change with the torch thread count: say so when this invocation would give its runs a
     different count from the grid's finished ones, --only or not (records keep it in provenance.num_threads)."""
     from tram_bench.executors.local import threads_per_run
-    from tram_bench.suite.load import expand
     from tram_bench.train import rundir
 
     now = threads_per_run(args.workers, args.threads)
     before: dict[int, int] = {}
-    for spec in expand(suite):
+    for spec in cells:
         if rundir.status(results, spec.run_id) != rundir.STATUS_OK:
             continue
         try:

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from tram_bench.suite.spec import RunSpec
+from tram_bench.suite.spec import CellDoc
 from tram_bench.train import rundir
 
 
-def make_spec(seed: int = 0, rho: float = 0.05, method: str = "sam", suite: str = "s") -> RunSpec:
-    return RunSpec(
+def make_spec(seed: int = 0, rho: float = 0.05, method: str = "sam", suite: str = "s") -> CellDoc:
+    return CellDoc(
         suite=suite, task="synthetic", task_version="1", task_params={"dim": 4, "shifts": [0.5]},
         train={"steps": 5, "lr": 0.1}, method=method, method_version="1",
         hparams={"rho": rho, "betas": [0.9, 0.99]}, seed=seed, label="synth",
@@ -25,7 +25,7 @@ def metric(domain: str, value: float | None, checkpoint: str = "selected", metri
             "value": value, "in_domain": in_domain, "higher_is_better": metric_name == "accuracy"}
 
 
-def make_record(spec: RunSpec, status: str = "ok", metrics: list | None = None, error: str | None = None,
+def make_record(spec: CellDoc, status: str = "ok", metrics: list | None = None, error: str | None = None,
                 wall: float = 2.5) -> dict[str, Any]:
     record: dict[str, Any] = {
         "run_id": spec.run_id, "spec": spec.to_json(), "status": status,
@@ -43,7 +43,7 @@ def make_record(spec: RunSpec, status: str = "ok", metrics: list | None = None, 
     return record
 
 
-def write_run(results: Path, spec: RunSpec, **kw) -> Path:
+def write_run(results: Path, spec: CellDoc, **kw) -> Path:
     run_dir = rundir.run_path(results, spec.run_id)
     rundir.start(run_dir, spec.to_json())
     record = make_record(spec, **kw)

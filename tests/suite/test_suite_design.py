@@ -9,8 +9,8 @@ import pytest
 
 from tests.suite.conftest import TOY_TASK
 from tram_bench.store.collector import collect, db_path
-from tram_bench.suite.design import DEFAULT_ALPHA, DEFAULT_DELTA, SuiteDesign, design_of
-from tram_bench.suite.load import expand, load_suite
+from tram_bench.suite.design import DEFAULT_ALPHA, DEFAULT_DELTA, SuiteDesign
+from tram_bench.suite.load import expand, load_suite, resolve_suite
 from tram_bench.suite.plan import plan_document, write_plan_file
 from tram_bench.suite.validate import validate
 
@@ -30,8 +30,7 @@ methods:
 
 
 def design(write_suite, text: str, overrides=()) -> SuiteDesign:
-    suite = load_suite(write_suite(text), overrides)
-    return design_of(suite, expand(suite))
+    return resolve_suite(write_suite(text), overrides).design
 
 
 def errors(write_suite, text: str, overrides=()) -> list[str]:
@@ -144,10 +143,11 @@ def test_the_baseline_does_not_enter_run_ids(write_suite):
 
 
 def test_the_declared_baseline_is_recorded_in_the_plan_and_suite_cells(write_suite, tmp_path):
-    suite = load_suite(write_suite(suite_text("  - id: sgd\n  - id: adam\n  - id: sam", extra="baseline: {id: adam}")))
-    specs = expand(suite)
+    resolved = resolve_suite(write_suite(suite_text("  - id: sgd\n  - id: adam\n  - id: sam",
+                                                    extra="baseline: {id: adam}")))
+    suite, specs = resolved.config, resolved.cells
     results = tmp_path / "results"
-    path = write_plan_file(results, suite.suite, suite.path, specs, design_of(suite, specs))
+    path = write_plan_file(results, suite.suite, suite.path, specs, resolved.design)
     doc = json.loads(path.read_text())
     assert doc["design"]["tasks"][0]["baseline_method"] == "adam"
     collect(results)
@@ -196,8 +196,7 @@ def test_a_malformed_design_in_a_plan_file_is_reported_not_ingested(write_suite,
 
 def test_the_baseline_can_be_set_with_an_override(write_suite):
     path = write_suite(suite_text("  - id: sgd\n  - id: adam\n  - id: sam"))
-    suite = load_suite(path, ["baseline={id: adam}"])
-    assert design_of(suite, expand(suite)).tasks[0].baseline_method == "adam"
+    assert resolve_suite(path, ["baseline={id: adam}"]).design.tasks[0].baseline_method == "adam"
     errs = errors(write_suite, suite_text("  - id: sgd\n  - id: sam"), ["tasks.0.baseline={id: sam, hparams: {rho: 9}}"])
     assert errs and all(e.startswith("-O tasks.0.baseline=") for e in errs), errs
 

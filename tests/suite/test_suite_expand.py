@@ -8,9 +8,10 @@ import json
 import pytest
 
 from tests.suite.conftest import TOY_SAM, TOY_SGD, TOY_TASK
-from tests.suite.fixtures import ToySAMHparams, ToyTask
+from tests.suite.fixtures import ToyParams, ToySAMHparams, ToyTask
 from tram_bench.suite.errors import SuiteInvalid
 from tram_bench.suite.load import expand, load_suite
+from tram_bench.suite.spec import RunSpec
 from tram_bench.tasks.base import TrainDefaults
 
 
@@ -28,7 +29,7 @@ def test_list_values_expand_to_the_product_over_keys(write_suite):
             hparams: {{rho: [0.1, 0.2], momentum: [0.0, 0.5, 0.9]}}
         """)
     assert len(specs) == 2 * 3 * 2
-    cells = {(s.hparams["rho"], s.hparams["momentum"], s.seed) for s in specs}
+    cells = {(s.hparams.rho, s.hparams.momentum, s.seed) for s in specs}
     assert cells == {(r, m, seed) for r in (0.1, 0.2) for m in (0.0, 0.5, 0.9) for seed in (0, 1)}
     assert len({s.run_id for s in specs}) == len(specs)
 
@@ -45,7 +46,7 @@ def test_entries_of_one_method_id_form_a_union(write_suite):
             hparams: {{rho: 0.3, base: adam}}
           - id: {TOY_SGD}
         """)
-    sam = sorted((s.hparams["rho"], s.hparams["base"]) for s in specs if s.method == TOY_SAM)
+    sam = sorted((s.hparams.rho, s.hparams.base) for s in specs if s.method == TOY_SAM)
     assert sam == [(0.1, "sgd"), (0.2, "sgd"), (0.3, "adam")]
     assert sum(s.method == TOY_SGD for s in specs) == 1
 
@@ -76,7 +77,7 @@ def test_train_resolution_class_defaults_then_suite_then_task_entry(write_suite)
             label: suite-lr
         methods: [{{id: {TOY_SGD}}}]
         """)
-    by_label = {s.task_label: s.train for s in specs}
+    by_label = {s.task_label: dataclasses.asdict(s.train) for s in specs}
     task_defaults = dataclasses.asdict(ToyTask.train_defaults)
     expected_suite = {**task_defaults, "lr": 0.05, "steps": 7, "schedule": "cosine"}
     assert by_label["suite-lr"] == expected_suite
@@ -100,7 +101,7 @@ def test_task_level_grids_get_distinct_labels(write_suite):
     assert sorted(s.task_label for s in specs) == sorted(
         f"toy[width={w},lr={lr}]" for w in (4, 8) for lr in (0.1, 0.01)
     )
-    assert {(s.task_params["width"], s.train["lr"]) for s in specs} == {(4, 0.1), (4, 0.01), (8, 0.1), (8, 0.01)}
+    assert {(s.task_params.width, s.train.lr) for s in specs} == {(4, 0.1), (4, 0.01), (8, 0.1), (8, 0.01)}
 
 
 def test_overrides_apply_before_validation(write_suite):
@@ -123,9 +124,9 @@ def test_overrides_apply_before_validation(write_suite):
         "train.lr=1e-3",  # YAML 1.2 float, as OmegaConf reads the file
     ]))
     assert [s.seed for s in specs] == [0, 0]
-    assert all(s.train["steps"] == 5 and s.train["lr"] == 0.001 for s in specs)
-    assert all(s.task_params == {"backbone": "small-cnn", "width": 8, "noise": None, "shifts": [0.5]} for s in specs)
-    assert [s.hparams.get("rho") for s in specs] == [None, 0.1]
+    assert all(s.train.steps == 5 and s.train.lr == 0.001 for s in specs)
+    assert all(s.doc.task_params == {"backbone": "small-cnn", "width": 8, "noise": None, "shifts": [0.5]} for s in specs)
+    assert [getattr(s.hparams, "rho", None) for s in specs] == [None, 0.1]
 
 
 def test_override_can_make_a_grid_and_append_an_entry(write_suite):
@@ -136,7 +137,7 @@ def test_override_can_make_a_grid_and_append_an_entry(write_suite):
         methods: [{{id: {TOY_SGD}}}]
         """)
     specs = expand(load_suite(path, [f"methods.1={{id: '{TOY_SAM}', hparams: {{rho: [0.1, 0.2]}}}}"]))
-    assert [(s.method, s.hparams.get("rho")) for s in specs] == [(TOY_SGD, None), (TOY_SAM, 0.1), (TOY_SAM, 0.2)]
+    assert [(s.method, getattr(s.hparams, "rho", None)) for s in specs] == [(TOY_SGD, None), (TOY_SAM, 0.1), (TOY_SAM, 0.2)]
 
 
 @pytest.mark.parametrize("override, fragment", [
@@ -185,10 +186,10 @@ def test_tuple_field_flat_list_is_one_value_list_of_lists_is_a_grid(write_suite)
           - id: {TOY_SAM}
             hparams: {{betas: [[0.9, 0.99], [0.95, 0.999]], rho: [0.1, 0.2]}}
         """)
-    betas = sorted((tuple(s.hparams["betas"]), s.hparams["rho"]) for s in specs)
+    betas = sorted((tuple(s.hparams.betas), s.hparams.rho) for s in specs)
     assert betas == [((0.8, 0.9), 0.05), ((0.9, 0.99), 0.1), ((0.9, 0.99), 0.2),
                      ((0.95, 0.999), 0.1), ((0.95, 0.999), 0.2)]
-    assert all(isinstance(s.hparams["betas"], list) for s in specs)  # JSON-able: tuples become lists
+    assert all(isinstance(s.doc.hparams["betas"], list) for s in specs)  # JSON-able: tuples become lists
 
 
 def test_list_valued_task_param_follows_the_same_rule(write_suite):
@@ -200,7 +201,7 @@ def test_list_valued_task_param_follows_the_same_rule(write_suite):
           - {{id: {TOY_TASK}, label: two, params: {{shifts: [[0.5], [1.0, 2.0]]}}}}
         methods: [{{id: {TOY_SGD}}}]
         """)
-    assert [(s.task_label, s.task_params["shifts"]) for s in specs] == [
+    assert [(s.task_label, s.doc.task_params["shifts"]) for s in specs] == [
         ("one", [0.5, 1.0]), ("two[shifts=[0.5]]", [0.5]), ("two[shifts=[1.0,2.0]]", [1.0, 2.0]),
     ]
 
@@ -213,13 +214,14 @@ def test_every_field_is_resolved_and_json_able(write_suite):
         tasks: [{{id: {TOY_TASK}}}]
         methods: [{{id: {TOY_SAM}, hparams: {{rho: 1}}}}]
         """)
-    assert set(spec.hparams) == {f.name for f in dataclasses.fields(ToySAMHparams)}
-    assert spec.hparams["rho"] == 1.0 and isinstance(spec.hparams["rho"], float)  # int -> float field
-    assert set(spec.task_params) == {"backbone", "width", "noise", "shifts"}
+    assert set(spec.doc.hparams) == {f.name for f in dataclasses.fields(ToySAMHparams)}
+    assert spec.hparams.rho == 1.0 and isinstance(spec.hparams.rho, float)  # int -> float field
+    assert set(spec.doc.task_params) == {"backbone", "width", "noise", "shifts"}
     assert json.loads(json.dumps(spec.to_json())) == spec.to_json()
     assert (spec.task_version, spec.method_version, spec.analysis) == ("3", "2", ("cka",))
-    # The resolved dicts build the classes the training loop instantiates.
-    assert ToySAMHparams(**spec.hparams).rho == 1.0
+    # The cell holds the instances the training loop uses, and its JSON decodes to the same cell.
+    assert isinstance(spec.hparams, ToySAMHparams) and isinstance(spec.task_params, ToyParams)
+    assert RunSpec.from_json(spec.to_json()) == spec
 
 
 def test_interpolation_refers_to_other_keys(write_suite):
@@ -232,7 +234,7 @@ def test_interpolation_refers_to_other_keys(write_suite):
             train: {{eval_every: 5, steps: '${{tasks[0].train.eval_every}}'}}
         methods: [{{id: {TOY_SGD}}}]
         """)
-    assert spec.train["steps"] == 5 and spec.train["lr"] == 0.02
+    assert spec.train.steps == 5 and spec.train.lr == 0.02
 
 
 def test_synthetic_task_resolves_its_list_default(write_suite):
@@ -245,8 +247,8 @@ def test_synthetic_task_resolves_its_list_default(write_suite):
     from tram_bench.tasks.synthetic import SyntheticParams, SyntheticShiftTask
 
     expected = {f.name: getattr(SyntheticParams(dim=4), f.name) for f in dataclasses.fields(SyntheticParams)}
-    assert spec.task_params == expected
-    assert spec.train == dataclasses.asdict(SyntheticShiftTask.train_defaults)
+    assert spec.doc.task_params == expected
+    assert spec.train == SyntheticShiftTask.train_defaults
 
 
 def test_a_task_can_be_restricted_to_some_of_the_methods(write_suite):
@@ -260,7 +262,7 @@ def test_a_task_can_be_restricted_to_some_of_the_methods(write_suite):
         """)
     per_task = {}
     for s in specs:
-        per_task.setdefault(s.task_label, set()).add((s.method, s.hparams.get("rho")))
+        per_task.setdefault(s.task_label, set()).add((s.method, getattr(s.hparams, "rho", None)))
     assert len(per_task["all"]) == 3
     assert {m for m, _ in per_task["few"]} == {TOY_SGD}
     assert sum(s.task_label == "few" for s in specs) == 2

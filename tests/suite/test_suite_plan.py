@@ -36,13 +36,6 @@ def test_rows_show_only_values_that_differ_from_defaults(write_suite):
     assert rows[0].task == "toy"
 
 
-def test_unloadable_method_shows_every_value():
-    spec = RunSpec(suite="s", task="t", task_version="1", task_params={}, train={}, method="no_such.mod:M",
-                   method_version="1", hparams={"a": 1, "b": [1, 2]}, seed=0)
-    (row,) = plan_rows([spec], lambda rid: "pending")
-    assert row.hparams == "a=1, b=[1,2]"
-
-
 def test_plan_file_round_trips_the_specs(write_suite, tmp_path):
     suite = load_suite(write_suite(SUITE))
     specs = expand(suite)

@@ -57,7 +57,7 @@ def test_consistent_schedules_pass(write_suite, train):
 def test_a_task_default_eval_every_longer_than_a_shortened_run_is_allowed(write_suite):
     # synthetic's default eval_every is 10: a 4-step smoke run still evaluates at its end.
     specs = expand(load_suite(write_suite(SUITE.replace("TRAIN", "{steps: 4}"))))
-    assert specs[0].train["eval_every"] > specs[0].train["steps"]
+    assert specs[0].train.eval_every > specs[0].train.steps
 
 
 def test_steps_from_another_level_than_epochs_are_not_a_conflict():

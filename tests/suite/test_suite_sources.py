@@ -131,8 +131,3 @@ def test_every_problem_is_reported_not_just_the_first(tmp_path):
     }
 
 
-def test_allowed_schedules_match_the_training_loop():
-    from tram_bench.suite.train_rules import SCHEDULES
-    from tram_bench.train.schedule import SCHEDULES as LOOP_SCHEDULES
-
-    assert SCHEDULES == LOOP_SCHEDULES

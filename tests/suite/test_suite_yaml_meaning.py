@@ -64,7 +64,7 @@ def test_overrides_follow_the_file_rules(write_suite, override, message):
 def test_numbers_both_versions_agree_on_are_accepted(write_suite):
     text = SUITE.replace("lr: 0.1", "lr: 1e-3, steps: 0x10").replace("label: toy", "label: '007'")
     spec = expand(load_suite(write_suite(text)))[0]
-    assert (spec.train["lr"], spec.train["steps"], spec.label) == (1e-3, 16, "007")
+    assert (spec.train.lr, spec.train.steps, spec.label) == (1e-3, 16, "007")
     (e,) = errors(write_suite(text), ["tasks.0.params.backbone='no'"])  # quoted: the text 'no'
     assert "unknown backbone 'no'" in e
     assert yaml11_problem("0.5") is None and yaml11_problem("-3") is None and yaml11_problem("true") is None

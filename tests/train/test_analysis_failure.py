@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tram_bench.cli import main
-from tram_bench.suite.spec import RunSpec
+from tram_bench.suite.spec import CellDoc, RunSpec, typed
 from tram_bench.tasks.base import TrainDefaults
 from tram_bench.train.loop import run_cell
 
@@ -25,8 +25,8 @@ SUITE = Path(__file__).resolve().parents[1] / "fixtures/suites/synthetic.yaml"
 def _spec(analysis: tuple[str, ...], **train) -> RunSpec:
     tc = dataclasses.asdict(TrainDefaults(steps=4, batch_size=32, lr=0.05, eval_every=2, eval_batch_size=256))
     tc.update(train)
-    return RunSpec(suite="an", task="synthetic", task_version="1", task_params={"dim": 4, "shifts": [0.5]},
-                   train=tc, method="sgd", method_version="1", hparams={}, seed=0, label="synth", analysis=analysis)
+    return typed(CellDoc(suite="an", task="synthetic", task_version="1", task_params={"dim": 4, "shifts": [0.5]},
+                   train=tc, method="sgd", method_version="1", hparams={}, seed=0, label="synth", analysis=analysis))
 
 
 def test_cka_on_one_example_keeps_the_training_metrics(tmp_path):

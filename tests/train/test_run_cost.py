@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from asset_task_support import ASSET, BUILD_S, build_slow_asset
 
-from tram_bench.suite.spec import RunSpec
+from tram_bench.suite.spec import CellDoc, RunSpec, typed
 from tram_bench.tasks.base import TrainDefaults
 from tram_bench.train.loop import run_cell
 from tram_bench.train.memory import PeakMemory
@@ -33,8 +33,8 @@ def _spec(task: str = "synthetic", *, large: bool = False, seed: int = 0, method
                                              eval_batch_size=8192 if large else 256))
     params = ({"dim": 16, "hidden": 2048, "train_size": 1024, "eval_size": 8192, "pretrain_steps": 5,
                "shifts": [0.5]} if large else {"dim": 8, "hidden": 32, "shifts": [0.5]})
-    return RunSpec(suite="cost", task=task, task_version="1", task_params=params, train=train, method=method,
-                   method_version="1", hparams={}, seed=seed, label="large" if large else "small")
+    return typed(CellDoc(suite="cost", task=task, task_version="1", task_params=params, train=train, method=method,
+                   method_version="1", hparams={}, seed=seed, label="large" if large else "small"))
 
 
 def _small_large_small(tmp_path: Path, device: str) -> tuple[float, float, float]:
@@ -154,7 +154,7 @@ def test_first_run_of_a_fresh_process_is_not_charged_for_its_imports(tmp_path):
         "from test_run_cost import _spec\n"
         "from tram_bench.train.loop import run_cell\n"
         "specs = [_spec(seed=s, method=m) for s, m in ((0, 'sam'), (1, 'sgd'))]\n"
-        "specs = [dataclasses.replace(s, task_params={**s.task_params, 'pretrain_steps': 0}) for s in specs]\n"
+        "specs = [dataclasses.replace(s, task_params=dataclasses.replace(s.task_params, pretrain_steps=0)) for s in specs]\n"
         "recs = [run_cell(s, Path(sys.argv[1])) for s in specs]\n"
         "print(json.dumps([r['setup_time_s'] + r['asset_time_s'] for r in recs]))\n"
     )

@@ -176,7 +176,7 @@ def run_parallel(specs: list[RunSpec], results: Path, device: str, workers: int,
                 fatal = payload
                 break
             if kind == "start":
-                spec = RunSpec.from_json(payload)
+                spec = by_id[payload["run_id"]]  # the parent's own typed cell: no second decoding
                 in_flight[slot] = spec
                 reporter.run_start(spec, slot)
             else:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tram_bench.suite.design import SuiteDesign, default_design
-from tram_bench.suite.spec import RunSpec
+from tram_bench.suite.spec import CellDoc
 
 FINISHED_STATUSES = ("ok", "failed", "diverged")
 
@@ -250,13 +250,13 @@ def parse_plan(file_stem: str, doc: Any) -> ParsedPlan:
     if type(cells) is not list:
         raise _wrong("", "cells", "list", cells)
     rows = []
-    specs: list[RunSpec] = []
+    specs: list[CellDoc] = []
     seen: set[str] = set()
     for i, cell in enumerate(cells):
         if type(cell) is not dict:
             raise RecordError(f"cells[{i}] must be an object")
         try:
-            spec = RunSpec.from_json(cell)
+            spec = CellDoc.from_json(cell)
             run_id = spec.run_id
         except Exception as exc:  # noqa: BLE001 - any malformed cell is a reason, not a crash
             raise RecordError(f"cells[{i}] is not a RunSpec ({type(exc).__name__}: {exc})") from None
@@ -281,7 +281,7 @@ def parse_plan(file_stem: str, doc: Any) -> ParsedPlan:
     return ParsedPlan(suite=suite, cells=rows, design=design_rows)
 
 
-def _plan_design(suite: str, doc: dict, specs: list[RunSpec]) -> SuiteDesign:
+def _plan_design(suite: str, doc: dict, specs: list[CellDoc]) -> SuiteDesign:
     raw = doc.get("design")
     if raw is None:
         return default_design(suite, specs)

@@ -24,7 +24,7 @@ from tram_bench.suite.config import BaselineDecl, SuiteConfig, TaskEntry, unknow
 from tram_bench.suite.display import differing, same_value
 from tram_bench.suite.errors import KeyPath, SuiteError, SuiteInvalid, one_line, sorted_unique
 from tram_bench.suite.fieldtypes import FieldTypeError, coerce, field_infos, to_jsonable
-from tram_bench.suite.spec import RunSpec
+from tram_bench.suite.spec import CellDoc
 from tram_bench.util.hashing import canonical_json
 
 DEFAULT_ALPHA = 0.05
@@ -105,7 +105,7 @@ class SuiteDesign:
 
 # --- building -----------------------------------------------------------------------------------
 
-def design_of(suite: SuiteConfig, specs: Sequence[RunSpec]) -> SuiteDesign:
+def design_of(suite: SuiteConfig, specs: Sequence[CellDoc]) -> SuiteDesign:
     """The design of a checked suite and its expanded cells (no results are read).
 
     Raises :class:`SuiteInvalid` when a declared baseline matches no (or several) configurations of
@@ -117,7 +117,7 @@ def design_of(suite: SuiteConfig, specs: Sequence[RunSpec]) -> SuiteDesign:
     return design
 
 
-def check_design(suite: SuiteConfig, specs: Sequence[RunSpec]) -> tuple[SuiteDesign, list[SuiteError]]:
+def check_design(suite: SuiteConfig, specs: Sequence[CellDoc]) -> tuple[SuiteDesign, list[SuiteError]]:
     """(design, errors) for ``validate``: the design is complete only when ``errors`` is empty."""
     src = suite.source_map()
     errors: list[SuiteError] = []
@@ -148,7 +148,7 @@ def check_design(suite: SuiteConfig, specs: Sequence[RunSpec]) -> tuple[SuiteDes
     return SuiteDesign(suite.suite, alpha, tasks), sorted_unique(errors)
 
 
-def default_design(suite: str, specs: Sequence[RunSpec]) -> SuiteDesign:
+def default_design(suite: str, specs: Sequence[CellDoc]) -> SuiteDesign:
     """The default design of a plan file written before designs existed: default baselines (None
     where ambiguous), default alpha and margins. Never raises for a design problem."""
     classes = _Classes()
@@ -255,10 +255,10 @@ class _Config:
 
     method: str
     hparams: dict[str, Any]
-    specs: list[RunSpec] = field(default_factory=list)
+    specs: list[CellDoc] = field(default_factory=list)
 
 
-def _configs(specs: Iterable[RunSpec]) -> list[_Config]:
+def _configs(specs: Iterable[CellDoc]) -> list[_Config]:
     by_key: dict[tuple[str, str], _Config] = {}
     for s in specs:
         key = (s.method, canonical_json(s.hparams))
@@ -280,10 +280,10 @@ def _matches(decl: BaselineDecl, cfg: _Config) -> bool:
                                          for k, v in decl.hparams.items())
 
 
-def _tasks(specs: Sequence[RunSpec], classes: _Classes,
+def _tasks(specs: Sequence[CellDoc], classes: _Classes,
            baseline_for: Callable[[str], tuple[BaselineDecl | None, bool, KeyPath]],
            delta: Mapping[str, float], report: Report) -> tuple[TaskDesign, ...]:
-    by_label: dict[str, list[RunSpec]] = {}
+    by_label: dict[str, list[CellDoc]] = {}
     for s in specs:
         by_label.setdefault(s.task_label, []).append(s)
     out = []

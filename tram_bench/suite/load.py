@@ -9,6 +9,7 @@ Every problem becomes a :class:`SuiteError`; none escapes as a traceback.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -17,7 +18,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from tram_bench.suite.config import SuiteConfig, build_config
-from tram_bench.suite.design import check_design
+from tram_bench.suite.design import SuiteDesign, check_design
 from tram_bench.suite.errors import KeyPath, SuiteError, SuiteInvalid, one_line, sorted_unique
 from tram_bench.suite.interpolation import is_free_text, quoted_free_text, resolver_errors, set_at
 from tram_bench.suite.locations import SourceMap, ambiguous_scalars, map_source, yaml_error_line, yaml_problem
@@ -26,12 +27,27 @@ from tram_bench.suite.resolve import resolve
 from tram_bench.suite.spec import RunSpec
 
 
+@dataclass(frozen=True)
+class ResolvedSuite:
+    """A checked suite resolved once: its config, every cell (typed), and its comparison design."""
+
+    config: SuiteConfig
+    cells: tuple[RunSpec, ...]
+    design: SuiteDesign
+
+
+def resolve_suite(path: str | Path, overrides: Sequence[str] = ()) -> ResolvedSuite:
+    """The checked suite with its cells and design, resolved once (commands use this); raises
+    :class:`SuiteInvalid` with every problem found."""
+    config, resolved, errors = _check(path, overrides)
+    if errors or resolved is None:
+        raise SuiteInvalid(errors)
+    return resolved
+
+
 def load_suite(path: str | Path, overrides: Sequence[str] = ()) -> SuiteConfig:
     """The checked suite; raises :class:`SuiteInvalid` with every problem found."""
-    config, errors = check_suite(path, overrides)
-    if errors or config is None:
-        raise SuiteInvalid(errors)
-    return config
+    return resolve_suite(path, overrides).config
 
 
 def expand(suite: SuiteConfig) -> list[RunSpec]:
@@ -47,21 +63,31 @@ def expand(suite: SuiteConfig) -> list[RunSpec]:
 
 def check_suite(path: str | Path, overrides: Sequence[str] = ()) -> tuple[SuiteConfig | None, list[SuiteError]]:
     """(config, errors): the config is usable only when ``errors`` is empty."""
+    config, _, errors = _check(path, overrides)
+    return config, errors
+
+
+def _check(path: str | Path, overrides: Sequence[str]) -> tuple[SuiteConfig | None, ResolvedSuite | None,
+                                                                  list[SuiteError]]:
+    """(config, the resolved suite when it has no problem, every problem found)."""
     try:
         data, src, errors = read_document(path, overrides)
         if data is None:
-            return None, sorted_unique(errors)
+            return None, None, sorted_unique(errors)
         config, more = build_config(data, src, Path(path))
         errors += more
+        resolved = None
         if config is not None:
             # With an unusable seed list, one placeholder seed still finds duplicate cells.
             specs, more = resolve(config, seeds=config.seeds or (0,))
             errors += more
             if specs and not more:  # a design over a partly resolved grid would report ghosts
-                errors += check_design(config, specs)[1]
-        return config, sorted_unique(errors)
+                design, more = check_design(config, [s.doc for s in specs])
+                errors += more
+                resolved = ResolvedSuite(config, tuple(specs), design)
+        return config, (resolved if not errors else None), sorted_unique(errors)
     except Exception as exc:  # noqa: BLE001 - any input must end as a one-line error, never a traceback
-        return None, [_internal(str(path), exc)]
+        return None, None, [_internal(str(path), exc)]
 
 
 def _internal(file: str, exc: BaseException) -> SuiteError:

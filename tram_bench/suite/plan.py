@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from tram_bench.methods.registry import METHODS
 from tram_bench.suite.design import SuiteDesign, default_design
 from tram_bench.suite.display import differing
 from tram_bench.suite.fieldtypes import to_jsonable
@@ -37,27 +36,22 @@ class PlanRow:
 
 
 def plan_rows(specs: Iterable[RunSpec], status_of: Callable[[str], str]) -> list[PlanRow]:
-    """One row per spec, in the given order; ``status_of(run_id)`` supplies the status."""
-    defaults_cache: dict[str, tuple[dict[str, Any], list[str]] | None] = {}
+    """One row per spec, in the given order; ``status_of(run_id)`` supplies the status. The
+    hyperparameters column lists the values that differ from the ``Hparams`` class's defaults."""
+    defaults_cache: dict[type, tuple[dict[str, Any], list[str]]] = {}
     rows = []
     for spec in specs:
-        if spec.method not in defaults_cache:
-            defaults_cache[spec.method] = _method_defaults(spec.method)
-        known = defaults_cache[spec.method]
-        if known is None:  # the class cannot be loaded here: show every value rather than guess
-            text = differing(spec.hparams, {})
-        else:
-            text = differing(spec.hparams, known[0], known[1])
+        hcls = type(spec.hparams)
+        if hcls not in defaults_cache:
+            defaults_cache[hcls] = _defaults(hcls)
+        defaults, order = defaults_cache[hcls]
+        text = differing(spec.doc.hparams, defaults, order)
         rows.append(PlanRow(spec.task_label, spec.method, text, spec.seed, spec.run_id, status_of(spec.run_id)))
     return rows
 
 
-def _method_defaults(method_id: str) -> tuple[dict[str, Any], list[str]] | None:
-    try:
-        hcls = METHODS.get(method_id).Hparams
-        fields = dataclasses.fields(hcls)
-    except Exception:  # noqa: BLE001 - display only; plan_rows falls back to listing all values
-        return None
+def _defaults(hcls: type) -> tuple[dict[str, Any], list[str]]:
+    fields = dataclasses.fields(hcls)
     defaults: dict[str, Any] = {}
     for f in fields:
         if f.default is not dataclasses.MISSING:
@@ -73,7 +67,7 @@ def plan_document(suite: str, file: str | Path | None, specs: Iterable[RunSpec],
     (:func:`tram_bench.suite.design.default_design`, NULL baselines where the default is ambiguous)."""
     specs = list(specs)
     if design is None:
-        design = default_design(suite, specs)
+        design = default_design(suite, [s.doc for s in specs])
     return {"suite": suite, "file": None if file is None else str(file), "cells": [s.to_json() for s in specs],
             "design": design.to_json()}
 

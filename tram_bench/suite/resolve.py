@@ -25,8 +25,9 @@ from tram_bench.suite.errors import KeyPath, SuiteError, one_line
 from tram_bench.suite.fieldtypes import FieldInfo, FieldTypeError, coerce, field_infos, grid_values, to_jsonable
 from tram_bench.suite.locations import SourceMap
 from tram_bench.suite.spec import RunSpec
-from tram_bench.suite.train_rules import check_analysis_budget, check_train_combination, check_train_value
-from tram_bench.tasks.base import Task, TrainDefaults
+from tram_bench.suite.train_rules import check_analysis_budget, check_train_combination
+from tram_bench.tasks.base import Task
+from tram_bench.tasks.train_setup import TrainSetup, value_problem
 from tram_bench.tasks.registry import TASKS
 from tram_bench.util.hashing import canonical_json
 from tram_bench.util.registry import Registry, RegistryError
@@ -47,8 +48,8 @@ class FieldValues:
 class TaskCell:
     entry: TaskEntry
     task_cls: type
-    params: dict[str, Any]
-    train: dict[str, Any]
+    params: Any  # the task's Params instance (None: a task without params)
+    train: TrainSetup
     label: str  # "" = the task id
 
 
@@ -56,7 +57,7 @@ class TaskCell:
 class MethodCell:
     entry: MethodEntry
     method_cls: type
-    hparams: dict[str, Any]
+    hparams: Any  # the method's Hparams instance
     changed: str  # the non-default hparams, for messages
 
 
@@ -74,8 +75,8 @@ def resolve(suite: SuiteConfig, seeds: tuple[int, ...] | None = None) -> tuple[l
     """All cells of ``suite`` and all problems found. ``seeds`` replaces the suite's seeds (validation
     passes one placeholder seed when the seed list itself is invalid, to still find duplicate cells)."""
     err = _Errors(suite.source_map())
-    train_infos = field_infos(TrainDefaults)
-    suite_train = _field_values(suite.train, train_infos, ("train",), err, "train key", check_train_value)
+    train_infos = field_infos(TrainSetup)
+    suite_train = _field_values(suite.train, train_infos, ("train",), err, "train key", value_problem)
 
     task_cells: list[TaskCell] = []
     for entry in suite.tasks:
@@ -184,8 +185,8 @@ def _instantiate(cls: type, kwargs: dict[str, Any]) -> tuple[Any, str | None]:
 
 
 def _dataclass_grid(cls: type, fields: dict[str, FieldValues], infos: dict[str, FieldInfo], base: KeyPath,
-                    err: _Errors, what: str) -> list[tuple[dict[str, Any], dict[str, Any]]] | None:
-    """Instantiate ``cls`` for every grid point: [(resolved JSON-able dict, chosen user values)].
+                    err: _Errors, what: str) -> list[tuple[Any, dict[str, Any]]] | None:
+    """Instantiate ``cls`` for every grid point: [(the instance, chosen user values)].
 
     ``__post_init__`` checks are attributed to a single key where they fail with that key alone set,
     and to the whole mapping where only a combination fails.
@@ -213,7 +214,7 @@ def _dataclass_grid(cls: type, fields: dict[str, FieldValues], infos: dict[str, 
         chosen = {k: fields[k].values[j] for k, j in zip(keys, idx)}
         obj, problem = _instantiate(cls, chosen)
         if problem is None:
-            out.append((to_jsonable(obj), chosen))
+            out.append((obj, chosen))
             continue
         # Blame the one key whose value alone gives this same error; else the combination. Then put that
         # key back to its default and try again, so that validate reports every mistake at once although
@@ -242,7 +243,7 @@ def _task_cells(entry: TaskEntry, suite_train: dict[str, FieldValues] | None, tr
                 analyses: tuple[str, ...], err: _Errors) -> list[TaskCell]:
     path: KeyPath = ("tasks", entry.index)
     cls = _load(TASKS, entry.id, Task, path + ("id",), err)
-    entry_train = _field_values(entry.train, train_infos, path + ("train",), err, "train key", check_train_value)
+    entry_train = _field_values(entry.train, train_infos, path + ("train",), err, "train key", value_problem)
     if cls is None:
         return []
     params = _task_params(cls, entry, path, err)
@@ -258,11 +259,10 @@ def _task_cells(entry: TaskEntry, suite_train: dict[str, FieldValues] | None, tr
     for resolved_params, chosen_params in params_grid:
         # The task's own bound of its training-set size (None: unknown before the data is read; then
         # epoch-based schedules are checked when the run starts, and validate warns).
-        params_cls = getattr(cls, "Params", None)
-        size = cls.train_examples_bound(_instantiate(params_cls, resolved_params)[0] if params_cls else None)
+        size = cls.train_examples_bound(resolved_params)
         for resolved_train, chosen_train in train[0]:
             # Schedule rules need the params too: an epoch-based run's length depends on the data size.
-            problems = check_train_combination(resolved_train, given, size)
+            problems = check_train_combination(to_jsonable(resolved_train), given, size)
             for problem in problems:
                 _blame(problem, train[1], path, err)
             ok = ok and not problems
@@ -288,7 +288,7 @@ def _task_params(cls: type, entry: TaskEntry, path: KeyPath, err: _Errors):
     if params_cls is None:
         for key in entry.params:
             err.add(path + ("params", key), f"task {entry.id!r} takes no params")
-        return None if entry.params else ([({}, {})], {})
+        return None if entry.params else ([(None, {})], {})
     if not dataclasses.is_dataclass(params_cls):
         err.add(path + ("id",), f"task {entry.id!r} has a Params that is not a dataclass")
         return None
@@ -303,8 +303,8 @@ def _task_params(cls: type, entry: TaskEntry, path: KeyPath, err: _Errors):
 def _task_train(cls: type, suite_train: dict[str, FieldValues] | None, entry_train: dict[str, FieldValues] | None,
                 infos: dict[str, FieldInfo], analyses: tuple[str, ...], path: KeyPath, err: _Errors):
     defaults = getattr(cls, "train_defaults", None)
-    if not isinstance(defaults, TrainDefaults):
-        err.add(path + ("id",), f"task class {cls.__name__} has train_defaults that is not a TrainDefaults")
+    if not isinstance(defaults, TrainSetup):
+        err.add(path + ("id",), f"task class {cls.__name__} has train_defaults that is not a TrainSetup")
         return None
     if suite_train is None or entry_train is None:
         return None
@@ -329,7 +329,8 @@ def _task_train(cls: type, suite_train: dict[str, FieldValues] | None, entry_tra
             _blame(problem, fields, path, err)
             ok = False
         chosen = {n: train[n] for n in names if fields[n].path is not None}
-        grid.append((to_jsonable(train), chosen))
+        # Every value passed its field's check above, so the setup's own check cannot fail here.
+        grid.append((TrainSetup(**train), chosen))
     user_fields = {n: fv for n, fv in fields.items() if fv.path is not None}
     return (grid, user_fields) if ok else None
 
@@ -366,7 +367,7 @@ def _method_cells(entry: MethodEntry, err: _Errors) -> list[MethodCell]:
         return []
     defaults = {n: i.default for n, i in infos.items() if not i.required}
     return [
-        MethodCell(entry, cls, resolved, differing(resolved, to_jsonable(defaults), infos))
+        MethodCell(entry, cls, resolved, differing(to_jsonable(resolved), to_jsonable(defaults), infos))
         for resolved, _ in grid
     ]
 

@@ -1,20 +1,40 @@
-"""A fully resolved grid cell: what one run is, and its identity."""
+"""A fully resolved grid cell: what one run is (typed), and its identity (its JSON document).
+
+Two forms of one cell:
+
+* :class:`RunSpec`: the typed cell that commands and the training loop use: the task's ``Params``
+  instance, a :class:`~tram_bench.tasks.train_setup.TrainSetup`, the method's ``Hparams`` instance.
+  The suite is resolved into these once (``tram_bench.suite.resolve``); nothing downstream rebuilds
+  them from dicts.
+* :class:`CellDoc`: the same cell as plain JSON values, as the run directory (``spec.json``, the
+  record's ``spec``), the plan file and the worker queues hold it. The run id and the derived seeds
+  are computed from this form, so they never depend on Python types (``1`` and ``1.0``, a tuple and a
+  list give the same id); readers of results (the collector) use it without importing any task or
+  method.
+
+``RunSpec.to_json`` / ``RunSpec.from_json`` are the one codec between them.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+import dataclasses
+import functools
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
+from tram_bench.suite.fieldtypes import coerce, field_infos, to_jsonable
+from tram_bench.tasks.train_setup import TrainSetup
 from tram_bench.util.hashing import derive_seed, stable_hash
 
 
 @dataclass(frozen=True)
-class RunSpec:
-    """One cell of a suite's grid, every value resolved (defaults filled in).
+class CellDoc:
+    """One cell as JSON documents hold it: every value plain (dicts, lists, numbers, strings).
 
     The run id hashes everything that changes the result: task id, version and params, the training
     setup, method id, version and hyperparameters, the replicate seed and the enabled analyses.
-    The suite name is *not* part of it: the same cell in two suites is the same run.
+    The suite name and the display label are *not* part of it: the same cell in two suites is the
+    same run.
     """
 
     suite: str
@@ -31,7 +51,7 @@ class RunSpec:
     label: str = field(default="", compare=False)
 
     def identity(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = dataclasses.asdict(self)
         d.pop("suite")
         d.pop("label")
         d["analysis"] = sorted(self.analysis)
@@ -57,15 +77,107 @@ class RunSpec:
     def task_label(self) -> str:
         return self.label or self.task
 
+    @property
+    def doc(self) -> "CellDoc":
+        """Itself: code that reads documents (plan files, designs) takes a RunSpec's ``doc`` or this."""
+        return self
+
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = dataclasses.asdict(self)
         d["analysis"] = list(self.analysis)
         d["run_id"] = self.run_id
         return d
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "RunSpec":
+    def from_json(cls, d: Mapping[str, Any]) -> "CellDoc":
+        """Raises TypeError for missing or unknown keys (a malformed document)."""
         d = dict(d)
         d.pop("run_id", None)
         d["analysis"] = tuple(d.get("analysis", ()))
         return cls(**d)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One cell of a suite's grid, every value resolved (defaults filled in) and typed.
+
+    task_params: an instance of the task class's ``Params`` (``None`` for a task without params).
+    train: the run's :class:`TrainSetup`.
+    hparams: an instance of the method class's ``Hparams``.
+    Identity (``run_id``, ``data_seed``, ``method_seed``) comes from :attr:`doc`.
+    """
+
+    suite: str
+    task: str
+    task_version: str
+    task_params: Any
+    train: TrainSetup
+    method: str
+    method_version: str
+    hparams: Any
+    seed: int
+    analysis: tuple[str, ...] = ()
+    label: str = field(default="", compare=False)
+
+    @functools.cached_property
+    def doc(self) -> CellDoc:
+        """This cell as plain JSON values (computed once)."""
+        return CellDoc(
+            suite=self.suite, task=self.task, task_version=self.task_version,
+            task_params={} if self.task_params is None else to_jsonable(self.task_params),
+            train=to_jsonable(self.train), method=self.method, method_version=self.method_version,
+            hparams=to_jsonable(self.hparams), seed=self.seed, analysis=tuple(self.analysis), label=self.label,
+        )
+
+    @property
+    def run_id(self) -> str:
+        return self.doc.run_id
+
+    @property
+    def data_seed(self) -> int:
+        return self.doc.data_seed
+
+    @property
+    def method_seed(self) -> int:
+        return self.doc.method_seed
+
+    @property
+    def task_label(self) -> str:
+        return self.label or self.task
+
+    def to_json(self) -> dict[str, Any]:
+        return self.doc.to_json()
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "RunSpec":
+        """The typed cell of a JSON document: the task and method classes come from their registries
+        (importing their modules) and every value is checked against its field's annotation.
+        Raises TypeError/ValueError for a malformed document, ``RegistryError`` for an unknown id."""
+        return typed(CellDoc.from_json(d))
+
+
+def _instance(cls: type | None, values: Mapping[str, Any]) -> Any:
+    if cls is None:
+        if values:
+            raise TypeError(f"takes no params, got {sorted(values)}")
+        return None
+    infos = field_infos(cls)
+    unknown = sorted(set(values) - set(infos))
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field {', '.join(unknown)}")
+    return cls(**{k: coerce(v, infos[k].type) for k, v in values.items()})
+
+
+def typed(doc: CellDoc) -> RunSpec:
+    """The :class:`RunSpec` of a document (see :meth:`RunSpec.from_json`)."""
+    from tram_bench.methods.registry import METHODS
+    from tram_bench.tasks.registry import TASKS
+
+    task_cls, method_cls = TASKS.get(doc.task), METHODS.get(doc.method)
+    return RunSpec(
+        suite=doc.suite, task=doc.task, task_version=doc.task_version,
+        task_params=_instance(getattr(task_cls, "Params", None), doc.task_params),
+        train=_instance(TrainSetup, doc.train), method=doc.method, method_version=doc.method_version,
+        hparams=_instance(method_cls.Hparams, doc.hparams), seed=doc.seed, analysis=tuple(doc.analysis),
+        label=doc.label,
+    )

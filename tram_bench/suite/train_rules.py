@@ -1,7 +1,6 @@
-"""Which training setups are possible (values of :class:`tram_bench.tasks.base.TrainDefaults`).
-
-The allowed names must match what the training loop implements (``tram_bench.train.schedule`` and
-``tram_bench.train.loop``); ``tests/suite`` checks that they agree.
+"""Which training setups are possible between fields and with the suite's context (where a key was set,
+the task's data size, the enabled analyses). A single field's limits and the allowed names live with
+:class:`tram_bench.tasks.train_setup.TrainSetup`, which the training loop reads too.
 """
 
 from __future__ import annotations
@@ -9,34 +8,10 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from tram_bench.suite.errors import KeyPath
+from tram_bench.tasks.train_setup import run_steps
 
-SCHEDULES = ("constant", "linear", "polynomial", "cosine")
-PRECISIONS = ("fp32", "bf16", "fp16")
-SELECTIONS = ("val_loss", "val_metric", "final")
-
-_POSITIVE = ("lr", "steps", "batch_size", "eval_every", "eval_batch_size", "poly_power", "analysis_examples",
-             "sharpness_steps", "sharpness_batch_size")
-_POSITIVE_OR_NULL = ("epochs", "max_grad_norm")
-_CHOICES = {"schedule": SCHEDULES, "precision": PRECISIONS, "selection": SELECTIONS}
 # Linear CKA centres the features over the examples: one example leaves nothing to compare.
 CKA_MIN_EXAMPLES = 2
-
-
-def check_train_value(key: str, value: Any) -> str | None:
-    """The problem with one (already type-checked) training value, or None."""
-    if key in _POSITIVE and value <= 0:
-        return f"must be > 0, got {value!r}"
-    if key in _POSITIVE_OR_NULL and value is not None and value <= 0:
-        return f"must be > 0 (or null), got {value!r}"
-    if key == "warmup_steps" and value < 0:
-        return f"must be >= 0, got {value!r}"
-    if key == "weight_decay" and value < 0:
-        return f"must be >= 0, got {value!r}"
-    if key == "accumulation" and value < 1:
-        return f"must be >= 1, got {value!r}"
-    if key in _CHOICES and value not in _CHOICES[key]:
-        return f"unknown {key} {value!r} (expected one of {', '.join(_CHOICES[key])})"
-    return None
 
 
 def check_analysis_budget(train: dict[str, Any], analyses: tuple[str, ...]) -> list[tuple[str, str, str]]:
@@ -73,7 +48,7 @@ def run_length(train: Mapping[str, Any], train_size: int | None = None) -> tuple
     if train_size is None or train["batch_size"] <= 0:
         return None, ""
     per_epoch = max(1, train_size // train["batch_size"])
-    total = max(1, int(round(epochs * per_epoch)))
+    total = run_steps(train["steps"], epochs, train["batch_size"], train_size)
     return total, (f"the run's length (at most {total} steps: epochs {epochs:g} x {per_epoch} batches of "
                    f"{train['batch_size']} from train_size {train_size})")
 

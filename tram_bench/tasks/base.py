@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from tram_bench.methods.base import InputNoise, Objective, Output
+from tram_bench.tasks.train_setup import TrainSetup
 
 
 @dataclass(frozen=True)
@@ -41,40 +42,8 @@ PERPLEXITY = MetricSpec("perplexity", False)
 LOSS = MetricSpec("loss", False)
 
 
-@dataclass
-class TrainDefaults:
-    """The training setup of a task; every field can be overridden by a suite or ``-O``.
-
-    steps: optimizer steps (if ``epochs`` is set, steps = epochs * batches per epoch).
-    schedule: "constant", "linear", "polynomial" or "cosine"; ``warmup_steps`` of linear warmup first.
-    precision: "fp32", "bf16" (autocast) or "fp16" (autocast + GradScaler, CUDA only).
-    selection: which checkpoint is "selected": "val_loss" (lowest in-domain validation loss),
-        "val_metric" (best in-domain validation primary metric) or "final".
-    eval_every: evaluate the selection set every this many steps (and at the end).
-    accumulation: micro-batches per optimizer step (batch_size is the total per step).
-    analysis_examples, sharpness_steps, sharpness_batch_size: see ``tram_bench.train.analysis_pass``.
-    """
-
-    steps: int = 100
-    epochs: float | None = None
-    batch_size: int = 32
-    lr: float = 1e-3
-    schedule: str = "constant"
-    warmup_steps: int = 0
-    poly_power: float = 1.0
-    weight_decay: float = 0.0
-    precision: str = "fp32"
-    selection: str = "val_loss"
-    eval_every: int = 50
-    eval_batch_size: int = 256
-    max_grad_norm: float | None = None
-    accumulation: int = 1
-    # Analyses (enabled per suite with `analysis: [sharpness, cka]`), on the selected checkpoint:
-    # examples per evaluation domain, ascent steps of epsilon-sharpness (the paper does not state
-    # them), and the mini-batch size of the ascent (the paper's 32, with 4-step accumulation).
-    analysis_examples: int = 256
-    sharpness_steps: int = 10
-    sharpness_batch_size: int = 32
+# The task's default training setup is a TrainSetup (``Task.train_defaults``); the old name stays for plugins.
+TrainDefaults = TrainSetup
 
 
 @dataclass
@@ -109,7 +78,7 @@ class Task(ABC):
     family: ClassVar[str]
     tier: ClassVar[str] = "embedded"  # "embedded" (offline CPU) or "paper" (hub, GPU)
     Params: ClassVar[type]
-    train_defaults: ClassVar[TrainDefaults] = TrainDefaults()
+    train_defaults: ClassVar[TrainSetup] = TrainSetup()
     primary_metric: ClassVar[MetricSpec] = ACCURACY
     description: ClassVar[str] = ""
 
@@ -217,6 +186,7 @@ __all__ = [
     "Output",
     "Task",
     "TrainDefaults",
+    "TrainSetup",
     "batch_labels",
     "move_to",
     "shuffled_batches",

@@ -19,6 +19,8 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
+from tram_bench.tasks.train_setup import TrainSetup
+
 SHARPNESS_EPSILON = 1e-5
 SHARPNESS_LR = 8e-5
 SHARPNESS_ACCUMULATION = 4
@@ -89,7 +91,7 @@ class AnalysisResult:
             self.fail(what, exc)
 
 
-def analyse(task, model, eval_sets, analyses: tuple[str, ...], train: dict[str, Any]) -> AnalysisResult:
+def analyse(task, model, eval_sets, analyses: tuple[str, ...], train: TrainSetup) -> AnalysisResult:
     """Metric rows of the requested analyses for ``model`` (the selected checkpoint) on every set,
     and the analyses that failed (never raised: see :class:`AnalysisResult`)."""
     import torch
@@ -111,7 +113,7 @@ def analyse(task, model, eval_sets, analyses: tuple[str, ...], train: dict[str, 
     for es in eval_sets:
         where = f"{es.domain}/{es.split}"
         try:
-            subset = list(rebatch(es.batches(), train["sharpness_batch_size"], train["analysis_examples"]))
+            subset = list(rebatch(es.batches(), train.sharpness_batch_size, train.analysis_examples))
         except Exception as exc:  # noqa: BLE001 - as in AnalysisResult.attempt
             result.fail(f"examples of {where}", exc)
             continue
@@ -124,7 +126,7 @@ def analyse(task, model, eval_sets, analyses: tuple[str, ...], train: dict[str, 
 
         def sharpness(subset=subset) -> dict[str, Any]:
             value = epsilon_sharpness(model, loss_fn, subset, epsilon=SHARPNESS_EPSILON, lr=SHARPNESS_LR,
-                                      steps=train["sharpness_steps"], accumulation=SHARPNESS_ACCUMULATION).value
+                                      steps=train.sharpness_steps, accumulation=SHARPNESS_ACCUMULATION).value
             return row("sharpness", value, False)
 
         def cka(subset=subset) -> dict[str, Any]:

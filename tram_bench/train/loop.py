@@ -213,40 +213,33 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
     memory = PeakMemory(dev)
     memory.start()
     seed_everything(spec.data_seed)
-    task = task_cls(task_cls.Params(**spec.task_params), seed=spec.data_seed, device=dev)
+    task = task_cls(spec.task_params, seed=spec.data_seed, device=dev)
     model = task.build_model()
     model.train()
 
-    hparams = method_cls.Hparams(**spec.hparams)
     trains = getattr(method_cls, "trains", True)
     seed_everything(spec.method_seed)
     if trains:
         method = method_cls(
-            model, task.objective, hparams, lr=tc["lr"], weight_decay=tc["weight_decay"],
+            model, task.objective, spec.hparams, lr=tc.lr, weight_decay=tc.weight_decay,
             generator=torch.Generator().manual_seed(spec.method_seed),
         )
         optimizer = method.optimizer
         base_lrs = [g["lr"] for g in optimizer.param_groups]
 
-    batch_size = tc["batch_size"]
-    if tc.get("epochs"):
-        per_epoch = max(1, task.num_train_examples() // batch_size)
-        total = max(1, int(round(tc["epochs"] * per_epoch)))
-    else:
-        total = int(tc["steps"])
-    if not trains:
-        total = 0
-    autocast_dtype, scaler = _precision(tc["precision"], dev.type)
-    ctx = StepContext(autocast_dtype=autocast_dtype, scaler=scaler, max_grad_norm=tc.get("max_grad_norm"),
+    batch_size = tc.batch_size
+    total = tc.length(task.num_train_examples()) if trains else 0
+    autocast_dtype, scaler = _precision(tc.precision, dev.type)
+    ctx = StepContext(autocast_dtype=autocast_dtype, scaler=scaler, max_grad_norm=tc.max_grad_norm,
                       device_type=dev.type)
 
     # Every evaluation uses the suite's eval_batch_size (results do not depend on it; memory does).
-    eval_sets = [dataclasses.replace(es, batches=functools.partial(es.batches, tc["eval_batch_size"]))
+    eval_sets = [dataclasses.replace(es, batches=functools.partial(es.batches, tc.eval_batch_size))
                  for es in task.eval_sets()]
     selection_sets = [es for es in eval_sets if es.in_domain and es.split == "val"]
     if not selection_sets:
         raise ValueError(f"task {spec.task} has no in-domain validation split for model selection")
-    rule = tc["selection"]
+    rule = tc.selection
     primary = task.primary_metric
     sel_metric, sel_hib = ("loss", False) if rule in ("val_loss", "final") else (primary.name, primary.higher_is_better)
     selection = Selection(rule=rule, higher_is_better=sel_hib, metric=sel_metric)
@@ -272,13 +265,13 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
     train_clock = Stopwatch.start()
     eval_time = 0.0
     for step in range(total):
-        mult = lr_multiplier(step, total, tc["schedule"], tc["warmup_steps"], tc.get("poly_power", 1.0))
+        mult = lr_multiplier(step, total, tc.schedule, tc.warmup_steps, tc.poly_power)
         for g, lr0 in zip(optimizer.param_groups, base_lrs):
             g["lr"] = lr0 * mult
         t_data = time.perf_counter()
         batch = next(batches)
         data_time += time.perf_counter() - t_data  # the task's data loading, reported apart from the harness
-        micro = split_batch(batch, tc["accumulation"])
+        micro = split_batch(batch, tc.accumulation)
         t0 = time.perf_counter()
         stats = method.step(micro, ctx)
         step_times.append(time.perf_counter() - t0)
@@ -302,7 +295,7 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
                     **{k: float(v) for k, v in stats.extras.items()}})
         if progress is not None:
             progress(step + 1, total, stats.loss)
-        if (step + 1) % tc["eval_every"] == 0 or step + 1 == total:
+        if (step + 1) % tc.eval_every == 0 or step + 1 == total:
             eval_clock = Stopwatch.start()
             check_selection(step + 1)
             eval_time += eval_clock.own_s()
@@ -395,7 +388,7 @@ def run_cell(spec: RunSpec, results: Path, *, device: str = "cpu", progress: Pro
     record["finished_at"] = _now()
     record["wall_time_s"] = clock.own_s()
     record["asset_time_s"] = clock.asset_s()
-    record["provenance"] = provenance.collect(device, spec.train.get("precision", "fp32"))
+    record["provenance"] = provenance.collect(device, spec.train.precision)
     try:
         rundir.write_metrics_log(run_dir, log)
         rundir.finish(run_dir, record, error_text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-SCHEDULES = ("constant", "linear", "polynomial", "cosine")
+from tram_bench.tasks.train_setup import SCHEDULES
 
 
 def lr_multiplier(step: int, total: int, schedule: str, warmup: int = 0, power: float = 1.0) -> float:
