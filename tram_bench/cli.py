@@ -276,6 +276,25 @@ def cmd_claims(args) -> int:
     return 0
 
 
+def cmd_readme_tables(args) -> int:
+    from tram_bench.report.readme_tables import ExportError, regenerate
+
+    try:
+        changed = regenerate(Path(args.readme), [Path(d) for d in args.exports], check=args.check)
+    except ExportError as exc:
+        raise UserError(str(exc)) from None
+    if args.check:
+        if changed:
+            print(f"{args.readme}: the results of suite(s) {', '.join(changed)} differ from the exports; "
+                  f"regenerate with: tram-bench readme-tables {' '.join(args.exports)} --readme {args.readme}",
+                  file=sys.stderr)
+            return 1
+        print(f"{args.readme}: results match the exports")
+    else:
+        print(f"{args.readme}: " + (f"regenerated suite(s) {', '.join(changed)}" if changed else "already up to date"))
+    return 0
+
+
 def cmd_export(args) -> int:
     from tram_bench.store.export import export
 
@@ -388,6 +407,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("claims", help="test the paper's headline claims on the results (tram_bench/report/claims/)")
     results_arg(sp)
     sp.set_defaults(func=cmd_claims)
+
+    sp = sub.add_parser("readme-tables", help="regenerate the README's result tables, verdicts and claims from "
+                                              "committed exports (docs/results/<suite>/)")
+    sp.add_argument("exports", nargs="+", type=cliargs.nonempty, metavar="EXPORT_DIR",
+                    help="a directory written by tram-bench export --format csv, e.g. docs/results/vision")
+    sp.add_argument("--readme", type=cliargs.nonempty, default="README.md",
+                    help="file holding the <!-- tram-bench:results SUITE begin/end --> markers (default README.md)")
+    sp.add_argument("--check", action="store_true", help="only compare; exit 1 when the file differs from the exports")
+    sp.set_defaults(func=cmd_readme_tables)
 
     sp = sub.add_parser("export", help="write the runs and metrics tables as Parquet or CSV")
     results_arg(sp)

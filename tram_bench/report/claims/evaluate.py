@@ -383,9 +383,11 @@ def _finite(x: float | None) -> float | None:
 
 def _row(p: _Pending, adjusted: float, m: int, alpha: float, published: PublishedData) -> ClaimRow:
     claim, t = p.claim, p.task
-    n = len(p.diffs)
-    mean, low, high = paired.t_interval(p.diffs)
-    _, sd = paired.mean_sd(p.diffs)
+    # Rounded as the exact test rounds them: float noise between equal values is no spread and no effect.
+    diffs = [round(d, paired.TIE_DECIMALS) for d in p.diffs]
+    n = len(diffs)
+    mean, low, high = paired.t_interval(diffs)
+    _, sd = paired.mean_sd(diffs)
     floor = paired.min_attainable_p(n, m)
     mde = seeds = None
     if adjusted < alpha:
