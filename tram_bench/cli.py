@@ -138,6 +138,7 @@ def cmd_run(args) -> int:
     suite = resolved.config
     results = Path(args.results)
     _check_device(args.device)
+    trackers = _trackers(args.tracker)
     from tram_bench.train.quiet import silence_progress_bars
 
     silence_progress_bars()  # before any worker starts, so workers import tqdm and the hub with the bars off
@@ -152,7 +153,7 @@ def cmd_run(args) -> int:
         print(f"{suite.suite}: {len(specs)} cells, {done} already finished, {len(pending)} to run", flush=True)
         if pending and args.executor == "local" and args.device == "cpu":
             _warn_thread_mismatch(results, resolved.cells, args)
-        report = _execute(args, pending, results, reporter)
+        report = _execute(args, pending, results, reporter, trackers)
         ok, failed, div = report.count("ok"), report.count("failed"), report.count("diverged")
         lost = report.count("lost")
         print(f"{suite.suite}: {ok} ok, {failed} failed, {div} diverged"
@@ -196,13 +197,26 @@ def _warn_thread_mismatch(results: Path, cells, args) -> None:
               file=sys.stderr, flush=True)
 
 
-def _execute(args, pending, results: Path, reporter):
+def _trackers(names: list[str] | None) -> tuple[str, ...]:
+    """The ``--tracker`` names, each once. A tracker whose package is not installed is a UserError naming
+    the extra to install, raised before anything is written."""
+    from tram_bench.train.tracking.choices import MissingTracker, check_installed, unique
+
+    trackers = unique(names or ())
+    try:
+        check_installed(trackers)
+    except MissingTracker as exc:
+        raise UserError(str(exc)) from None
+    return trackers
+
+
+def _execute(args, pending, results: Path, reporter, trackers: tuple[str, ...] = ()):
     from tram_bench.executors.cluster import Resources, run_ray, run_slurm
     from tram_bench.executors.local import execute
 
     if args.executor == "local":
         return execute(pending, results, workers=args.workers, device=args.device, reporter=reporter,
-                       threads=args.threads)
+                       threads=args.threads, trackers=trackers)
     if not pending:
         from tram_bench.executors.local import ExecutionReport
 
@@ -211,9 +225,9 @@ def _execute(args, pending, results: Path, reporter):
                           timeout_min=args.timeout_min, partition=args.partition)
     if args.executor == "ray":
         return run_ray(pending, results, device=args.device, resources=resources, address=args.address,
-                       reporter=reporter)
+                       reporter=reporter, trackers=trackers)
     return run_slurm(pending, results, device=args.device, resources=resources, cluster=args.slurm_cluster,
-                     reporter=reporter, max_array_size=args.max_array_size)
+                     reporter=reporter, max_array_size=args.max_array_size, trackers=trackers)
 
 
 def _check_device(device: str) -> None:
@@ -329,6 +343,7 @@ def cmd_list(args) -> int:
 # --------------------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     from tram_bench.executors.slurm_defaults import DEFAULT_MAX_ARRAY_SIZE
+    from tram_bench.train.tracking.choices import NAMES as TRACKERS
     from tram_bench.util import cliargs
 
     p = _Parser(
@@ -377,6 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "cluster, for testing)")
     sp.add_argument("--no-collect", action="store_true", help="do not ingest into DuckDB afterwards")
     sp.add_argument("--quiet", action="store_true", help="plain one-line-per-run output")
+    sp.add_argument("--tracker", action="append", choices=TRACKERS, metavar="NAME",
+                    help="mirror each run's metrics, config and final metrics, offline, into RESULTS/trackers/NAME "
+                         f"(repeatable): {', '.join(TRACKERS)}; each needs its extra, tram-bench[tracking-NAME]")
     sp.set_defaults(func=cmd_run)
 
     sp = sub.add_parser("validate", help="check a suite file; exit 2 with file:line: key: message on errors")

@@ -53,13 +53,14 @@ class Resources:
     partition: str | None = None
 
 
-def _run_payload(spec_json: dict[str, Any], results: str, device: str, threads: int) -> dict[str, Any]:
+def _run_payload(spec_json: dict[str, Any], results: str, device: str, threads: int,
+                 trackers: tuple[str, ...] = ()) -> dict[str, Any]:
     """The body of one remote run (module-level so Ray and submitit can pickle it by reference)."""
     import torch
 
     # Use exactly the CPUs the scheduler granted: oversubscribed threads slow every run on the node.
     torch.set_num_threads(threads)
-    record = run_cell(RunSpec.from_json(spec_json), Path(results), device=device)
+    record = run_cell(RunSpec.from_json(spec_json), Path(results), device=device, trackers=trackers)
     return {"run_id": record["run_id"], "status": record["status"], "error": record.get("error"),
             "wall_time_s": record.get("wall_time_s", 0.0)}
 
@@ -90,7 +91,7 @@ def check_reachable(address: str | None, timeout_s: float = RAY_CONNECT_TIMEOUT_
 def run_ray(specs: list[RunSpec], results: Path, *, device: str = "cpu", resources: Resources | None = None,
             address: str | None = None, max_retries: int = 2, reporter: Reporter | None = None,
             init_kwargs: dict[str, Any] | None = None,
-            connect_timeout_s: float = RAY_CONNECT_TIMEOUT_S) -> ExecutionReport:
+            connect_timeout_s: float = RAY_CONNECT_TIMEOUT_S, trackers: tuple[str, ...] = ()) -> ExecutionReport:
     """Run each spec as a Ray task. ``address=None`` starts (or joins) a local Ray instance;
     ``address="auto"`` or ``"ray://host:10001"`` joins an existing cluster (e.g. inside a Slurm allocation).
     An explicit ``host:port`` must accept a TCP connection within ``connect_timeout_s`` seconds
@@ -115,7 +116,7 @@ def run_ray(specs: list[RunSpec], results: Path, *, device: str = "cpu", resourc
     report = ExecutionReport()
     reporter.grid_start(len(specs))
     threads = max(1, int(resources.cpus))
-    pending = {remote.remote(s.to_json(), str(Path(results).resolve()), device, threads): s for s in specs}
+    pending = {remote.remote(s.to_json(), str(Path(results).resolve()), device, threads, trackers): s for s in specs}
     for slot, spec in enumerate(pending.values()):
         reporter.run_start(spec, slot)
     try:
@@ -141,7 +142,7 @@ def run_ray(specs: list[RunSpec], results: Path, *, device: str = "cpu", resourc
 def run_slurm(specs: list[RunSpec], results: Path, *, device: str = "cpu", resources: Resources | None = None,
               cluster: str | None = None, max_parallel: int = 64, reporter: Reporter | None = None,
               extra_parameters: dict[str, Any] | None = None,
-              max_array_size: int = DEFAULT_MAX_ARRAY_SIZE) -> SlurmReport:
+              max_array_size: int = DEFAULT_MAX_ARRAY_SIZE, trackers: tuple[str, ...] = ()) -> SlurmReport:
     """Submit the grid as Slurm job arrays through submitit and wait for them.
 
     The specs are split, in order, into arrays of at most ``max_array_size`` cells (``sbatch`` rejects an
@@ -192,7 +193,7 @@ def run_slurm(specs: list[RunSpec], results: Path, *, device: str = "cpu", resou
                 with _submission(f"slurm: job array {number} of {len(chunks)} ({len(chunk)} cells) was not submitted"):
                     n = len(chunk)
                     jobs = executor.map_array(_run_payload, [s.to_json() for s in chunk], [str(results)] * n,
-                                              [device] * n, [cpus] * n)
+                                              [device] * n, [cpus] * n, [trackers] * n)
             except SubmissionError as exc:
                 _remove_new_files(results / "slurm", before)
                 if not submitted:

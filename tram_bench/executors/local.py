@@ -72,7 +72,7 @@ def threads_per_run(workers: int, threads: int | None) -> int:
 
 
 def run_sequential(specs: list[RunSpec], results: Path, device: str, reporter: Reporter,
-                   threads: int | None = None) -> ExecutionReport:
+                   threads: int | None = None, trackers: tuple[str, ...] = ()) -> ExecutionReport:
     import torch
 
     previous_threads = torch.get_num_threads()
@@ -83,7 +83,7 @@ def run_sequential(specs: list[RunSpec], results: Path, device: str, reporter: R
     try:
         for spec in specs:
             reporter.run_start(spec, 0)
-            outcome = _outcome(run_cell(spec, results, device=device, progress=reporter.run_step))
+            outcome = _outcome(run_cell(spec, results, device=device, progress=reporter.run_step, trackers=trackers))
             report.outcomes.append(outcome)
             reporter.run_end(spec, outcome)
     except KeyboardInterrupt:
@@ -95,7 +95,7 @@ def run_sequential(specs: list[RunSpec], results: Path, device: str, reporter: R
 
 
 def _worker_main(slot: int, gpu: str | None, threads: int, device: str, results: str,
-                 tasks: Any, events: Any) -> None:
+                 tasks: Any, events: Any, trackers: tuple[str, ...] = ()) -> None:
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     import signal
@@ -112,7 +112,7 @@ def _worker_main(slot: int, gpu: str | None, threads: int, device: str, results:
         spec = RunSpec.from_json(item)
         events.put(("start", slot, item))
         try:
-            record = run_cell(spec, Path(results), device=device)
+            record = run_cell(spec, Path(results), device=device, trackers=trackers)
         except ResultsWriteError as exc:
             events.put(("fatal", slot, str(exc)))
             return
@@ -122,7 +122,8 @@ def _worker_main(slot: int, gpu: str | None, threads: int, device: str, results:
 
 def run_parallel(specs: list[RunSpec], results: Path, device: str, workers: int, reporter: Reporter,
                  threads: int | None = None, gpus: list[str] | None = None,
-                 on_worker_start: Callable[[int, int], None] | None = None) -> ExecutionReport:
+                 on_worker_start: Callable[[int, int], None] | None = None,
+                 trackers: tuple[str, ...] = ()) -> ExecutionReport:
     """Run ``specs`` in ``workers`` processes (one GPU each when ``gpus`` is given).
 
     On the CPU with one thread per worker, workers are forked from this process, which has already
@@ -146,7 +147,7 @@ def run_parallel(specs: list[RunSpec], results: Path, device: str, workers: int,
     procs = []
     for slot in range(workers):
         gpu = gpus[slot] if gpus else None
-        p = ctx.Process(target=_worker_main, args=(slot, gpu, threads, device, str(results), tasks, events),
+        p = ctx.Process(target=_worker_main, args=(slot, gpu, threads, device, str(results), tasks, events, trackers),
                         daemon=True, name=f"tram-bench-worker-{slot}")
         p.start()
         procs.append(p)
@@ -213,8 +214,10 @@ def visible_gpus() -> list[str]:
 
 
 def execute(specs: list[RunSpec], results: Path, *, workers: int = 1, device: str = "cpu",
-            reporter: Reporter | None = None, threads: int | None = None) -> ExecutionReport:
+            reporter: Reporter | None = None, threads: int | None = None,
+            trackers: tuple[str, ...] = ()) -> ExecutionReport:
     """Run ``specs`` (already filtered to the pending ones) and write their run directories.
+    ``trackers`` mirror each run into those experiment trackers (``tram_bench.train.tracking``).
 
     ``device="cuda"`` with ``workers`` > 1 runs one worker per visible GPU (at most ``workers``).
     """
@@ -225,10 +228,11 @@ def execute(specs: list[RunSpec], results: Path, *, workers: int = 1, device: st
         gpus = visible_gpus()[:workers]
         if not gpus:
             raise RuntimeError("--device cuda with --workers > 1, but no GPU is visible")
-        return run_parallel(specs, results, "cuda", len(gpus), reporter, threads=threads, gpus=gpus)
+        return run_parallel(specs, results, "cuda", len(gpus), reporter, threads=threads, gpus=gpus,
+                            trackers=trackers)
     if workers > 1:
         # Threads from the requested worker count: two pending cells under --workers 2 on 2 cores still
         # run with one thread each, as they would have in the full grid.
         return run_parallel(specs, results, device, min(workers, len(specs)), reporter,
-                            threads=threads_per_run(workers, threads))
-    return run_sequential(specs, results, device, reporter, threads=threads)
+                            threads=threads_per_run(workers, threads), trackers=trackers)
+    return run_sequential(specs, results, device, reporter, threads=threads, trackers=trackers)

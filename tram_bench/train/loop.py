@@ -34,6 +34,7 @@ from tram_bench.train import provenance, rundir
 from tram_bench.train.memory import PeakMemory
 from tram_bench.train.preload import prepare_process
 from tram_bench.train.schedule import lr_multiplier
+from tram_bench.train.tracking.mirror import MirroredLog
 from tram_bench.util.files import ASSET_CLOCK
 
 ProgressFn = Callable[[int, int, float], None]
@@ -350,13 +351,17 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
     }
 
 
-def run_cell(spec: RunSpec, results: Path, *, device: str = "cpu", progress: ProgressFn | None = None) -> dict[str, Any]:
+def run_cell(spec: RunSpec, results: Path, *, device: str = "cpu", progress: ProgressFn | None = None,
+             trackers: tuple[str, ...] = ()) -> dict[str, Any]:
     """Run one cell and write its run directory. Returns the record. Never raises for a failed run
     (it is recorded as ``failed`` with its traceback in ``error.txt``; an ``ok`` run whose analyses
     failed keeps theirs there); KeyboardInterrupt leaves the run pending.
 
     ``wall_time_s`` is the run's wall time less ``asset_time_s``, the seconds spent building cached
-    assets or waiting for another worker's build (``tram_bench.util.files.ASSET_CLOCK``)."""
+    assets or waiting for another worker's build (``tram_bench.util.files.ASSET_CLOCK``).
+
+    ``trackers`` (names of ``tram_bench.train.tracking.choices.NAMES``) mirror the run's metrics rows live,
+    with its spec and final record, into ``results/trackers/<name>``; they change nothing else."""
     run_dir = rundir.run_path(results, spec.run_id)
     try:
         rundir.start(run_dir, spec.to_json())
@@ -367,9 +372,10 @@ def run_cell(spec: RunSpec, results: Path, *, device: str = "cpu", progress: Pro
         prepare_process(spec, device)
     except Exception:  # noqa: BLE001 - train_cell meets the same failure again and records it
         pass
+    # Trackers open before the run's clock: their imports and setup are not the method's cost.
+    log = MirroredLog.open(trackers, results, spec.to_json())
     started = _now()
     clock = Stopwatch.start()
-    log: list[dict[str, Any]] = []
     record: dict[str, Any] = {"run_id": spec.run_id, "spec": spec.to_json(), "started_at": started, "error": None,
                               "analysis_error": None}
     error_text = None
@@ -396,5 +402,6 @@ def run_cell(spec: RunSpec, results: Path, *, device: str = "cpu", progress: Pro
         # Nothing half-written: files are atomic and `done` is last, so this run is simply pending.
         raise ResultsWriteError(f"cannot write results of run {spec.run_id} to {run_dir}: {exc.strerror or exc}; "
                                 f"free space or fix permissions, then rerun (finished runs are kept)") from None
+    log.finish(record)
     return record
 

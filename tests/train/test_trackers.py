@@ -1,0 +1,137 @@
+"""The tracker contract (issue 17, item 2), without any tracker library: names of mirrored values, the final
+summary, a failing tracker that costs the run nothing, and ``--tracker`` checked before anything is written.
+(The read-back of real trackers' files is tests/train/test_tracker_readback.py.)"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from tram_bench.cli import main
+from tram_bench.train.tracking import choices
+from tram_bench.train.tracking.contract import FinalSummary, TrackedRun, final_summary, row_scalars
+from tram_bench.train.tracking.mirror import MirroredLog
+from tram_bench.train.tracking.mlflow_filestore import flat_params, mlflow_key
+
+ROOT = Path(__file__).resolve().parents[2]
+SUITE = ROOT / "tests/fixtures/suites/synthetic.yaml"
+SPEC = {"run_id": "abc123", "suite": "s", "task": "synthetic", "label": "", "method": "tram-prev", "seed": 2,
+        "hparams": {"betas": [0.9, 0.99], "eps": 1e-8}, "train": {"lr": 0.05, "max_grad_norm": None}}
+
+
+def test_a_train_row_gives_every_numeric_field_under_train():
+    row = {"kind": "train", "step": 7, "loss": 0.5, "lr": 0.01, "forward": 3, "backward": 2, "skipped": False,
+           "divergence": 0.25, "perturbation_norm": 0.125}
+    step, scalars = row_scalars(row)
+    assert step == 7
+    assert scalars == {"train/loss": 0.5, "train/lr": 0.01, "train/forward": 3.0, "train/backward": 2.0,
+                       "train/skipped": 0.0, "train/divergence": 0.25, "train/perturbation_norm": 0.125}
+
+
+def test_an_eval_row_is_named_by_domain_split_and_metric():
+    row = {"kind": "eval", "step": 4, "domain": "mnist", "split": "val", "metric": "accuracy", "value": 0.75}
+    assert row_scalars(row) == (4, {"eval/mnist/val/accuracy": 0.75})
+
+
+def test_final_summary_names_metrics_cost_and_times_and_never_steps_back():
+    record = {"status": "ok", "steps": 6, "selected_step": 3, "wall_time_s": 2.5, "train_time_s": 1.5,
+              "metrics": [{"checkpoint": "selected", "domain": "uci", "split": "test", "metric": "accuracy",
+                           "value": 0.9}],
+              "cost": {"forward": 18, "backward": 12, "tokens_per_s": None}, "error": None}
+    summary = final_summary(record, last_step=6)
+    assert summary == FinalSummary("ok", 6, {
+        "final/selected/uci/test/accuracy": 0.9, "cost/forward": 18.0, "cost/backward": 12.0,
+        "time/wall_time_s": 2.5, "time/train_time_s": 1.5, "run/steps": 6.0, "run/selected_step": 3.0})
+    failed = {"status": "failed", "error": "ValueError: boom", "metrics": []}
+    assert final_summary(failed, last_step=4) == FinalSummary("failed", 4, {}, "ValueError: boom")
+
+
+def test_run_name_reads_as_the_grid_and_keeps_four_parts():
+    run = TrackedRun.of({**SPEC, "label": "uci/to/mnist"})
+    assert run.name == "uci_to_mnist/tram-prev/seed2/abc123"
+    assert TrackedRun.of(SPEC).task_label == "synthetic" and TrackedRun.of(SPEC).config == SPEC
+
+
+def test_mlflow_params_are_the_spec_flattened_and_keys_are_ones_mlflow_accepts():
+    assert flat_params(SPEC)["hparams.betas"] == "[0.9, 0.99]"
+    assert flat_params(SPEC)["train.max_grad_norm"] == "null"
+    assert flat_params(SPEC)["method"] == "tram-prev"
+    assert mlflow_key("eval/mnist-c[fog]/val/loss") == "eval/mnist-c_fog_/val/loss"
+
+
+class _Recorder:
+    def __init__(self, fail_on: str | None = None) -> None:
+        self.calls: list[tuple] = []
+        self.fail_on = fail_on
+
+    def log(self, step, scalars):
+        if self.fail_on == "log":
+            raise RuntimeError("disk\nfull")
+        self.calls.append(("log", step, dict(scalars)))
+
+    def finish(self, summary):
+        self.calls.append(("finish", summary))
+
+
+def test_rows_reach_each_tracker_as_they_are_appended_and_a_failing_one_is_dropped(capsys):
+    good, bad = _Recorder(), _Recorder(fail_on="log")
+    log = MirroredLog(trackers={"good": good, "bad": bad}, run_id="abc123")
+    log.append({"kind": "train", "step": 1, "loss": 1.0})
+    assert good.calls == [("log", 1, {"train/loss": 1.0})]  # live: before the next row exists
+    log.append({"kind": "eval", "step": 1, "domain": "d", "split": "val", "metric": "loss", "value": 0.5})
+    log.finish({"status": "ok", "steps": 1, "metrics": []})
+    assert [c[0] for c in good.calls] == ["log", "log", "finish"] and good.calls[-1][1].step == 1
+    assert bad.calls == [] and log.trackers == {}
+    assert list(log) == [{"kind": "train", "step": 1, "loss": 1.0},
+                         {"kind": "eval", "step": 1, "domain": "d", "split": "val", "metric": "loss", "value": 0.5}]
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["tram-bench: warning: tracker bad failed to log run abc123 (disk full); the run goes on without it"]
+
+
+def test_a_tracker_that_cannot_open_leaves_a_plain_log(monkeypatch, tmp_path, capsys):
+    def refuse(name, results, run):
+        raise OSError(f"cannot open {name}")
+
+    monkeypatch.setattr("tram_bench.train.tracking.mirror.open_tracker", refuse)
+    log = MirroredLog.open(["wandb", "wandb"], tmp_path, SPEC)
+    log.append({"kind": "train", "step": 1, "loss": 1.0})
+    assert log.trackers == {} and len(log) == 1
+    assert capsys.readouterr().err.count("tracker wandb failed to open run abc123 (cannot open wandb)") == 1
+
+
+def test_unknown_tracker_names_are_refused_and_repeats_open_once():
+    assert choices.unique(["wandb", "tensorboard", "wandb"]) == ("wandb", "tensorboard")
+    with pytest.raises(ValueError, match="unknown tracker 'neptune'"):
+        choices.unique(["neptune"])
+
+
+@pytest.mark.parametrize("name", choices.NAMES)
+def test_a_missing_tracker_is_one_line_naming_its_extra_exit_2_and_nothing_written(name, monkeypatch, tmp_path,
+                                                                                  capsys):
+    monkeypatch.setitem(sys.modules, choices.KINDS[name].module, None)  # import finds nothing
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(SUITE), "--results", str(tmp_path / "r"), "--tracker", name]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert err == [f"tram-bench: error: --tracker {name} needs the {choices.KINDS[name].distribution} package, which "
+                   f"is not installed: pip install 'tram-bench[tracking-{name}]'"]
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_unknown_tracker_flag_is_one_line_exit_2(tmp_path, capsys):
+    assert main(["run", str(SUITE), "--results", str(tmp_path / "r"), "--tracker", "neptune"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "argument --tracker: invalid choice: 'neptune'" in err[0]
+    assert not (tmp_path / "r").exists()
+
+
+def test_every_tracker_extra_is_declared_and_the_dev_extra_installs_them_all():
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    dev = " ".join(extras["dev"])
+    for kind in choices.KINDS.values():
+        assert any(dep.startswith(kind.distribution) for dep in extras[kind.extra]), kind
+        assert kind.distribution in dev, kind
