@@ -233,7 +233,7 @@ def test_severity_slope_per_seed_then_across_seeds(vision):
 def test_analysis_claim_reproduced_and_missing_analysis_not_testable(vision):
     _, _, res = vision
     r = _row(res, "x-sharpness")
-    assert r.verdict == "reproduced" and r.units == "raw" and r.effect == pytest.approx(1.0)  # 2.0 -> 1.0, lower is better
+    assert r.verdict == "reproduced" and r.units == "sharpness" and r.effect == pytest.approx(1.0)  # 2.0 -> 1.0, lower is better
     r = _row(res, "prev-sharpness")
     assert r.verdict == NOT_TESTABLE and "analysis 'sharpness' not enabled" in r.reason
 

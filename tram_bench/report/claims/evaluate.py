@@ -51,8 +51,6 @@ NOT_TESTABLE = "not testable here"
 MIN_PAIRS = 2
 #: Fewest OOD domains for a severity slope (a line through two points has no residual).
 MIN_SEVERITY_DOMAINS = 3
-#: Units of the analysis metrics: their own scale (sharpness x100 relative, CKA in [0, 1]).
-RAW_UNITS = "raw"
 
 
 @dataclass(frozen=True)
@@ -278,11 +276,15 @@ def _paired(t: _Task, metric: str, score: str, units: str, a: str, b: str) -> li
 
 
 def _units(claim: Claim, t: _Task) -> tuple[str, float | None]:
-    """Units of the claim's differences on ``t`` and the equivalence margin they share (None: no margin)."""
+    """Units of the claim's differences on ``t`` and the equivalence margin they share (None: no margin).
+
+    An analysis metric keeps its own scale (sharpness x100 relative to 1 + loss, CKA in [0, 1]); its
+    units are named by the metric, and no margin is declared for it.
+    """
     if claim.metric == "primary":
         units = t.units or units_for(t.primary_metric or "")
         return units, t.delta
-    return RAW_UNITS, None
+    return claim.metric, None
 
 
 def _compare(claim: Claim, t: _Task) -> _Pending:

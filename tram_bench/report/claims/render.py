@@ -86,40 +86,51 @@ def print_claims(result: ClaimsResult, claims: tuple[Claim, ...], console: Conso
                 console.print(Text(f"  note: {c.note}", style="dim"))
 
 
+def _facts(items: list[tuple[str, str]]) -> str:
+    """A definition list (wraps long text, unlike table cells); values are escaped here."""
+    return '<dl class="facts">' + "".join(f"<dt>{h(k)}</dt><dd>{h(v)}</dd>" for k, v in items) + "</dl>"
+
+
 def claims_page(result: ClaimsResult, claims: tuple[Claim, ...], generated: str) -> str:
-    """The leaderboard's claims page (``claims.html``): per suite the verdicts, per task the tests, the paper's numbers."""
+    """The leaderboard's claims page (``claims.html``): per suite a verdict table, the per-task tests, then
+    each claim's statement, source, reasons and the paper's numbers."""
     body = ["<h1>The paper’s claims</h1>", f'<p class="note">{h(STAND_IN)}</p>', f'<p class="note">{h(RULE)}</p>']
     by_id = {c.id: c for c in claims}
     suites = sorted({v.suite for v in result.verdicts})
     if not suites:
         body.append('<p class="note">No results in the database yet: no claim can be tested.</p>')
     for suite in suites:
+        verdicts = [v for v in result.verdicts if v.suite == suite]
         body.append(f"<h2>Suite {h(suite)}</h2>")
-        table = HtmlTable(headers=[(h(x), x in ("claim", "verdict", "why", "paper’s evidence")) for x in
-                                   ("claim", "verdict", "tasks tested", "why", "paper’s evidence")],
-                          caption=h("One verdict per claim for the suite, by the rule above."))
-        for v in (v for v in result.verdicts if v.suite == suite):
-            c = by_id.get(v.claim_id)
-            claim_html = f"<b>{h(v.claim_id)}</b><br>{h(v.statement)}<br><span class=\"muted\">{h(v.source)}</span>"
-            if c is not None and c.note:
-                claim_html += f'<br><span class="muted">{h(c.note)}</span>'
-            table.add([Cell(claim_html, sort=v.claim_id, cls="l"), text_cell(v.verdict),
-                       Cell(h(f"{v.n_tested}/{v.n_tasks}"), sort=float(v.n_tested)), text_cell(v.reason),
-                       text_cell(v.evidence)], f"verdict-{v.verdict.replace(' ', '-')}")
+        table = HtmlTable(headers=[(h(x), x != "tasks tested") for x in ("claim", "verdict", "tasks tested")],
+                          caption=h("One verdict per claim for the suite, by the rule above; details below."))
+        for v in verdicts:
+            table.add([text_cell(v.claim_id), text_cell(v.verdict),
+                       Cell(h(f"{v.n_tested}/{v.n_tasks}"), sort=float(v.n_tested))],
+                      f"verdict-{v.verdict.replace(' ', '-')}")
         body.append(table.render())
         rows = [r for r in result.rows if r.suite == suite]
-        if rows:
-            detail = HtmlTable(headers=[(h(x), x in ("claim", "task", "verdict", "setting", "why")) for x in
-                                        ("claim", "task", "verdict", "effect [95% CI]", "n", "p", "Holm p", "setting",
-                                         "why")],
-                               caption=h("Per task: effect = subject minus the binding competitor, > 0 = subject "
-                                         "better (a severity claim: the mean per-seed slope)."))
-            for r in rows:
+        tested = [r for r in rows if r.effect is not None]
+        if tested:
+            detail = HtmlTable(headers=[(h(x), x in ("claim", "task", "verdict")) for x in
+                                        ("claim", "task", "verdict", "effect [95% CI]", "n", "p", "Holm p")],
+                               caption=h("Tested (claim, task) rows: effect = subject minus the binding competitor, "
+                                         "> 0 = subject better (a severity claim: the mean per-seed slope); p before "
+                                         "and after Holm over the suite's testable rows."))
+            for r in tested:
                 detail.add([text_cell(r.claim_id), text_cell(r.task_label), text_cell(r.verdict),
                             Cell(h(effect_text(r)), sort=r.effect), Cell(h(str(r.n_pairs)), sort=float(r.n_pairs)),
-                            Cell(h(fmt_p(r.p_value)), sort=r.p_value), Cell(h(fmt_p(r.p_adjusted)), sort=r.p_adjusted),
-                            text_cell(r.stand_in), text_cell(r.reason)])
+                            Cell(h(fmt_p(r.p_value)), sort=r.p_value), Cell(h(fmt_p(r.p_adjusted)), sort=r.p_adjusted)])
             body.append("<h3>Per task</h3>" + detail.render())
+        for v in verdicts:
+            c = by_id.get(v.claim_id)
+            items = [("statement", v.statement), ("source", v.source), ("verdict", v.verdict), ("why", v.reason)]
+            items += [(f"task {r.task_label}", f"{r.verdict}: {r.reason} ({r.stand_in})")
+                      for r in claim_rows(result, suite, v.claim_id)]
+            items.append(("the paper's numbers", v.evidence))
+            if c is not None and c.note:
+                items.append(("note", c.note))
+            body.append(f"<h3>{h(v.claim_id)}</h3>" + _facts(items))
     return page("The paper’s claims — tram-bench", "".join(body), generated=generated)
 
 
