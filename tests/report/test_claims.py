@@ -388,3 +388,26 @@ def test_leaderboard_has_a_claims_page_linked_from_the_index(vision, tmp_path):
     assert 'href="claims.html"' in index.read_text(encoding="utf-8")
     assert "tram-prev-beats-sam-family-vision" in page_html and "reproduced" in page_html
     assert "CPU-scale stand-in for the paper" in page_html
+
+
+def test_floor_in_a_family_of_mixed_seed_counts(tmp_path):
+    """A 5-seed row beside 10-seed rows: Holm can reach it last (multiplier 1), so its floor is its own
+    2/2^5 = 0.0625 (not m * 2/2^5), still >= alpha; a 10-seed family row's floor is m * 2/2^10."""
+    b = new_store()
+    for s in SEEDS:
+        _run(b, "sgd", s, BASE_OOD, label="t")
+        _run(b, "tram-x", s, [v + 0.05 for v in BASE_OOD], label="t")
+        _run(b, "sgd", s, BASE_OOD, label="u")
+        if s < 5:
+            _run(b, "sam", s, [v + 0.05 for v in BASE_OOD], label="u")
+    for label in ("t", "u"):
+        b.declare("s", label, "sgd", {"base": "sgd"}, label=label, family="vision")
+    create_views(b.con)
+    res = evaluate_claims(b.con, load_claims(_write_claims(tmp_path, [
+        _claim(id="x", subject="tram-x", competitors=[BASELINE]),
+        _claim(id="s", subject="sam", competitors=[BASELINE])])))
+    x, s5 = _row(res, "x", "t"), _row(res, "s", "u")
+    assert x.verdict == "reproduced" and x.min_attainable_p == pytest.approx(2 * 2 / 2**10)
+    assert s5.verdict == "inconclusive" and s5.min_attainable_p == pytest.approx(2 / 2**5)
+    assert s5.p_adjusted == pytest.approx(2 / 2**5)  # Holm's last step: multiplier 1
+    assert "cannot reach alpha 0.05: smallest attainable adjusted p 0.0625" in s5.reason

@@ -383,14 +383,20 @@ def _finite(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
-def _row(p: _Pending, adjusted: float, m: int, alpha: float, published: PublishedData) -> ClaimRow:
+def _row(p: _Pending, adjusted: float, m: int, n_max: int, alpha: float, published: PublishedData) -> ClaimRow:
+    """The row of a tested claim; ``n_max`` is the most pairs any row of the family has.
+
+    Its smallest attainable adjusted p: at least its own floor ``2 / 2**n`` (Holm multiplies by at least
+    1), and at least the family's first step ``m * 2 / 2**n_max`` (Holm rejects nothing before the
+    smallest p of the family passes alpha/m). With one n for the whole family this is ``m * 2 / 2**n``.
+    """
     claim, t = p.claim, p.task
     # Rounded as the exact test rounds them: float noise between equal values is no spread and no effect.
     diffs = [round(d, paired.TIE_DECIMALS) for d in p.diffs]
     n = len(diffs)
     mean, low, high = paired.t_interval(diffs)
     _, sd = paired.mean_sd(diffs)
-    floor = paired.min_attainable_p(n, m)
+    floor = max(paired.min_attainable_p(n, 1), paired.min_attainable_p(n_max, m))
     mde = seeds = None
     if adjusted < alpha:
         verdict = "reproduced" if p.supports else "contradicted"
@@ -398,7 +404,8 @@ def _row(p: _Pending, adjusted: float, m: int, alpha: float, published: Publishe
     else:
         verdict = "inconclusive"
         if floor >= alpha:
-            reason = f"cannot reach alpha {alpha:g}: smallest adjusted p with {n} seeds and m = {m} is {floor:.3g}"
+            reason = (f"cannot reach alpha {alpha:g}: smallest attainable adjusted p {floor:.3g} ({n} seeds, "
+                      f"m = {m} in the family)")
         else:
             sd0 = 0.0 if not math.isfinite(sd) else sd
             mde = _finite(paired.mde(sd0, n, alpha / m))
@@ -495,7 +502,8 @@ def evaluate_claims(con, claims: Sequence[Claim] | None = None,
                 except _NotTestable as exc:
                     untested[(claim.id, t.label)] = _untested(claim, t, str(exc), alpha, published)
         adjusted = paired.holm([p.p_value for p in pending])
-        done = {(p.claim.id, p.task.label): _row(p, a, len(pending), alpha, published)
+        n_max = max((len(p.diffs) for p in pending), default=0)
+        done = {(p.claim.id, p.task.label): _row(p, a, len(pending), n_max, alpha, published)
                 for p, a in zip(pending, adjusted)}
         done.update(untested)
         families = sorted({t.family or "unknown" for t in suite_tasks})

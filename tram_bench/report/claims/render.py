@@ -56,7 +56,7 @@ def _detail_table(suite: str, rows: list[ClaimRow]) -> Table:
     t.add_column("verdict")
     t.add_column("effect [95% CI], Holm p, why", overflow="fold")
     for r in rows:
-        detail = r.reason if r.effect is None else f"{effect_text(r)}; n={r.n_pairs}; Holm p {fmt_p(r.p_adjusted)}; {r.reason}"
+        detail = r.reason if r.effect is None else f"{effect_text(r)}; n={r.n_pairs}; {r.reason}"
         t.add_row(Text(f"{r.claim_id}\n{r.task_label}"), Text(r.verdict, style=STYLES.get(r.verdict, "")), Text(detail))
     return t
 
