@@ -82,8 +82,12 @@ def _results_lock(results: Path):
 
 
 def cmd_validate(args) -> int:
+    from tram_bench.suite.train_rules import unknown_size_warnings
+
     _, specs = _load_specs(args)
     tasks = len({s.task_label for s in specs})
+    for line in unknown_size_warnings(specs):
+        print(f"warning: {line}", file=sys.stderr)
     print(f"{args.suite}: ok ({len(specs)} cells, {tasks} tasks)")
     return 0
 

@@ -3,8 +3,16 @@ item 4), so ``validate`` checks epoch-based schedules for LM, cross-lingual and 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
+
+from tram_bench.cli import main
+from tram_bench.suite.spec import CellDoc, typed
+from tram_bench.suite.train_rules import schedule_problem_at_start
+from tram_bench.tasks.train_setup import TrainSetup
+from tram_bench.train.loop import run_cell
 
 from tram_bench.suite.validate import validate
 from tram_bench.tasks.lm.blocks import BlockView
@@ -85,3 +93,41 @@ def test_validate_catches_warmup_beyond_an_epoch_run_in_every_family(write_suite
     assert any(expected in e for e in errors), errors
     if steps is not None:
         assert any(f"{expected}{steps} steps" in e for e in errors), errors
+
+
+def test_every_registered_task_bounds_or_says_it_cannot():
+    for task_id in TASKS.ids():
+        cls = TASKS.get(task_id)
+        params_cls = getattr(cls, "Params", None)
+        n = cls.train_examples_bound(params_cls() if params_cls else None)
+        assert n is None or (isinstance(n, int) and n > 0), (task_id, n)
+
+
+def test_validate_warns_in_one_line_when_the_size_is_unknown(write_suite, capsys):
+    path = write_suite(SUITE.replace("TASK", "lm-bbc").replace("PARAMS", "{}"))  # no max_train_tokens
+    assert validate(path) == []
+    assert main(["validate", str(path)]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["warning: task lm-bbc: epochs 1 with a training-set size known only once the data is read: "
+                   "warmup_steps (200) is checked against the run's length when each run starts (give steps, "
+                   "or cap the data in params, to check it here)"]
+    # A bounded task (or a run given in steps) is checked here instead: no warning.
+    assert main(["validate", str(write_suite(SUITE.replace("TASK", "lm-bbc").replace(
+        "PARAMS", "{max_train_tokens: 100000}").replace("warmup_steps: 200", "warmup_steps: 2")))]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_the_run_refuses_an_impossible_epoch_schedule_before_training(tmp_path):
+    # A spec that never went through validate (or whose task could not bound its data): 100 examples,
+    # batches of 32, one epoch = 3 steps, warmup 5.
+    tc = dataclasses.asdict(TrainSetup(steps=4, epochs=1, batch_size=32, warmup_steps=5, eval_every=2))
+    spec = typed(CellDoc(suite="ep", task="synthetic", task_version="1", task_params={"train_size": 100},
+                         train=tc, method="sgd", method_version="1", hparams={}, seed=0, label="synth"))
+    record = run_cell(spec, tmp_path)
+    assert record["status"] == "failed"
+    assert record["error"].splitlines()[-1].endswith(
+        "task synth: warmup_steps (5) must be < the run's length (at most 3 steps: epochs 1 x 3 batches of 32 "
+        "from train_size 100)")
+    assert record.get("steps") in (None, 0)
+    assert schedule_problem_at_start(tc, 100) is not None and schedule_problem_at_start(tc, 1000) is None
+    assert schedule_problem_at_start({**tc, "epochs": None}, 100) is None

@@ -5,9 +5,10 @@ the task's data size, the enabled analyses). A single field's limits and the all
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from tram_bench.suite.errors import KeyPath
+from tram_bench.suite.spec import RunSpec
 from tram_bench.tasks.train_setup import run_steps
 
 # Linear CKA centres the features over the examples: one example leaves nothing to compare.
@@ -86,3 +87,33 @@ def check_train_combination(train: Mapping[str, Any], given: Mapping[str, KeyPat
         problems.append(("accumulation", "batch_size",
                          f"accumulation ({acc}) must divide batch_size ({bs}) into equal micro-batches"))
     return problems
+
+
+def schedule_problem_at_start(train: Mapping[str, Any], train_examples: int) -> str | None:
+    """The schedule problem of an epoch-based run once its training-set size is known (the training loop
+    calls it before the first step), as the same one-line message ``validate`` gives when the task's
+    ``train_examples_bound`` is known; None when the schedule fits or the run is given in steps."""
+    if train.get("epochs") is None:
+        return None
+    problems = check_train_combination(train, None, train_examples)
+    return next((message for blamed, _, message in problems if blamed == "warmup_steps"), None)
+
+
+def unknown_size_warnings(specs: Sequence[RunSpec]) -> list[str]:
+    """What ``validate`` says, one line per task label, about epoch-based runs whose task cannot bound its
+    training-set size before reading the data (``Task.train_examples_bound`` is None): their schedule is
+    checked when each run starts (:func:`schedule_problem_at_start`), not here."""
+    from tram_bench.tasks.registry import TASKS
+
+    seen: set[str] = set()
+    out = []
+    for spec in specs:
+        train = spec.train
+        if train.epochs is None or spec.task_label in seen:
+            continue
+        seen.add(spec.task_label)
+        if TASKS.get(spec.task).train_examples_bound(spec.task_params) is None:
+            out.append(f"task {spec.task_label}: epochs {train.epochs:g} with a training-set size known only once "
+                       f"the data is read: warmup_steps ({train.warmup_steps}) is checked against the run's length "
+                       f"when each run starts (give steps, or cap the data in params, to check it here)")
+    return out

@@ -15,7 +15,9 @@ def validate(path: str | Path, overrides: Sequence[str] = ()) -> list[SuiteError
     Checks: YAML syntax (at the line where the problem starts), values YAML 1.1 and 1.2 read
     differently, OmegaConf resolver calls, document shape, unknown keys (with the closest valid name)
     at every level, value types against the task ``Params`` / method ``Hparams`` / ``TrainDefaults``
-    dataclasses, impossible training values and schedules (in steps or epochs),
+    dataclasses, impossible training values and schedules (in steps or epochs; ``tram-bench validate``
+    also warns about epoch-based runs whose task cannot bound its data size, see
+    ``tram_bench.suite.train_rules.unknown_size_warnings``),
     ``Hparams.__post_init__`` rejections, unknown task/method ids, duplicate seeds, cells, task
     labels and analyses, and the comparison design (``baseline``, ``alpha``, ``delta``).
     """

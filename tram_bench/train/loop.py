@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from tram_bench.suite.spec import RunSpec
+from tram_bench.suite.train_rules import schedule_problem_at_start
 from tram_bench.train import provenance, rundir
 from tram_bench.train.memory import PeakMemory
 from tram_bench.train.preload import prepare_process
@@ -230,6 +231,11 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
 
     batch_size = tc.batch_size
     total = tc.length(task.num_train_examples()) if trains else 0
+    # validate checked an epoch-based schedule only against the task's bound of its data size, or could
+    # not (unknown size: it warned); with the data loaded, refuse an impossible schedule before any step.
+    problem = schedule_problem_at_start(dataclasses.asdict(tc), task.num_train_examples()) if trains else None
+    if problem:
+        raise ValueError(f"task {spec.task_label}: {problem}")
     autocast_dtype, scaler = _precision(tc.precision, dev.type)
     ctx = StepContext(autocast_dtype=autocast_dtype, scaler=scaler, max_grad_norm=tc.max_grad_norm,
                       device_type=dev.type)
