@@ -411,3 +411,17 @@ def test_floor_in_a_family_of_mixed_seed_counts(tmp_path):
     assert s5.verdict == "inconclusive" and s5.min_attainable_p == pytest.approx(2 / 2**5)
     assert s5.p_adjusted == pytest.approx(2 / 2**5)  # Holm's last step: multiplier 1
     assert "cannot reach alpha 0.05: smallest attainable adjusted p 0.0625" in s5.reason
+
+
+def test_baseline_claims_need_a_plain_base_optimizer_as_the_declared_baseline(tmp_path):
+    b = new_store()
+    for s in (0, 1, 2):
+        _run(b, "sam", s, BASE_OOD, label="t")
+        _run(b, "tram-x", s, BASE_OOD, label="t")
+    b.declare("s", "t", "sam", {"base": "sgd"}, label="t", family="vision")
+    create_views(b.con)
+    res = evaluate_claims(b.con, load_claims(_write_claims(tmp_path, [
+        _claim(id="x", subject="tram-x", competitors=[BASELINE])])))
+    r = _row(res, "x", "t")
+    assert r.verdict == NOT_TESTABLE
+    assert r.reason == "the declared baseline sam is not a plain base optimizer (sgd or adam)"

@@ -46,6 +46,9 @@ from tram_bench.stats import paired
 from tram_bench.suite.design import DEFAULT_ALPHA
 
 VERDICTS = ("reproduced", "contradicted", "inconclusive", "not testable here")
+#: What ``@baseline`` may stand for: the built-in plain methods (``tram_bench.methods.plain``; ``adam``
+#: includes ``base: adamw``), the paper's "base optimizer alone".
+BASE_OPTIMIZERS = ("sgd", "adam")
 NOT_TESTABLE = "not testable here"
 #: Fewest paired seeds for a tested row (a mean, an SD and an interval need two).
 MIN_PAIRS = 2
@@ -223,6 +226,11 @@ def _config(t: _Task, method: str) -> str:
     if method == BASELINE:
         if t.baseline is None:
             raise _NotTestable("no declared baseline for this task")
+        base = next((m for m, cs in t.configs.items() if t.baseline in cs), None)
+        if base not in BASE_OPTIMIZERS:
+            # The paper's claims compare with the base optimizer alone; a suite may declare another baseline.
+            raise _NotTestable(f"the declared baseline {t.baseline} is not a plain base optimizer "
+                               f"({' or '.join(BASE_OPTIMIZERS)})")
         return t.baseline
     configs = t.configs.get(method, [])
     if not configs:
