@@ -12,10 +12,18 @@ rows each) in a temporary directory, then time ``collect`` three ways: cold (emp
 (nothing changed: every record is skipped by its (mtime, size)), and after 1% of the runs were re-run.
 Target: 10,000 runs in under 10 s cold.
 
+Trackers (``--trackers tensorboard,mlflow,trackio,wandb``): the training half's cells, each run once without
+a tracker and once per tracker (``run_cell(..., trackers=(name,))``), interleaved cell by cell so that every
+configuration meets the same machine, each configuration into its own results directory. Here a run's wall
+time is an outer clock around ``run_cell``, so opening and closing the tracker (outside the run's own
+``wall_time_s``) are charged to the harness with every mirrored row. One warm-up run per configuration
+first keeps imports (and W&B's service start) out. Target: each tracker's harness under 5%.
+
 One function per measurement; ``main`` prints a rich table. Timings on a shared machine are noisy:
 run it more than once before quoting a number.
 
     PYTHONPATH=. python benchmarks/harness_overhead.py [--runs 10000] [--metrics 20] [--keep DIR]
+        [--trackers tensorboard,mlflow,trackio,wandb] [--hidden 32]
 """
 
 from __future__ import annotations
@@ -169,28 +177,92 @@ class RunShare:
         return self.wall - self.setup - self.steps - self.data - self.evaluation
 
 
-def measure_training_overhead(steps: int, runs: int) -> list[RunShare]:
-    """Run ``runs`` cells (cycling sgd / sam / tram-prev) of ``steps`` steps each; one share per run."""
+def _training_specs(steps: int, runs: int, hidden: int | None = None) -> list:
+    """The generated task's cells of the test fixture, cycling sgd / sam / tram-prev, ``runs`` seeds each
+    (``hidden``: the model's width, default the fixture's)."""
     from tram_bench.suite.load import expand, load_suite
-    from tram_bench.train.loop import run_cell
 
     suite = Path(__file__).resolve().parents[1] / "tests/fixtures/suites/synthetic.yaml"
     # tasks.0.train (not the suite-wide train:) because the fixture's task entry sets its own budget.
     overrides = [f"tasks.0.train.steps={steps}", f"tasks.0.train.eval_every={max(1, steps // 4)}",
                  "tasks.0.train.warmup_steps=0", f"seeds={list(range(runs))}"]
+    if hidden is not None:
+        overrides.append(f"tasks.0.params.hidden={hidden}")
     by_method: dict[str, list] = {}
     for spec in expand(load_suite(suite, overrides)):
         by_method.setdefault(spec.method, []).append(spec)
-    specs = [s for group in zip(*by_method.values()) for s in group]  # sgd, sam, tram-prev, sgd, ...
+    return [s for group in zip(*by_method.values()) for s in group]  # sgd, sam, tram-prev, sgd, ...
+
+
+def _share(method: str, wall: float, rec: dict) -> RunShare:
+    return RunShare(method, wall, rec["setup_time_s"], rec["cost"]["step_time_total_s"],
+                    rec["cost"]["data_time_total_s"], rec["eval_time_s"] + rec["analysis_time_s"])
+
+
+def measure_training_overhead(steps: int, runs: int) -> list[RunShare]:
+    """Run ``runs`` cells (cycling sgd / sam / tram-prev) of ``steps`` steps each; one share per run."""
+    from tram_bench.train.loop import run_cell
+
+    specs = _training_specs(steps, runs)
     out = []
     with tempfile.TemporaryDirectory(prefix="tram-bench-harness-") as tmp:
         run_cell(specs[0], Path(tmp) / "warmup")
         for spec in specs[:runs]:
             rec = run_cell(spec, Path(tmp))
-            out.append(RunShare(spec.method, rec["wall_time_s"], rec["setup_time_s"],
-                                rec["cost"]["step_time_total_s"], rec["cost"]["data_time_total_s"],
-                                rec["eval_time_s"] + rec["analysis_time_s"]))
+            out.append(_share(spec.method, rec["wall_time_s"], rec))
     return out
+
+
+NO_TRACKER = "none"
+
+
+def measure_tracker_overhead(steps: int, runs: int, trackers: list[str],
+                             hidden: int | None = None) -> dict[str, list[RunShare]]:
+    """Shares per configuration (``none`` and each tracker) of the same ``runs`` cells, interleaved."""
+    from tram_bench.train.loop import run_cell
+
+    specs = _training_specs(steps, runs + 1, hidden)
+    warmup, measured = specs[-1], specs[:runs]  # the warm-up cell is none of the measured ones
+    configs = [NO_TRACKER, *trackers]
+    out: dict[str, list[RunShare]] = {c: [] for c in configs}
+    with tempfile.TemporaryDirectory(prefix="tram-bench-trackers-") as tmp:
+        # W&B writes its service's debug log into its cache directory: keep it in the temporary one.
+        os.environ.setdefault("WANDB_CACHE_DIR", str(Path(tmp) / "wandb-cache"))
+        os.environ.setdefault("WANDB_CONFIG_DIR", str(Path(tmp) / "wandb-config"))
+
+        def timed(spec, config: str) -> tuple[float, dict]:
+            chosen = () if config == NO_TRACKER else (config,)
+            started = time.perf_counter()
+            rec = run_cell(spec, Path(tmp) / config, trackers=chosen)
+            return time.perf_counter() - started, rec
+
+        for config in configs:
+            timed(warmup, config)
+        for spec in measured:
+            for config in configs:
+                wall, rec = timed(spec, config)
+                out[config].append(_share(spec.method, wall, rec))
+    return out
+
+
+def print_tracker_table(shares: dict[str, list[RunShare]], steps: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"harness share per tracker (generated task, {steps} steps per run, same cells)")
+    for col in ("tracker", "runs", "wall s", "steps s", "harness s", "harness %", "wall vs none %"):
+        table.add_column(col, justify="right" if col != "tracker" else "left")
+    base = sum(r.wall for r in shares[NO_TRACKER])
+    worst = 0.0
+    for config, runs in shares.items():
+        wall, harness = sum(r.wall for r in runs), sum(r.harness for r in runs)
+        worst = max(worst, harness / wall)
+        table.add_row(config, str(len(runs)), f"{wall:.3f}", f"{sum(r.steps for r in runs):.3f}", f"{harness:.3f}",
+                      f"{100 * harness / wall:.1f}", f"{100 * (wall - base) / base:+.1f}")
+    Console(width=120).print(table)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    Console().print(f"target: every tracker's harness under 5% of wall time -> {'met' if worst < 0.05 else 'NOT met'} "
+                    f"(load average {load:.1f})")
 
 
 def print_training_table(shares: list[RunShare], steps: int) -> None:
@@ -242,10 +314,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-runs", type=int, default=6, help="runs of the training half")
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--skip-ingestion", action="store_true")
+    parser.add_argument("--trackers", default="", metavar="A,B",
+                        help="also measure these trackers beside no tracker, e.g. tensorboard,mlflow,trackio,wandb")
+    parser.add_argument("--hidden", type=int, default=None, help="model width of the tracker runs (default 32)")
     args = parser.parse_args(argv)
 
     if not args.skip_training:
         print_training_table(measure_training_overhead(args.train_steps, args.train_runs), args.train_steps)
+    if args.trackers:
+        trackers = [t.strip() for t in args.trackers.split(",") if t.strip()]
+        shares = measure_tracker_overhead(args.train_steps, args.train_runs, trackers, args.hidden)
+        print_tracker_table(shares, args.train_steps)
     if args.skip_ingestion:
         return 0
 

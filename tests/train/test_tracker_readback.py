@@ -113,7 +113,7 @@ def test_tensorboard_event_files_hold_the_run(grid):
 
 def test_mlflow_file_store_holds_the_run(grid):
     root, run_dir, _ = grid
-    readback, run = tracker_readers.mlflow(root / "tracked/trackers/mlflow", "synthetic-test", run_dir.name)
+    readback, run = tracker_readers.mlflow(root / "tracked/trackers/mlflow/mlruns", "synthetic-test", run_dir.name)
     # MLflow's params are the spec flattened; the full spec is the artifact spec.json.
     spec = rundir.read_record(run_dir)["spec"]
     assert run.data.params["hparams.divergence"] == spec["hparams"]["divergence"] == "kl"

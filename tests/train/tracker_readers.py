@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import struct
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,9 +47,9 @@ def tensorboard(run_dir: Path, final_step: int) -> Readback:
                 out.final[tag] = event.value
             else:
                 out.add(tag, event.step, event.value)
-    text = tensor_util.make_ndarray(acc.Tensors("config/text_summary")[0].tensor_proto)
+    text = tensor_util.make_ndarray(acc.Tensors("config")[0].tensor_proto)
     out.config = json.loads(text.item().decode())
-    status = tensor_util.make_ndarray(acc.Tensors("status/text_summary")[0].tensor_proto)
+    status = tensor_util.make_ndarray(acc.Tensors("status")[0].tensor_proto)
     out.final["status"] = status.item().decode()
     return out
 
@@ -72,8 +73,8 @@ def mlflow(store: Path, experiment: str, run_id_tag: str) -> tuple[Readback, Any
                 out.final[key] = m.value
             else:
                 out.add(key, m.step, m.value)
-    local = client.download_artifacts(run.info.run_id, "spec.json", dst_path=str(Path(store).parent / "mlflow-dl"))
-    out.config = json.loads(Path(local).read_text())
+    with tempfile.TemporaryDirectory() as tmp:
+        out.config = json.loads(Path(client.download_artifacts(run.info.run_id, "spec.json", tmp)).read_text())
     out.final["status"] = run.data.tags["tram_bench.status"]
     return out, run
 

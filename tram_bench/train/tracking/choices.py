@@ -5,7 +5,7 @@ Every tracker writes locally, under the results directory, and never reaches a n
 | name | files (under ``results/trackers/<name>/``) | extra |
 |---|---|---|
 | ``tensorboard`` | event files, one directory per run (``<task label>/<method>/seed<seed>/<run id>/``) | ``tracking-tensorboard`` |
-| ``mlflow`` | MLflow's file store (``file:`` URI), one experiment per suite | ``tracking-mlflow`` |
+| ``mlflow`` | MLflow's file store (``file:`` URI) ``mlruns/``, one experiment per suite | ``tracking-mlflow`` |
 | ``trackio`` | trackio's local store (``TRACKIO_DIR``): ``<suite>.db`` | ``tracking-trackio`` |
 | ``wandb`` | W&B offline runs, ``wandb/offline-run-<time>-<run id>/`` | ``tracking-wandb`` |
 
