@@ -464,12 +464,13 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from tram_bench.util.files import MissingAssetPackage
     from tram_bench.util.registry import RegistryError
 
+    from tram_bench.report.views import StoreSchemaError
     from tram_bench.store.collector import CollectorError
     from tram_bench.store.query import StoreError
     from tram_bench.suite.errors import SuiteInvalid
 
     return (UserError, RegistryError, MissingAssetPackage, MissingExtra, ResultsWriteError, SuiteInvalid,
-            CollectorError, StoreError, SubmissionError)
+            CollectorError, StoreError, SubmissionError, StoreSchemaError)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -425,3 +425,14 @@ def test_baseline_claims_need_a_plain_base_optimizer_as_the_declared_baseline(tm
     r = _row(res, "x", "t")
     assert r.verdict == NOT_TESTABLE
     assert r.reason == "the declared baseline sam is not a plain base optimizer (sgd or adam)"
+
+
+def test_cli_claims_on_a_database_without_the_store_tables_is_one_line_exit_2(tmp_path, capsys):
+    import duckdb
+
+    from tram_bench.cli import main
+
+    duckdb.connect(str(tmp_path / "tram-bench.duckdb")).close()
+    assert main(["claims", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no table(s) runs, metrics, suite_cells" in err
