@@ -304,26 +304,45 @@ def _compare(claim: Claim, t: _Task) -> _Pending:
     if claim.group == "ood_avg" and not any(k[0] == metric and k[1] == "ood_avg" for k in t.scores):
         raise _NotTestable("the task has no OOD domains")
     units, delta = _units(claim, t)
-    sign = 1.0 if claim.direction == "better" else -1.0
-    tests = []
+    diffs_by = {}
     for c in competitors:
         diffs = _paired(t, metric, claim.group, units, subject, c)
         if len(diffs) < MIN_PAIRS:
             raise _NotTestable(f"{len(diffs)} paired seed(s) of {subject} and {c} (need {MIN_PAIRS})")
-        p = paired.exact_wilcoxon_p(diffs)
-        tests.append((c, diffs, 1.0 if p is None else p, _side([sign * d for d in diffs])))
-    if all(side > 0 for _, _, _, side in tests):
-        binding = max(tests, key=lambda x: x[2])  # the weakest comparison decides an intersection-union test
-        p, supports = binding[2], True
-    elif any(side < 0 for _, _, _, side in tests):
-        against = [x for x in tests if x[3] < 0]
-        binding = min(against, key=lambda x: x[2])
-        p, supports = min(1.0, len(tests) * binding[2]), False
-    else:  # a competitor ties exactly (no side): the claim cannot be shown, nor refuted by it
-        binding = next(x for x in tests if x[3] == 0)
-        p, supports = 1.0, True
-    return _Pending(claim, t, binding[0], binding[1], p, supports, units, claim.group,
+        diffs_by[c] = diffs
+    binding, p, supports = decide(diffs_by, claim.direction)
+    return _Pending(claim, t, binding, diffs_by[binding], p, supports, units, claim.group,
                     ", ".join(competitors), delta)
+
+
+def decide(diffs_by_competitor: Mapping[str, Sequence[float]], direction: str) -> tuple[str, float, bool]:
+    """One claim's p-value from its comparisons (module docstring): ``(binding competitor, p, supports)``.
+
+    Args:
+        diffs_by_competitor: competitor -> paired differences subject minus competitor (> 0 = subject
+            better), in any units; at least one competitor.
+        direction: ``better`` (the claim: the subject beats each) or ``worse`` (it loses to each).
+
+    Returns:
+        When every comparison lies on the claim's side (the sign of its signed-rank sum): the competitor
+        with the largest exact Wilcoxon p, that p, True (intersection-union). Otherwise, when some lie on
+        the other side: the one of those with the smallest p, ``min(1, k * p)``, False (Bonferroni over
+        the k comparisons). A comparison with no side (zero signed-rank sum) and none against: it, 1, True.
+    """
+    sign = 1.0 if direction == "better" else -1.0
+    tests = []
+    for c, diffs in diffs_by_competitor.items():
+        p = paired.exact_wilcoxon_p(diffs)
+        tests.append((c, 1.0 if p is None else p, _side([sign * d for d in diffs])))
+    if all(side > 0 for _, _, side in tests):
+        c, p, _ = max(tests, key=lambda x: x[1])  # the weakest comparison decides an intersection-union test
+        return c, p, True
+    against = [x for x in tests if x[2] < 0]
+    if against:
+        c, p, _ = min(against, key=lambda x: x[1])
+        return c, min(1.0, len(tests) * p), False
+    c = next(x[0] for x in tests if x[2] == 0)  # a tie: the claim can be neither shown nor refuted by it
+    return c, 1.0, True
 
 
 def _severity(claim: Claim, t: _Task) -> _Pending:
@@ -548,5 +567,5 @@ def create_claims_tables(con, *, temporary: bool = True, claims: Sequence[Claim]
     return res
 
 
-__all__ = ["ClaimRow", "ClaimVerdict", "ClaimsResult", "NOT_TESTABLE", "VERDICTS", "combine",
+__all__ = ["ClaimRow", "ClaimVerdict", "ClaimsResult", "NOT_TESTABLE", "VERDICTS", "combine", "decide",
            "create_claims_tables", "evaluate_claims"]
