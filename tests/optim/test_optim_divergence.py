@@ -182,12 +182,13 @@ def _sequence_case(seed: int, masked: bool):
     ("l2", lambda t, c, m, k: l2(t, c, m, chunk_elements=k)),
 ])
 def test_blocked_divergence_equals_one_block_in_value_and_gradient(name, fn, masked):
-    """Blocks of 1, 2 or 3 rows (11 classes) give the float64 value and gradient of a single block."""
+    """Blocks of 1-4 positions of one sequence, or of 1-2 whole sequences (11 classes), give the float64 value
+    and gradient of a single block."""
     target, current, mask = _sequence_case(3, masked)
     whole = fn(target, current, mask, 10**9)
     (grad_whole,) = torch.autograd.grad(whole, current)
     assert float(divergence_by_name(name, target, current, mask).detach()) == pytest.approx(float(whole.detach()), rel=1e-15)
-    for k in (11, 22, 33, 50):
+    for k in (11, 22, 33, 50, 77, 154):
         value = fn(target, current, mask, k)
         (grad,) = torch.autograd.grad(value, current)
         torch.testing.assert_close(value, whole, rtol=1e-14, atol=0)
@@ -212,11 +213,13 @@ def test_blocked_divergence_keeps_only_its_inputs_for_backward(name):
     """With a gradient, the blocks are recomputed in backward: autograd keeps the (bf16) logits themselves,
     not the full-size float32 softmaxes of one whole-batch computation (at GPT-2 size, GBs each)."""
     gen = torch.Generator().manual_seed(4)
-    target = torch.randn(64, 500, generator=gen).bfloat16()
-    current = torch.randn(64, 500, generator=gen).bfloat16().requires_grad_(True)
-    logits_bytes = current.numel() * current.element_size()
+    # A causal LM's shifted logits: a non-contiguous view, which flattening would copy.
+    target = torch.randn(4, 17, 500, generator=gen).bfloat16()[:, :-1]
+    full = torch.randn(4, 17, 500, generator=gen).bfloat16().requires_grad_(True)
+    current = full[:, :-1]
+    logits_bytes = full.numel() * full.element_size()
     fn = kl if name == "kl" else l2
     blocked = _saved_bytes(lambda: fn(target, current, chunk_elements=2_000))
     whole = _saved_bytes(lambda: fn(target, current, chunk_elements=10**9))
     assert blocked <= 2 * logits_bytes + 64 * 8 * 16, (blocked, logits_bytes)
-    assert whole >= 4 * logits_bytes, (whole, logits_bytes)
+    assert whole >= 3 * logits_bytes, (whole, logits_bytes)

@@ -76,6 +76,19 @@ _EMPTY = "no positions to average over (empty batch, or the mask selects nothing
 RowFn = Callable[[Tensor, Tensor], Tensor]
 
 
+def _blocks(shape: torch.Size, step: int) -> list[tuple]:
+    """Index tuples over the leading dims of ``[N, C]`` or ``[B, T, C]`` logits, in row-major order, each
+    selecting at most ``step`` rows (and at least one) as a *view*: slicing never copies the logits, where
+    flattening a non-contiguous tensor (a causal LM's shifted ``logits[:, :-1]``) would."""
+    if len(shape) == 2:
+        return [(slice(s, min(s + step, shape[0])),) for s in range(0, shape[0], step)]
+    batch, length = shape[0], shape[1]
+    if length <= step:
+        per = step // length
+        return [(slice(b, min(b + per, batch)),) for b in range(0, batch, per)]
+    return [(b, slice(t, min(t + step, length))) for b in range(batch) for t in range(0, length, step)]
+
+
 def _row_mean(
     per_row: RowFn, target_logits: Tensor, logits: Tensor, mask: Tensor | None, chunk_elements: int | None
 ) -> Tensor:
@@ -86,35 +99,33 @@ def _row_mean(
     """
     _check(target_logits, logits, mask)
     classes = logits.shape[-1]
-    flat_t = target_logits.reshape(-1, classes)
-    flat_c = logits.reshape(-1, classes)
-    # Row numbers of the counted positions; the rows themselves are gathered block by block, so the
-    # counted logits are never copied as a whole.
-    index = None if mask is None else mask.reshape(-1).nonzero().squeeze(1)
-    count = flat_c.shape[0] if index is None else int(index.numel())
+    if logits.dim() > 3:  # not produced by any task; flattened (a copy if not contiguous)
+        target_logits, logits = target_logits.reshape(-1, classes), logits.reshape(-1, classes)
+        mask = None if mask is None else mask.reshape(-1)
+    count = logits.shape[:-1].numel() if mask is None else int(mask.sum())
     if count == 0:
         raise ValueError(_EMPTY)
     dtype = _compute_dtype(logits)
     step = max(1, (chunk_elements or CHUNK_ELEMENTS) // max(classes, 1))
 
-    def block(t: Tensor, c: Tensor, start: int, stop: int) -> Tensor:
-        if index is None:
-            t, c = t[start:stop], c[start:stop]
-        else:
-            rows = index[start:stop]
-            t, c = t.index_select(0, rows), c.index_select(0, rows)
+    def block(t: Tensor, c: Tensor, m: Tensor | None, index: tuple) -> Tensor:
+        t, c = t[index].reshape(-1, classes), c[index].reshape(-1, classes)  # one block's copy at most
+        if m is not None:
+            counted = m[index].reshape(-1)
+            t, c = t[counted], c[counted]
         return per_row(t.to(dtype), c.to(dtype))
 
-    # Checkpointed only when a gradient will be taken: the block's inputs (the full logits, held by the
-    # caller anyway) are what backward keeps, and the block is recomputed there.
-    recompute = torch.is_grad_enabled() and (flat_t.requires_grad or flat_c.requires_grad) and count > step
+    # Checkpointed only when a gradient will be taken: backward keeps the block's inputs (the caller's own
+    # logits, not copies) and recomputes the block.
+    blocks = _blocks(logits.shape, step)
+    recompute = torch.is_grad_enabled() and (target_logits.requires_grad or logits.requires_grad) and len(blocks) > 1
     values = []
-    for start in range(0, count, step):
-        stop = min(start + step, count)
+    for index in blocks:
         if recompute:
-            values.append(checkpoint(block, flat_t, flat_c, start, stop, use_reentrant=False, preserve_rng_state=False))
+            values.append(checkpoint(block, target_logits, logits, mask, index, use_reentrant=False,
+                                     preserve_rng_state=False))
         else:
-            values.append(block(flat_t, flat_c, start, stop))
+            values.append(block(target_logits, logits, mask, index))
     return (values[0] if len(values) == 1 else torch.cat(values)).mean()
 
 
