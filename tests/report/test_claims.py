@@ -468,3 +468,52 @@ def test_decide_by_hand():
     assert decide({"a": up, "b": [-d for d in up]}, "better") == ("b", pytest.approx(2 * P10), False)
     assert decide({"a": [-d for d in up]}, "worse") == ("a", pytest.approx(P10), True)
     assert decide({"a": [0.0] * 10}, "better") == ("a", 1.0, True)
+
+
+def _null_slopes(rng, n_seeds: int, *, leave_one_out: bool) -> list[float]:
+    """Baseline and subject drawn from one distribution per domain; returns the per-seed slopes, with the
+    x axis either leave-one-seed-out (what the ledger does) or each seed's own severity."""
+    from tram_bench.report.claims.evaluate import severity_slopes
+
+    # Domains 2 points apart with 3 points of seed noise: a seed's own noise is a large part of its severity.
+    means = {"a": 0.68, "b": 0.66, "c": 0.64, "d": 0.62, "e": 0.60}
+    base = {d: {s: m + 0.03 * rng.standard_normal() for s in range(n_seeds)} for d, m in means.items()}
+    subj = {d: {s: m + 0.03 * rng.standard_normal() for s in range(n_seeds)} for d, m in means.items()}
+    ind = {s: 0.95 for s in range(n_seeds)}
+    if leave_one_out:
+        return severity_slopes(subj, base, ind, units="points", higher_is_better=True)
+    from scipy import stats
+
+    return [float(stats.linregress([(0.95 - base[d][s]) / 0.95 for d in means],
+                                   [100 * (subj[d][s] - base[d][s]) for d in means]).slope) for s in range(n_seeds)]
+
+
+def test_severity_slopes_under_the_null_keep_alpha_and_own_seed_severity_would_not():
+    """With no true effect, the leave-one-seed-out slopes reject at most alpha (+ 3 MC standard errors);
+    a seed's own severity on the x axis shares the baseline's noise with the gain and rejects far more
+    often when seed noise is large beside the domains' differences (the bias the ledger avoids)."""
+    import numpy as np
+
+    from tram_bench.stats.paired import exact_wilcoxon_p
+
+    alpha, reps = 0.05, 300
+    rates = {}
+    for loo in (True, False):
+        rng = np.random.default_rng(11)
+        hits = sum((exact_wilcoxon_p(_null_slopes(rng, 10, leave_one_out=loo)) or 1.0) < alpha for _ in range(reps))
+        rates[loo] = hits / reps
+    assert rates[True] <= alpha + 3 * math.sqrt(alpha * (1 - alpha) / reps)
+    assert rates[False] > 0.5
+
+
+def test_severity_slope_by_hand():
+    from tram_bench.report.claims.evaluate import severity_slopes
+
+    base = {"a": {0: 0.8, 1: 0.8}, "b": {0: 0.6, 1: 0.6}, "c": {0: 0.4, 1: 0.4}}
+    sev = {d: (1.0 - v[0]) / 1.0 for d, v in base.items()}  # 0.2, 0.4, 0.6
+    subj = {d: {s: base[d][s] + (3 + s) * sev[d] / 100 for s in (0, 1)} for d in base}  # gain (3 + s) * severity points
+    slopes = severity_slopes(subj, base, {0: 1.0, 1: 1.0}, units="points", higher_is_better=True)
+    assert slopes == pytest.approx([3.0, 4.0])
+    with pytest.raises(ValueError, match="do not differ in severity"):
+        severity_slopes(subj, {d: {0: 0.5, 1: 0.5} for d in base}, {0: 1.0, 1: 1.0}, units="points",
+                        higher_is_better=True)
