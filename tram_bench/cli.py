@@ -318,7 +318,13 @@ def cmd_export(args) -> int:
 
     results = Path(args.results)
     _open_db(results).close()
-    for path in export(results, Path(args.out or results / "export"), args.format):
+    from tram_bench.store.export import UnknownSuite
+
+    try:
+        paths = export(results, Path(args.out or results / "export"), args.format, suite=args.suite)
+    except UnknownSuite as exc:
+        raise UserError(str(exc)) from None
+    for path in paths:
         print(path)
     return 0
 
@@ -443,6 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
     results_arg(sp)
     sp.add_argument("--format", choices=("parquet", "csv"), default="parquet")
     sp.add_argument("--out", type=cliargs.nonempty, help="output directory (default: RESULTS/export)")
+    sp.add_argument("--suite", type=cliargs.nonempty, default=None, metavar="NAME",
+                    help="only this suite's rows (the export committed under docs/results/NAME/)")
     sp.set_defaults(func=cmd_export)
 
     sp = sub.add_parser("leaderboard", help="write the static HTML leaderboard (works from file://)")

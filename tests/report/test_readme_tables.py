@@ -117,3 +117,31 @@ def test_an_export_without_suite_design_still_regenerates(tmp_path):
         csv.writer(fh).writerows(r[:-1] for r in rows)
     (block,) = export_blocks(old)
     assert "no declared baseline" in block.markdown
+
+
+def test_export_of_one_suite_holds_only_its_rows(tmp_path, capsys):
+    """The fixture store plus a second suite: --suite demo exports exactly the fixture export; an unknown
+    suite is one line, exit 2, and nothing is written."""
+    import duckdb
+
+    from readme_fixture import build_store
+
+    results = tmp_path / "results"
+    build_store(results)
+    con = duckdb.connect(str(results / "tram-bench.duckdb"))
+    con.execute("INSERT INTO runs SELECT * REPLACE ('other-' || run_id AS run_id, 'other' AS suite) FROM runs")
+    con.execute("INSERT INTO metrics SELECT * REPLACE ('other-' || run_id AS run_id) FROM metrics")
+    con.execute("INSERT INTO suite_cells SELECT * REPLACE ('other' AS suite, 'other-' || run_id AS run_id) "
+                "FROM suite_cells")
+    con.execute("INSERT INTO suite_design SELECT * REPLACE ('other' AS suite) FROM suite_design")
+    con.close()
+    out = tmp_path / "demo"
+    assert main(["export", "--results", str(results), "--format", "csv", "--suite", "demo", "--out", str(out)]) == 0
+    for name in ("runs.csv", "metrics.csv", "suite_cells.csv", "suite_design.csv"):
+        assert (out / name).read_bytes() == (EXPORT / name).read_bytes(), name
+    capsys.readouterr()
+    assert main(["export", "--results", str(results), "--format", "csv", "--suite", "nope",
+                 "--out", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "'nope'" in err and "demo, other" in err
+    assert not (tmp_path / "nope").exists()

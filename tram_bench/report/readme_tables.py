@@ -1,6 +1,6 @@
 """``tram-bench readme-tables``: the README's result tables, verdicts and claims, regenerated from exports.
 
-An export is the directory ``tram-bench export --format csv`` writes (``runs``, ``metrics``,
+An export is the directory ``tram-bench export --format csv --suite NAME`` writes (``runs``, ``metrics``,
 ``suite_cells``, ``suite_design``; CSV or Parquet), committed under ``docs/results/<suite>/``. It is
 loaded into an in-memory DuckDB with the store's own schema (:mod:`tram_bench.store.schema`), the
 report views are built on it, and each suite's markdown replaces the text between its two markers in
