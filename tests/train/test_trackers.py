@@ -135,3 +135,26 @@ def test_every_tracker_extra_is_declared_and_the_dev_extra_installs_them_all():
     for kind in choices.KINDS.values():
         assert any(dep.startswith(kind.distribution) for dep in extras[kind.extra]), kind
         assert kind.distribution in dev, kind
+
+
+def _tensorboard_runs(results: Path) -> set[str]:
+    """Run ids whose TensorBoard directory holds exactly one event file."""
+    events = list((results / "trackers/tensorboard").glob("*/*/*/*/events.out.tfevents.*"))
+    assert len(events) == len({e.parent for e in events}), events
+    return {e.parent.name for e in events}
+
+
+@pytest.mark.parametrize("how", ["sequential", "forked workers", "slurm array (submitit debug)"])
+def test_every_executor_hands_the_trackers_to_its_runs(how, tmp_path):
+    from tram_bench.executors.cluster import run_slurm
+    from tram_bench.executors.local import execute
+    from tram_bench.suite.load import expand, load_suite
+
+    specs = [s for s in expand(load_suite(SUITE, ["seeds=[0]", "tasks.0.train.steps=2", "tasks.0.train.eval_every=2"])) if s.method != "tram-prev"]
+    if how == "slurm array (submitit debug)":
+        report = run_slurm(specs, tmp_path, cluster="debug", trackers=("tensorboard",))
+    else:
+        report = execute(specs, tmp_path, workers=1 if how == "sequential" else 2, threads=1,
+                         trackers=("tensorboard",))
+    assert report.count("ok") == len(specs) == 2
+    assert _tensorboard_runs(tmp_path) == {s.run_id for s in specs}
