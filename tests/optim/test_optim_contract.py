@@ -109,8 +109,8 @@ def test_tram_perturbation_is_parallel_to_t_squared_g_with_scaled_norm_d():
     tram = TRAM(model.parameters(), torch.optim.SGD, eta=eta, lr=0.1)
     _loss(model, batch).backward()
     tram.first_step(d)
-    tram.restore()  # the groups keep radius d; weights and grads are back at w
-    e = tram.perturbation()
+    tram.restore()  # weights and grads are back at w
+    e = tram.perturbation(d)
     params = list(model.parameters())
     t = [p.detach().abs() + eta for p in params]
     t2g = [ti * ti * p.grad for ti, p in zip(t, params)]
@@ -140,8 +140,13 @@ def test_tram_radius_none_uses_per_group_radii_with_one_global_norm():
     torch.testing.assert_close(e[model.bias], 0.6 * tb**2 * model.bias.grad / (n + NORM_EPS), rtol=1e-14, atol=0)
     assert tram.first_step(None) == pytest.approx(n, rel=1e-14)
     tram.restore()
-    tram.first_step(0.3)  # a number sets every group's radius
-    assert [g["radius"] for g in tram.param_groups] == [0.3, 0.3]
+    w0, b0 = model.weight.detach().clone(), model.bias.detach().clone()
+    tram.first_step(0.3)  # a number is the radius of every group; the stored options stay
+    assert [g["radius"] for g in tram.param_groups] == [0.2, 0.6]
+    torch.testing.assert_close(model.weight.detach() - w0, 0.3 * tw**2 * model.weight.grad / (n + NORM_EPS),
+                               rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(model.bias.detach() - b0, 0.3 * tb**2 * model.bias.grad / (n + NORM_EPS),
+                               rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("kind", ["fisher_sam", "tram_fisher"])
@@ -152,10 +157,7 @@ def test_fisher_metric_norm_of_e_is_the_radius(kind):
         TRAM(model.parameters(), torch.optim.SGD, fisher=True, fisher_eta=0.7, lr=0.1)
     )
     _loss(model, batch).backward()
-    if kind == "tram_fisher":
-        opt.first_step(0.2)
-        opt.restore()
-    e = opt.perturbation()
+    e = opt.perturbation() if kind == "fisher_sam" else opt.perturbation(0.2)
     params = list(model.parameters())
     fisher_norm = math.sqrt(sum(float((e[p] ** 2 * (1 + 0.7 * p.grad**2)).sum()) for p in params))
     n = math.sqrt(sum(float((p.grad**2 / (1 + 0.7 * p.grad**2)).sum()) for p in params))

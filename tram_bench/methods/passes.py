@@ -2,7 +2,10 @@
 
 A step is a sequence of *passes* over the same micro-batches. :class:`StepRun` executes them and
 counts them; every method is a short script of ``grad_pass`` / ``perturbed_descent`` / ``descend``
-calls on one ``StepRun`` (see ``plain.py``, ``sharpness.py``, ``trust_region.py``, ``tram.py``).
+calls on one ``StepRun`` (see ``plain.py``, ``sam_family.py``, ``trust_region.py``, ``tram.py``).
+A trust region enters a pass as data (a :class:`Measure`: target, divergence, penalty weight): the
+pass runs the target's forward itself and returns the measured divergence; TRAM hands that value to
+``perturbed_descent(optimizer, radius=d)``. Nothing calls back into the method.
 
 The policies (``docs/architecture.md``, "Step semantics"), and how they are implemented here:
 
@@ -40,20 +43,16 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from tram_bench.methods.base import BaseHparams, InputNoise, Method, Objective, Output, StepContext, StepStats
 from tram_bench.methods.hparams import NoiseHparams
+from tram_bench.methods.targets import Target
 from tram_bench.optim.divergence import divergence_by_name
-
-if TYPE_CHECKING:
-    from tram_bench.methods.targets import Target
-    from tram_bench.optim.two_pass import TwoPassOptimizer
-
-ExtraLoss = Callable[[int, Any, Output], "Tensor | None"]
+from tram_bench.optim.two_pass import TwoPassOptimizer
 
 
 # --- base optimizer -----------------------------------------------------------------------------
@@ -172,6 +171,24 @@ class NoiseSource:
     generator: torch.Generator
 
 
+@dataclass(frozen=True)
+class Measure:
+    """A divergence ``D(target || current)`` measured in every micro-batch of a gradient pass.
+
+    divergence: a name of ``tram_bench.optim.divergence.divergence_by_name`` (``kl``, ``mmd``, ...).
+    weight: None to measure only (a constant without gradient: TRAM's radius ``d``); a number
+        ``lam`` adds ``lam * D`` to each micro-batch's loss with the gradient flowing through the
+        current logits (the trust-region penalty of TRPO, R3F, MESA).
+    reuse: take the target logits an earlier pass of this step computed (only for targets whose
+        ``reusable_within_step`` holds: their logits do not depend on the current weights).
+    """
+
+    target: Target
+    divergence: str
+    weight: float | None = None
+    reuse: bool = False
+
+
 @dataclass
 class PassResult:
     """One gradient pass: the count-weighted mean task loss and, if one was measured, the
@@ -189,7 +206,7 @@ class StepRun:
         self,
         model: nn.Module,
         objective: Objective,
-        base: torch.optim.Optimizer,
+        base_optimizer: torch.optim.Optimizer,
         micro_batches: Sequence[Any],
         ctx: StepContext,
         noise: NoiseSource | None = None,
@@ -198,18 +215,17 @@ class StepRun:
             raise ValueError("step() needs at least one micro-batch")
         self.model = model
         self.objective = objective
-        self.base = base
+        self.base_optimizer = base_optimizer
         self.batches = list(micro_batches)
         self.ctx = ctx
         self.noise = noise
-        self.params = [p for group in base.param_groups for p in group["params"]]
+        self.params = [p for group in base_optimizer.param_groups for p in group["params"]]
         self.forward = 0
         self.backward = 0
         self._rng = DropoutRngFork(self.params[0].device if self.params else torch.device("cpu"))
         self._noise_states: dict[int, Tensor] = {}
         self._target_cache: dict[int, Tensor] = {}
         self._target_ran = False
-        self._div_sum: Tensor | None = None
         self._norm_buffers: dict[int, list[Tensor]] = {}
         # Whether a clean gradient pass has already updated the running statistics this step.
         self._stats_updated = False
@@ -239,9 +255,11 @@ class StepRun:
         replay.set_state(state)
         return InputNoise(src.sigma, src.kind, replay)
 
-    def target_forward(self, module: nn.Module, index: int, batch: Any, noise: InputNoise | None = None) -> Tensor:
-        """Logits of ``module`` on micro-batch ``index`` without gradient, with the dropout masks
+    def _target_logits(self, target: Target, index: int, batch: Any) -> Tensor:
+        """Logits of ``target`` on micro-batch ``index`` without gradient, with the dropout masks
         of pass 1 and untouched normalisation statistics."""
+        module = self.model if target.module is None else target.module
+        noise = self.input_noise(index) if target.noised else None
         self._rng.enter(index)
         copy_modes(module, self.model)
         with torch.no_grad(), self._frozen_norm_stats(module), self.ctx.autocast():
@@ -249,37 +267,29 @@ class StepRun:
         self._target_ran = True
         return out.logits
 
-    def divergence_to(
-        self, target: Target, index: int, batch: Any, out: Output, name: str, *, with_grad: bool, reuse: bool = False
-    ) -> Tensor:
-        """``D(target || current)`` on one micro-batch; recorded for the pass's mean divergence.
-
-        ``with_grad``: gradient flows through the current logits (trust-region penalty); otherwise
-        the value is a constant (TRAM's radius). ``reuse``: take the target logits computed by an
-        earlier pass of this step (valid only for targets that do not depend on the weights).
-        """
-        target_logits = self._target_cache.get(index) if reuse else None
+    def _divergence(self, measure: Measure, index: int, batch: Any, out: Output) -> Tensor:
+        """``D(target || current)`` on one micro-batch, with gradient through the current logits
+        when the measure is a penalty."""
+        target_logits = self._target_cache.get(index) if measure.reuse else None
         if target_logits is None:
-            target_logits = target.logits(self, index, batch)
-            if reuse:
+            target_logits = self._target_logits(measure.target, index, batch)
+            if measure.reuse:
                 self._target_cache[index] = target_logits
-        current = out.logits if with_grad else out.logits.detach()
-        value = divergence_by_name(name, target_logits, current, out.mask)
-        weighted = value.detach().to(torch.float64) * out.count
-        self._div_sum = weighted if self._div_sum is None else self._div_sum + weighted
-        return value
+        current = out.logits if measure.weight is not None else out.logits.detach()
+        return divergence_by_name(measure.divergence, target_logits, current, out.mask)
 
     # --- passes -------------------------------------------------------------------------------
-    def grad_pass(self, *, noised: bool = False, extra_loss: ExtraLoss | None = None) -> PassResult:
+    def grad_pass(self, *, noised: bool = False, measure: Measure | None = None) -> PassResult:
         """Forward and backward over all micro-batches at the current weights (gradients replace
-        whatever ``.grad`` held). ``extra_loss(index, batch, output)`` may add a term (a penalty)
-        to a micro-batch's loss before its backward; ``noised`` feeds the inputs plus ``z``.
+        whatever ``.grad`` held); ``noised`` feeds the inputs plus ``z``. With a ``measure``, each
+        micro-batch's divergence is computed after its forward (and, for a penalty, added to its
+        loss before its backward); the result's ``divergence`` is their count-weighted mean.
 
         Normalisation running statistics are updated by this pass only if it is the step's first
         pass on clean inputs (module docstring, "BatchNorm")."""
         updates_stats = not noised and not self._stats_updated
         clear_grads(self.params)
-        self._div_sum = None
+        div_sum: Tensor | None = None
         scaler = self.ctx.scaler
         accumulate = len(self.batches) > 1
         weighted_losses: list[Tensor] = []
@@ -295,10 +305,12 @@ class StepRun:
             if accumulate and count == 0:
                 continue  # nothing to average over: contributes no gradient and no loss
             value = out.loss
-            if extra_loss is not None:
-                extra = extra_loss(index, batch, out)
-                if extra is not None:
-                    value = value + extra
+            if measure is not None:
+                d = self._divergence(measure, index, batch, out)
+                weighted = d.detach().to(torch.float64) * out.count
+                div_sum = weighted if div_sum is None else div_sum + weighted
+                if measure.weight is not None:
+                    value = value + measure.weight * d
             if accumulate:
                 reference = reference or count
                 value = value * (count / reference)
@@ -316,7 +328,7 @@ class StepRun:
         if total == 0:  # a single micro-batch with no loss units: report its (NaN) mean as is
             return PassResult(loss=float(out.loss), count=0)
         # Converted to floats once per pass: one host sync each, not one per micro-batch.
-        divergence = None if self._div_sum is None else float(self._div_sum) / total
+        divergence = None if div_sum is None else float(div_sum) / total
         return PassResult(loss=float(torch.stack(weighted_losses).sum()) / total, count=total, divergence=divergence)
 
     # --- AMP, skipping, descending --------------------------------------------------------------
@@ -350,7 +362,7 @@ class StepRun:
         scaler = self.ctx.scaler
         finite = True
         if scaler is not None:
-            scaler.unscale_(self.base)
+            scaler.unscale_(self.base_optimizer)
             finite = all_finite(_grads(self.params))
         if finite and self.ctx.max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(self.params, self.ctx.max_grad_norm)
@@ -359,10 +371,10 @@ class StepRun:
         if finite and target is not None:
             target.before_step(self.model)
         if scaler is not None:
-            scaler.step(self.base)  # does not step when unscale_ found an inf/NaN
+            scaler.step(self.base_optimizer)  # does not step when unscale_ found an inf/NaN
             scaler.update()
         else:
-            self.base.step()
+            self.base_optimizer.step()
         if not finite:
             clear_grads(self.params)
             return False
@@ -373,19 +385,24 @@ class StepRun:
     def perturbed_descent(
         self,
         optimizer: TwoPassOptimizer,
-        ascend: Callable[[], Any],
         *,
-        extra_loss: ExtraLoss | None = None,
+        radius: float | None = None,
+        measure: Measure | None = None,
         target: Target | None = None,
     ) -> tuple[bool, float]:
-        """The SAM-family tail of a step, after pass 1: ``ascend()`` (a ``first_step`` call; it need
-        not zero the gradients, pass 2 replaces them) moves to ``w + e``, pass 2 takes the gradient
-        there on the clean batch, then :meth:`descend`. Returns (stepped, ||e||)."""
+        """The SAM-family tail of a step, after pass 1: ``optimizer.first_step`` moves to ``w + e``
+        (with ``radius`` when given: TRAM's ``d`` or TRAM-Fisher's ``rho``; otherwise the optimizer's
+        own ``rho``), pass 2 takes the gradient there on the clean batch (with ``measure`` in its
+        loss, for the ASAM + trust-region combinations), then :meth:`descend` (``target``'s hooks
+        around the base step). Returns (stepped, ||e||)."""
         if not self.ascent_gradient_ok():
             return False, math.nan
-        ascend()
+        if radius is None:
+            optimizer.first_step()
+        else:
+            optimizer.first_step(radius=radius)
         e_norm = optimizer.applied_perturbation_norm()
-        self.grad_pass(extra_loss=extra_loss)
+        self.grad_pass(measure=measure)
         return self.descend(restore=optimizer.restore, target=target), e_norm
 
     def stats(self, loss: float, *, skipped: bool, **extras: float | None) -> StepStats:
@@ -422,8 +439,11 @@ class StepMethod(Method):
             )
         super().__init__(model, objective, hparams, lr=lr, weight_decay=weight_decay, generator=generator)
         base_cls, base_kwargs = base_optimizer_spec(hparams, lr=lr, weight_decay=weight_decay)
-        self._owner = self.build_optimizer(trainable_parameters(model), base_cls, base_kwargs)
-        self._base: torch.optim.Optimizer = getattr(self._owner, "base_optimizer", self._owner)
+        built = self.build_optimizer(trainable_parameters(model), base_cls, base_kwargs)
+        # A SAM-family optimizer wraps the base optimizer (and shares its param groups); a plain
+        # method's optimizer is the base optimizer itself.
+        self.two_pass: TwoPassOptimizer | None = built if isinstance(built, TwoPassOptimizer) else None
+        self.base_optimizer: torch.optim.Optimizer = built if self.two_pass is None else self.two_pass.base_optimizer
         self.noise: NoiseSource | None = None
         if isinstance(hparams, NoiseHparams):
             if generator is None:
@@ -444,13 +464,13 @@ class StepMethod(Method):
     def optimizer(self) -> torch.optim.Optimizer:
         """The base optimizer: its ``step()`` is the one descent step per training step (an LR
         scheduler attached to it sees that call), and two-pass optimizers share its groups."""
-        return self._base
+        return self.base_optimizer
 
     def new_run(self, micro_batches: Sequence[Any], ctx: StepContext) -> StepRun:
-        return StepRun(self.model, self.objective, self._base, micro_batches, ctx, self.noise)
+        return StepRun(self.model, self.objective, self.base_optimizer, micro_batches, ctx, self.noise)
 
     def state_dict(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"optimizer": self._owner.state_dict()}
+        state: dict[str, Any] = {"optimizer": (self.two_pass or self.base_optimizer).state_dict()}
         if self.target is not None:
             state["target"] = self.target.state_dict()
         if self.noise is not None:
@@ -458,8 +478,8 @@ class StepMethod(Method):
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        # Through the owner: a two-pass optimizer re-links its groups to the reloaded base groups.
-        self._owner.load_state_dict(state["optimizer"])
+        # Through the two-pass optimizer: it re-links its groups to the reloaded base groups.
+        (self.two_pass or self.base_optimizer).load_state_dict(state["optimizer"])
         if self.target is not None:
             self.target.load_state_dict(state["target"])
         if self.noise is not None:

@@ -12,9 +12,9 @@ METHODS = Registry("method", "tram_bench.methods")
 _BUILTIN = {
     "sgd": "tram_bench.methods.plain:SGDMethod",
     "adam": "tram_bench.methods.plain:AdamMethod",
-    "sam": "tram_bench.methods.sharpness:SAMMethod",
-    "asam": "tram_bench.methods.sharpness:ASAMMethod",
-    "fisher_sam": "tram_bench.methods.sharpness:FisherSAMMethod",
+    "sam": "tram_bench.methods.sam_family:SAMMethod",
+    "asam": "tram_bench.methods.sam_family:ASAMMethod",
+    "fisher_sam": "tram_bench.methods.sam_family:FisherSAMMethod",
     "trpo": "tram_bench.methods.trust_region:TRPOMethod",
     "r3f": "tram_bench.methods.trust_region:R3FMethod",
     "mesa": "tram_bench.methods.trust_region:MESAMethod",

@@ -32,7 +32,7 @@ class SharpnessMethod(StepMethod):
     def step(self, micro_batches: Sequence[Any], ctx: StepContext) -> StepStats:
         run = self.new_run(micro_batches, ctx)
         first = run.grad_pass()
-        stepped, e_norm = run.perturbed_descent(self._owner, lambda: self._owner.first_step())
+        stepped, e_norm = run.perturbed_descent(self.two_pass)
         return run.stats(first.loss, skipped=not stepped, perturbation_norm=e_norm)
 
 

@@ -1,5 +1,9 @@
 """Trust-region targets: the distribution the current model is compared with, ``D(target || current)``.
 
+A target is data that the step engine (``passes.StepRun``) reads to run the target forward itself:
+which module (a frozen copy, or the current model), whether its inputs are noised, whether its logits
+may be reused by a later pass of the same step, and what happens to it around the base step.
+
 * :class:`PreviousWeights` - the weights before the last base step (TRPO, TRAM-θ_{t-1}); at the first
   step, the initial weights.
 * :class:`InitialWeights` - a frozen copy of the weights at construction (TRAM-θ_0).
@@ -9,32 +13,32 @@
 
 Weight targets are private frozen copies of the model (``requires_grad=False``); their forward runs
 in the model's train/eval modes with pass 1's dropout masks and never changes their normalisation
-statistics (see ``passes.StepRun.target_forward``). A copy at identical weights therefore gives
-exactly the logits of pass 1 and ``d == 0``. Their state (weights and buffers) is part of
-``Method.state_dict()`` so a resumed run continues with the same target.
+statistics. A copy at identical weights therefore gives exactly the logits of pass 1 and ``d == 0``.
+Their state (weights and buffers) is part of ``Method.state_dict()`` so a resumed run continues with
+the same target.
 """
 
 from __future__ import annotations
 
 import copy
-from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
-from torch import Tensor, nn
-
-if TYPE_CHECKING:
-    from tram_bench.methods.passes import StepRun
+from torch import nn
 
 
-class Target(ABC):
+class Target:
+    """What a trust region compares with (the base class is the current model on clean inputs).
+
+    module: the frozen module whose logits are the target, or None for the current model.
+    noised: the target forward feeds ``x + z`` (the step's input noise, replayed within a step).
+    reusable_within_step: the logits do not depend on the current weights, so a later pass of the
+        same step (at ``w + e``) may reuse them instead of running the target again.
+    """
+
+    module: nn.Module | None = None
+    noised: bool = False
     reusable_within_step: bool = True
-    """True if the logits do not depend on the current weights, so a later pass of the same step
-    (at ``w + e``) may reuse them instead of running the target again."""
-
-    @abstractmethod
-    def logits(self, run: StepRun, index: int, batch: Any) -> Tensor:
-        """Target logits on micro-batch ``index`` (no gradient)."""
 
     def before_step(self, model: nn.Module) -> None:
         """Called with the weights ``w`` restored, just before the base step."""
@@ -66,14 +70,11 @@ def copy_weights_(dst: nn.Module, src: nn.Module) -> None:
         d.copy_(s)
 
 
-class _WeightCopy(Target):
+class WeightCopy(Target):
     """A frozen copy of the model, evaluated on the clean micro-batch."""
 
     def __init__(self, model: nn.Module) -> None:
         self.module = frozen_copy(model)
-
-    def logits(self, run: StepRun, index: int, batch: Any) -> Tensor:
-        return run.target_forward(self.module, index, batch)
 
     def state_dict(self) -> dict[str, Any]:
         return {"weights": self.module.state_dict()}
@@ -82,17 +83,17 @@ class _WeightCopy(Target):
         self.module.load_state_dict(state["weights"])
 
 
-class PreviousWeights(_WeightCopy):
+class PreviousWeights(WeightCopy):
     def before_step(self, model: nn.Module) -> None:
         # This step's w becomes the next step's θ_{t-1}; it is read before the base step moves it.
         copy_weights_(self.module, model)
 
 
-class InitialWeights(_WeightCopy):
+class InitialWeights(WeightCopy):
     pass
 
 
-class AveragedWeights(_WeightCopy):
+class AveragedWeights(WeightCopy):
     def __init__(self, model: nn.Module, decay: float) -> None:
         super().__init__(model)
         self.decay = decay
@@ -107,7 +108,5 @@ class AveragedWeights(_WeightCopy):
 
 
 class NoisedInputs(Target):
+    noised = True
     reusable_within_step = False  # it is the current model: at w + e its logits change
-
-    def logits(self, run: StepRun, index: int, batch: Any) -> Tensor:
-        return run.target_forward(run.model, index, batch, run.input_noise(index))

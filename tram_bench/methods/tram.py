@@ -28,7 +28,7 @@ from torch import nn
 
 from tram_bench.methods.base import StepContext, StepStats
 from tram_bench.methods.hparams import TRAMFisherHparams, TRAMHparams, TRAMXHparams
-from tram_bench.methods.passes import StepMethod
+from tram_bench.methods.passes import Measure, StepMethod
 from tram_bench.methods.targets import InitialWeights, NoisedInputs, PreviousWeights, Target
 from tram_bench.optim.tram import TRAM
 
@@ -41,21 +41,13 @@ class TRAMMethod(StepMethod):
 
     def step(self, micro_batches: Sequence[Any], ctx: StepContext) -> StepStats:
         run = self.new_run(micro_batches, ctx)
-        target = self.target
-        assert target is not None
-        name = self.hparams.divergence
-
-        def measure(index: int, batch: Any, out) -> None:
-            run.divergence_to(target, index, batch, out, name, with_grad=False)
-
-        first = run.grad_pass(extra_loss=measure)
+        assert self.target is not None
+        first = run.grad_pass(measure=Measure(self.target, self.hparams.divergence))
         d = first.divergence
         if d is None or not math.isfinite(d):
             run.skip()
             return run.stats(first.loss, skipped=True, divergence=math.nan if d is None else d)
-        stepped, e_norm = run.perturbed_descent(
-            self._owner, lambda: self._owner.first_step(d), target=target
-        )
+        stepped, e_norm = run.perturbed_descent(self.two_pass, radius=d, target=self.target)
         return run.stats(first.loss, skipped=not stepped, divergence=d, perturbation_norm=e_norm)
 
 
@@ -124,6 +116,5 @@ class TRAMFisherMethod(StepMethod):
     def step(self, micro_batches: Sequence[Any], ctx: StepContext) -> StepStats:
         run = self.new_run(micro_batches, ctx)
         first = run.grad_pass(noised=True)
-        rho = self.hparams.rho
-        stepped, e_norm = run.perturbed_descent(self._owner, lambda: self._owner.first_step(rho))
+        stepped, e_norm = run.perturbed_descent(self.two_pass, radius=self.hparams.rho)
         return run.stats(first.loss, skipped=not stepped, perturbation_norm=e_norm)

@@ -43,24 +43,17 @@ from tram_bench.methods.hparams import (
     R3FHparams,
     TRPOHparams,
 )
-from tram_bench.methods.passes import ExtraLoss, StepMethod, StepRun
-from tram_bench.methods.sharpness import build_asam
+from tram_bench.methods.passes import Measure, StepMethod
+from tram_bench.methods.sam_family import build_asam
 from tram_bench.methods.targets import AveragedWeights, NoisedInputs, PreviousWeights, Target
 
 
 class PenaltyMethod(StepMethod):
-    """Shared by the baselines and the ASAM combinations: the penalised loss of one pass."""
+    """Shared by the baselines and the ASAM combinations: the penalty ``lam * D(target || current)``."""
 
-    def penalty(self, run: StepRun, *, reuse: bool = False) -> ExtraLoss:
-        hp = self.hparams
-        target = self.target
-        assert target is not None
-
-        def lam_times_divergence(index: int, batch: Any, out) -> torch.Tensor:
-            d = run.divergence_to(target, index, batch, out, hp.divergence, with_grad=True, reuse=reuse)
-            return hp.lam * d
-
-        return lam_times_divergence
+    def penalty(self, *, reuse: bool = False) -> Measure:
+        assert self.target is not None
+        return Measure(self.target, self.hparams.divergence, weight=self.hparams.lam, reuse=reuse)
 
 
 class TrustRegionMethod(PenaltyMethod):
@@ -68,7 +61,7 @@ class TrustRegionMethod(PenaltyMethod):
 
     def step(self, micro_batches: Sequence[Any], ctx: StepContext) -> StepStats:
         run = self.new_run(micro_batches, ctx)
-        first = run.grad_pass(extra_loss=self.penalty(run))
+        first = run.grad_pass(measure=self.penalty())
         stepped = run.descend(target=self.target)
         return run.stats(first.loss, skipped=not stepped, divergence=first.divergence)
 
@@ -82,11 +75,9 @@ class ASAMTrustRegionMethod(PenaltyMethod):
     def step(self, micro_batches: Sequence[Any], ctx: StepContext) -> StepStats:
         run = self.new_run(micro_batches, ctx)
         assert self.target is not None
-        penalty = self.penalty(run, reuse=self.target.reusable_within_step)
-        first = run.grad_pass(extra_loss=penalty)
-        stepped, e_norm = run.perturbed_descent(
-            self._owner, lambda: self._owner.first_step(), extra_loss=penalty, target=self.target
-        )
+        penalty = self.penalty(reuse=self.target.reusable_within_step)
+        first = run.grad_pass(measure=penalty)
+        stepped, e_norm = run.perturbed_descent(self.two_pass, measure=penalty, target=self.target)
         return run.stats(first.loss, skipped=not stepped, divergence=first.divergence, perturbation_norm=e_norm)
 
 

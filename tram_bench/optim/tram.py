@@ -61,10 +61,10 @@ class TRAM(TwoPassOptimizer):
     the caller's bug (overflowed logits), and perturbing by it would silently destroy the weights.
     No upper clipping of ``d`` is applied, as in the paper.
 
-    The radius is stored as the param-group option ``radius`` (default 0): ``first_step(d)`` sets
-    it on every group (``d`` is one scalar per batch); ``first_step(None)`` uses each group's stored
-    value, so groups may be given different radii by hand. ``eta`` and ``fisher_eta`` are also
-    group options; the norm is one scalar over all groups.
+    ``first_step(d)`` computes ``e`` from its argument, one scalar per batch for every group (the
+    groups' stored options are not touched); ``first_step(None)`` uses each group's param-group
+    option ``radius`` (default 0), so standalone users may give groups different radii by hand.
+    ``eta`` and ``fisher_eta`` are group options; the norm is one scalar over all groups.
     """
 
     def __init__(
@@ -96,25 +96,23 @@ class TRAM(TwoPassOptimizer):
         if self.fisher and float(group["eta"]) != 0:
             raise ValueError(f"TRAM: eta must be 0 with fisher=True, got {group['eta']!r} (param group {index})")
 
-    def perturbation(self) -> Perturbation:
-        """``e`` for the radii currently stored in the param groups."""
+    def perturbation(self, radius: float | None = None) -> Perturbation:
+        """``e`` for ``radius`` on every group, or (None) for the radii stored in the param groups."""
         if self.fisher:
             precondition = lambda w, g, group: fisher_precondition(g, float(group["fisher_eta"]))  # noqa: E731
         else:
             precondition = lambda w, g, group: adaptive_precondition(w, g, float(group["eta"]))  # noqa: E731
-        return ellipsoid_perturbation(self.param_groups, "radius", precondition)
+        return ellipsoid_perturbation(self.param_groups, "radius", precondition, radius=radius)
 
     @torch.no_grad()
     def first_step(self, radius: Radius | None, zero_grad: bool = False) -> float:  # type: ignore[override]
-        """Perturb with radius ``d`` (see the class docstring); return the global norm used."""
-        if radius is not None:
-            value = _radius_value(radius)
-            for group in self.param_groups:
-                group["radius"] = value
-        else:
+        """Perturb with radius ``d`` (None: the groups' stored radii; see the class docstring); return
+        the global norm used. Raises ValueError for a non-finite radius, before any weight moves."""
+        value = None if radius is None else _radius_value(radius)
+        if value is None:
             for index, group in enumerate(self.param_groups):
                 self.check_group(group, index)
-        return self._apply(self.perturbation(), zero_grad)
+        return self._apply(self.perturbation(value), zero_grad)
 
     def step(  # type: ignore[override]
         self,

@@ -48,12 +48,14 @@ def ellipsoid_perturbation(
     param_groups: list[dict[str, Any]],
     radius_key: str,
     precondition: Preconditioner,
+    radius: float | None = None,
 ) -> Perturbation:
     """``e = r_group * P g / (sqrt(sum over all params of g P g) + NORM_EPS)``.
 
     ``precondition(w, g, group)`` returns ``P g`` for one parameter as a new tensor in the compute
     dtype (``w`` and ``g`` are in that dtype and must not be modified).
-    ``r_group = max(group[radius_key], 0)``.
+    ``r_group = max(radius, 0)`` for every group when ``radius`` is given, else
+    ``max(group[radius_key], 0)``.
     Parameters whose ``.grad`` is None are skipped. The squared norm is accumulated in float32 (or
     float64 if any gradient is float64) on the device of the first parameter with a gradient; each
     ``e`` is returned in its parameter's dtype and device.
@@ -86,8 +88,8 @@ def ellipsoid_perturbation(
     result = Perturbation(norm=float(norm))
     denominator = norm + NORM_EPS
     for (p, group), pg in zip(entries, directions):
-        radius = max(float(group[radius_key]), 0.0)
-        scale = (radius / denominator).to(pg.device)
+        r = max(float(group[radius_key] if radius is None else radius), 0.0)
+        scale = (r / denominator).to(pg.device)
         result[p] = pg.mul_(scale).to(p.dtype)
     return result
 

@@ -27,7 +27,7 @@ from typing import Any, Callable, ClassVar, Iterable, Iterator
 import torch
 from torch import nn
 
-from tram_bench.methods.base import InputNoise, Objective, Output
+from tram_bench.contract import InputNoise, Objective, Output
 from tram_bench.tasks.train_setup import TrainSetup
 
 

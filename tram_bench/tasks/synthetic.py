@@ -19,7 +19,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from tram_bench.methods.base import InputNoise, Output
+from tram_bench.contract import InputNoise, Output
 from tram_bench.tasks.base import EvalSet, Task, TrainDefaults, shuffled_batches
 from tram_bench.tasks.params import check_int, check_number, fail
 from tram_bench.util.files import asset_memo

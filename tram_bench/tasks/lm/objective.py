@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from tram_bench.methods.base import InputNoise, Output
+from tram_bench.contract import InputNoise, Output
 
 
 @dataclass

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tram_bench.methods.base import InputNoise, Output
+from tram_bench.contract import InputNoise, Output
 from tram_bench.tasks.base import Task
 
 

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from tram_bench.methods.base import InputNoise, Output
+from tram_bench.contract import InputNoise, Output
 
 
 def mean_pool(hidden: Tensor, attention_mask: Tensor) -> Tensor:
