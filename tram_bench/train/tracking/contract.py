@@ -14,7 +14,6 @@ and W&B:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Protocol
 
@@ -123,8 +122,3 @@ def final_summary(record: Mapping[str, Any], last_step: int) -> FinalSummary:
     steps = record.get("steps")
     step = max(int(steps) if isinstance(steps, int) else 0, last_step)
     return FinalSummary(str(record.get("status", "failed")), step, scalars, record.get("error"))
-
-
-def finite(scalars: Mapping[str, float]) -> dict[str, float]:
-    """The finite ones of ``scalars`` (for a tracker that refuses NaN or infinity)."""
-    return {k: v for k, v in scalars.items() if math.isfinite(v)}
