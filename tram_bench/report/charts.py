@@ -176,12 +176,14 @@ def _plural(n: int, word: str) -> str:
 class _Canvas:
     """A figure being built, with the notes (dropped values and the like) printed under it."""
 
-    def __init__(self, height_px: float) -> None:
-        self.fig = Figure(figsize=(WIDTH_PX / _PX_PER_INCH, height_px / _PX_PER_INCH), layout="constrained")
+    def __init__(self, height_px: float, constrained: bool = True) -> None:
+        self.fig = Figure(figsize=(WIDTH_PX / _PX_PER_INCH, height_px / _PX_PER_INCH),
+                          layout="constrained" if constrained else None)
         self.fig.patch.set_facecolor("white")
-        # Some slack around the edges: the browser may lay the text out in a slightly wider font than the
-        # DejaVu Sans metrics matplotlib measured (svg.fonttype none keeps text as text).
-        self.fig.get_layout_engine().set(w_pad=8 / _PX_PER_INCH, h_pad=6 / _PX_PER_INCH)
+        if constrained:
+            # Some slack around the edges: the browser may lay the text out in a slightly wider font than the
+            # DejaVu Sans metrics matplotlib measured (svg.fonttype none keeps text as text).
+            self.fig.get_layout_engine().set(w_pad=8 / _PX_PER_INCH, h_pad=6 / _PX_PER_INCH)
         self.notes: list[str] = []
         self.tips: dict[str, tuple[str, str]] = {}  # gid -> (css class, tooltip text)
 
@@ -543,5 +545,101 @@ def cd_diagram(avg_ranks: Mapping[str, float], cliques: Sequence[Sequence[str]],
     return c.render(title)
 
 
-__all__ = ["ForestRow", "IntervalRow", "PALETTE", "Point", "VERDICT_COLOURS", "WIDTH_PX", "cd_diagram",
-           "forest_plot", "interval_chart", "scatter"]
+@dataclass(frozen=True)
+class Series:
+    """One line of a line chart: ``xs`` and ``ys`` of equal length (steps and values, say), drawn in order."""
+
+    name: str
+    xs: Sequence[float]
+    ys: Sequence[float]
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One set of axes of :func:`line_panels`: its own title, y label and lines."""
+
+    title: str
+    y_label: str
+    series: Sequence[Series]
+    log_y: bool = False
+
+
+# Coordinates are CSS pixels: a tenth of one is below what a screen shows, and matplotlib's six decimals
+# double the bytes of a chart with long lines. Group ids nothing refers to are matplotlib's bookkeeping.
+_LONG_DECIMAL = re.compile(r"(-?\d+\.\d{2,})")
+_ATTR = re.compile(r'="([^"]*)"')
+_GROUP_ID = re.compile(r'<g id="([^"]+)"')
+_REF = re.compile(r'(?:href="#|url\(#)([^")]+)')
+
+
+_NO_ROTATION = re.compile(r' transform="rotate\(-?0 [-\d.]+ [-\d.]+\)"')
+_FONT = " font-family=\"'DejaVu Sans', sans-serif\""
+
+
+def _compact(svg: str) -> str:
+    """Fewer bytes, same drawing: unreferenced group ids and identity rotations dropped, coordinates to
+    0.1 px, the font family set once on the root (text inherits it)."""
+    used = set(_REF.findall(svg))
+    svg = _GROUP_ID.sub(lambda m: '<g id="' + m.group(1) + '"' if m.group(1) in used else "<g", svg)
+    svg = _NO_ROTATION.sub("", svg)
+    if _FONT in svg:
+        svg = svg.replace(_FONT, "").replace("<svg ", "<svg" + _FONT + " ", 1)
+    return _ATTR.sub(lambda m: '="' + _LONG_DECIMAL.sub(lambda n: f"{float(n.group(1)):.1f}", m.group(1)) + '"',
+                     svg)
+
+
+PANEL_PX = 190  # height of one panel of line_panels, CSS pixels
+
+
+@_with_rc
+def line_panels(panels: Sequence[Panel], *, x_label: str, title: str) -> str:
+    """Line charts stacked in one figure (training curves: one panel per quantity, a shared x axis), one
+    colour per ``Series`` with a legend when a panel has several.
+
+    Points with a NaN or infinite coordinate (or a non-positive y on a panel with ``log_y``) are dropped and
+    counted in a note under the chart; a series left empty is named there. Each panel is ``PANEL_PX`` high,
+    the width ``WIDTH_PX``; coordinates are rounded to 0.1 px. Returns an inline ``<svg>`` (``title`` is its
+    accessible name); never raises on the values of ``panels``."""
+    notes = []
+    kept_panels = []
+    dropped = 0
+    for panel in panels:
+        kept = []
+        for s in panel.series:
+            pts = [(x, y) for x, y in zip(s.xs, s.ys) if _finite(x, y) and (y > 0 or not panel.log_y)]
+            dropped += len(s.xs) - len(pts)
+            if pts:
+                kept.append((s.name, [p[0] for p in pts], [p[1] for p in pts]))
+            else:
+                notes.append(f"{_short(s.name, NAME_CHARS)}: nothing to draw")
+        if kept:
+            kept_panels.append((panel, kept))
+    if dropped:
+        notes.append(f"{_plural(dropped, 'point')} with a NaN, infinite or (log axis) non-positive value not shown")
+    if not kept_panels:
+        return _message_chart(title, "no point to plot", notes)
+    height = PANEL_PX * len(kept_panels) + 40 + 16 * len(notes)
+    # Fixed margins instead of the constrained layout: it lays out a stack of panels several times over
+    # (seconds per run page); labels here are short and cut to known lengths.
+    c = _Canvas(height, constrained=False)
+    c.notes.extend(notes)
+    c.fig.subplots_adjust(left=78 / WIDTH_PX, right=1 - 12 / WIDTH_PX, top=1 - 28 / height,
+                          bottom=(44 + 16 * len(notes)) / height, hspace=0.5)
+    axes = c.fig.subplots(len(kept_panels), 1, sharex=True, squeeze=False)[:, 0]
+    xs_all = [x for _, kept in kept_panels for _, xs, _ in kept for x in xs]
+    for ax, (panel, kept) in zip(axes, kept_panels):
+        ax.set_yscale("log" if panel.log_y else "linear")
+        _limits(ax, "x", xs_all, False)
+        _limits(ax, "y", [y for _, _, ys in kept for y in ys], panel.log_y)
+        for i, (name, xs, ys) in enumerate(kept):
+            ax.plot(xs, ys, color=_color(i), linewidth=1.4, label=_short(name, NAME_CHARS))
+        ax.set_ylabel(_short(panel.y_label, AXIS_CHARS // 3))
+        ax.set_title(_short(panel.title, TITLE_CHARS), loc="left", fontsize=12)
+        if len(kept) > 1:
+            ax.legend(loc="best", fontsize=10)
+    axes[-1].set_xlabel(_short(x_label, AXIS_CHARS))
+    return _compact(c.render(title))
+
+
+__all__ = ["ForestRow", "IntervalRow", "PALETTE", "Panel", "Point", "Series", "VERDICT_COLOURS", "WIDTH_PX",
+           "cd_diagram", "forest_plot", "interval_chart", "line_panels", "scatter"]

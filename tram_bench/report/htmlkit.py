@@ -46,21 +46,38 @@ def text_cell(text: object, left: bool = True, sort: float | str | None = None) 
     return Cell(h(text), sort=sort if sort is not None else str(text), cls="l" if left else "")
 
 
+def download_links(base: str) -> str:
+    """``CSV · JSON`` links to ``base.csv`` and ``base.json`` (paths relative to the page)."""
+    from urllib.parse import quote
+
+    return ('<span class="dl">download ' + " · ".join(
+        f'<a href="{h(quote(f"{base}.{ext}"))}" download>{ext.upper()}</a>' for ext in ("csv", "json")) + "</span>")
+
+
 @dataclass
 class HtmlTable:
+    """A table; the first column (the method, in most tables) stays visible while a wide table scrolls
+    sideways (style.css). ``download``: the path, relative to the page and without extension, of the
+    table's CSV and JSON files (see ``downloads.py``), linked beside the caption."""
+
     headers: list[tuple[str, bool]]  # (escaped header markup, left-aligned)
-    rows: list[tuple[list[Cell], str]] = field(default_factory=list)  # (cells, row class)
+    rows: list[tuple[list[Cell], str, dict[str, str]]] = field(default_factory=list)  # (cells, class, data-*)
     caption: str = ""  # escaped markup
     sortable: bool = True
     cls: str = ""
+    download: str | None = None
 
-    def add(self, cells: list[Cell], row_cls: str = "") -> None:
-        self.rows.append((cells, row_cls))
+    def add(self, cells: list[Cell], row_cls: str = "", data: dict[str, str] | None = None) -> None:
+        """One row; ``data`` becomes ``data-<key>`` attributes (the index filters read ``data-kind`` and
+        ``data-family``)."""
+        self.rows.append((cells, row_cls, dict(data or {})))
 
     def render(self) -> str:
         classes = " ".join(c for c in ("sortable" if self.sortable else "", self.cls) if c)
         # The caption is a paragraph above the table: a <caption> would wrap to the table's width.
-        out = [f'<p class="caption">{self.caption}</p>' if self.caption else ""]
+        links = download_links(self.download) if self.download else ""
+        caption = " ".join(x for x in (self.caption, links) if x)
+        out = [f'<p class="caption">{caption}</p>' if caption else ""]
         out.append(f'<div class="scroll"><table class="{classes}">')
         out.append("<thead><tr>")
         for markup, left in self.headers:
@@ -68,8 +85,9 @@ class HtmlTable:
             cls = ' class="l"' if left else ""
             out.append(f'<th scope="col"{cls}>{inner}</th>')
         out.append("</tr></thead><tbody>")
-        for cells, row_cls in self.rows:
+        for cells, row_cls, data in self.rows:
             attr = f' class="{h(row_cls)}"' if row_cls else ""
+            attr += "".join(f' data-{h(k)}="{h(v)}"' for k, v in sorted(data.items()))
             out.append(f"<tr{attr}>" + "".join(c.render() for c in cells) + "</tr>")
         out.append("</tbody></table></div>")
         return "".join(out)

@@ -7,6 +7,8 @@ Layout of ``out_dir``::
     task-<suite>--<task>.html  one page per task of a suite
     data/runs.{parquet,csv}, data/metrics.{parquet,csv}, data/suite_cells.{parquet,csv}
     claims.html                the paper's headline claims tested on these results (tram_bench/report/claims/)
+    runs/<run id>.html         one page per run found in the results directory: training curves (run_page.py)
+    tables/<page>--<table>.{csv,json}  every aggregated table of a page, for download (downloads.py)
     .tram-bench-site           the files written last time (stale pages of removed tasks are deleted)
 """
 
@@ -31,8 +33,12 @@ from tram_bench.report.charts import (
     interval_chart,
     scatter,
 )
+from tram_bench.report.curves import RunCurves, read_curves
+from tram_bench.report.downloads import TABLES_DIR, PageTables, TableFile, rows_of, write_tables
 from tram_bench.report.formatting import fmt, fmt_interval, fmt_p, fmt_pm, fmt_ratio, fmt_signed
-from tram_bench.report.htmlkit import Cell, HtmlTable, h, page, text_cell
+from tram_bench.report.htmlkit import Cell, HtmlTable, download_links, h, page, text_cell
+from tram_bench.report.kinds import KINDS, config_method, method_kind
+from tram_bench.report.run_page import RUNS_DIR, run_page, run_page_name
 from tram_bench.report.model import (
     ID_AVG,
     OOD_AVG,
@@ -132,7 +138,28 @@ def headline_chart(t: MetricTable) -> str:
     return f'<figure class="headline">{svg}<figcaption>{h(caption)}</figcaption></figure>'
 
 
-def metric_table_html(t: MetricTable) -> str:
+def metric_rows(t: MetricTable, name: str) -> TableFile:
+    """A metric table in long form for download: one row per (configuration, column)."""
+    rows = []
+    for r in t.rows:
+        for c in t.columns:
+            st = r.cells.get(c.key)
+            rows.append({"config": r.config, "method": r.method, "hparams": r.hparams, "checkpoint": t.checkpoint,
+                         "split": t.split, "metric": t.metric, "higher_is_better": t.higher_is_better,
+                         "column": c.key, "in_domain": c.in_domain, "mean": None if st is None else st.mean,
+                         "std": None if st is None else st.std, "ci95": None if st is None else st.ci95,
+                         "n": None if st is None else st.n, "best": r.config in t.best.get(c.key, set()),
+                         "runs_ok": r.n_ok, "cells": r.n_cells, "partial": r.partial})
+    return rows_of(name, rows)
+
+
+def _table_name(t: MetricTable) -> str:
+    return f"{t.metric}-{t.checkpoint}-{t.split}"
+
+
+def metric_table_html(t: MetricTable, dl: PageTables | None = None, chart: bool = True) -> str:
+    """The table of one metric, checkpoint and split; ``chart``: the headline interval chart under it;
+    ``dl``: where its CSV/JSON go (none without)."""
     headers = [(h("method"), True), (h("runs ok"), False)]
     for c in t.columns:
         tag = " (in-domain)" if c.in_domain else ""
@@ -144,13 +171,14 @@ def metric_table_html(t: MetricTable) -> str:
         caption=h(f"{t.metric} {t.arrow} ({direction_words(t.higher_is_better)}) — {t.checkpoint} checkpoint, "
                   f"{t.split} split; mean ± 95% CI (t) over seeds (charted below for {headline_key(t)}), "
                   "★ = best mean in the column. Click a header to sort."),
+        download=None if dl is None else dl.add(metric_rows(t, slug(_table_name(t)))),
     )
     for r in t.rows:
         status = f"{r.n_ok}/{r.n_cells}" + (" PARTIAL" if r.partial else "")
         cells = [text_cell(r.config), Cell(h(status), sort=r.n_ok, cls="partial" if r.partial else "")]
         cells += [_stat_cell(t, c.key, r.config) for c in t.columns]
-        table.add(cells, "partial" if r.partial else "")
-    return table.render() + headline_chart(t)
+        table.add(cells, "partial" if r.partial else "", {"kind": method_kind(r.method)})
+    return table.render() + (headline_chart(t) if chart else "")
 
 
 def _banner(partial: bool, summary: str) -> str:
@@ -182,7 +210,7 @@ def _published_html(v: PublishedTableView, label: str = "") -> str:
     return f'<p class="note">{h(v.caption)}</p>' + table.render()
 
 
-def _severity_section(t: TaskReport) -> str:
+def _severity_section(t: TaskReport, dl: PageTables | None = None) -> str:
     metric = t.primary_metric
     sev = [s for s in t.severity if s.checkpoint == "selected" and s.metric == metric]
     if not sev:
@@ -196,7 +224,8 @@ def _severity_section(t: TaskReport) -> str:
             f"{metric}): {kind}, per seed then averaged; rank 1 = hardest shift. Gain of a method = {gain_kind}, "
             "paired by seed; positive = better.")
     out = ["<h2>Shift severity and gain over the baseline</h2>", f'<p class="note">{h(note)}</p>']
-    table = HtmlTable(headers=[(h("rank"), False), (h("domain"), True), (h("severity ± std"), False), (h("n"), False)])
+    table = HtmlTable(headers=[(h("rank"), False), (h("domain"), True), (h("severity ± std"), False), (h("n"), False)],
+                      download=None if dl is None else dl.add(rows_of("severity", t.severity)))
     for s in sev:
         table.add([Cell(str(s.rank), sort=s.rank), text_cell(s.domain),
                    Cell(h(fmt_pm(s.severity.mean, s.severity.std)), sort=s.severity.mean), Cell(str(s.severity.n),
@@ -204,6 +233,9 @@ def _severity_section(t: TaskReport) -> str:
     out.append(table.render())
     points = [Point(g.config, g.domain, g.severity, g.gain.mean) for g in t.gains
               if g.checkpoint == "selected" and g.metric == metric and g.severity is not None and g.gain.mean is not None]
+    if points and dl is not None:
+        out.append(f'<p class="caption">Gain of each method over the baseline per domain (the chart below): '
+                   f'{download_links(dl.add(rows_of("gains", t.gains)))}</p>')
     if points:
         out.append("<figure>" + scatter(points, x_label=f"shift severity (baseline {sev[0].baseline})",
                                         y_label="gain over baseline", title=f"gain vs severity, {metric}",
@@ -215,7 +247,8 @@ def _severity_section(t: TaskReport) -> str:
         table = HtmlTable(headers=[(h("method"), True), (h("OOD domains"), False), (h("Pearson r"), False),
                                    (h("Spearman ρ"), False)],
                           caption=h("Correlation of gain with severity across OOD domains (needs ≥ 3 domains); "
-                                    "positive = the method helps more on harder shifts."))
+                                    "positive = the method helps more on harder shifts."),
+                          download=None if dl is None else dl.add(rows_of("correlations", t.correlations)))
         for c in cor:
             table.add([text_cell(c.config), Cell(str(c.n_domains), sort=c.n_domains),
                        Cell(h(fmt(c.pearson, 3)), sort=c.pearson), Cell(h(fmt(c.spearman, 3)), sort=c.spearman)])
@@ -239,7 +272,7 @@ def _forest(t: TaskReport) -> str:
     return f'<figure class="forest">{svg}<figcaption>{h(caption)}</figcaption></figure>'
 
 
-def _significance_section(t: TaskReport) -> str:
+def _significance_section(t: TaskReport, dl: PageTables | None = None) -> str:
     out = ["<h2>Significance against the baseline</h2>"]
     for e in t.errors:
         out.append(f'<p class="banner partial" role="alert">{h("error: " + e)}</p>')
@@ -258,7 +291,8 @@ def _significance_section(t: TaskReport) -> str:
                 "paired t-test p", "MDE", "verdict")],
             caption=h(f"Primary endpoint against {d.reference}; Δ in {unit_words(d.units)}, > 0 = better. The verdict "
                       "follows the exact Wilcoxon signed-rank test, Holm-adjusted over the family; the t-test is "
-                      "shown beside it. Bootstrap interval from 10 paired seeds."))
+                      "shown beside it. Bootstrap interval from 10 paired seeds."),
+            download=None if dl is None else dl.add(rows_of("significance", t.significance)))
         for s in primary:
             boot = "–" if s.boot_low is None else f"[{fmt(s.boot_low)}, {fmt(s.boot_high)}]"
             table.add([text_cell(s.config), Cell(str(s.n_pairs), sort=s.n_pairs),
@@ -297,12 +331,13 @@ def _stale_section(t: TaskReport) -> str:
         "suite was edited after they ran). Excluded from every statistic.")
 
 
-def _published_section(t: TaskReport) -> str:
+def _published_section(t: TaskReport, dl: PageTables | None = None) -> str:
     if t.comparison:
         table = HtmlTable(headers=[(h(x), x in ("method", "domain", "paper cell", "reproduced")) for x in (
             "method", "domain", "paper cell", "published", "ours (± 95% CI)", "n", "Δ (ours − paper)", "tolerance",
             "reproduced")],
-            caption=h("Our runs of a published setup against the paper (ours scaled to the paper's unit)."))
+            caption=h("Our runs of a published setup against the paper (ours scaled to the paper's unit)."),
+            download=None if dl is None else dl.add(rows_of("published-vs-reproduced", t.comparison)))
         for c in t.comparison:
             ok = "yes" if c.within_tolerance else "no"
             table.add([
@@ -326,7 +361,7 @@ def _published_section(t: TaskReport) -> str:
     return ""
 
 
-def _cost_section(t: TaskReport) -> str:
+def _cost_section(t: TaskReport, dl: PageTables | None = None) -> str:
     if not t.cost:
         return ""
     table = HtmlTable(
@@ -335,6 +370,7 @@ def _cost_section(t: TaskReport) -> str:
                                                  "wall time ×", "memory ×", "relative to")],
         caption=h("Mean over successful runs; × = ratio to the task's declared baseline. "
                   "Timings depend on the machine and its load."),
+        download=None if dl is None else dl.add(rows_of("cost", t.cost)),
     )
     for c in t.cost:
         table.add([text_cell(c.config), Cell(str(c.n), sort=c.n), Cell(h(fmt(c.steps)), sort=c.steps),
@@ -353,7 +389,8 @@ def _cost_section(t: TaskReport) -> str:
                 "method", "backward passes", "score", "base run group", "base backward", "base score", "advantage")],
             caption=h("Equal compute: the declared baseline run with the same number of backward passes "
                       "(within 1%) in this suite; score = selected-checkpoint OOD average (ID if no OOD); "
-                      "advantage > 0 means the method is better at equal compute."))
+                      "advantage > 0 means the method is better at equal compute."),
+            download=None if dl is None else dl.add(rows_of("equal-compute", t.equal_compute)))
         for e in t.equal_compute:
             eq.add([text_cell(e.config), Cell(h(fmt(e.backward)), sort=e.backward), Cell(h(fmt(e.score)), sort=e.score),
                     text_cell(f"{e.base_task_label}: {e.base_config}"), Cell(h(fmt(e.base_backward)), sort=e.base_backward),
@@ -382,7 +419,7 @@ def _analysis_scatter(t: TaskReport, metric: str) -> str:
             f"<figcaption>{h(caption)}</figcaption></figure>")
 
 
-def _analysis_section(t: TaskReport, con) -> str:
+def _analysis_section(t: TaskReport, con, dl: PageTables | None = None) -> str:
     if not t.analysis:
         return ""
     out = ["<h2>Analysis: sharpness and representation similarity</h2>"]
@@ -398,7 +435,8 @@ def _analysis_section(t: TaskReport, con) -> str:
                       "average ± standard deviation across OOD domains (as in the paper's Table 6). Pearson ρ = "
                       "correlation across runs (seeds) of a run's in-domain value with its OOD average (the "
                       "paper's \"Pearson ρ (En vs ZS)\"), n = runs with both; – when fewer than 3 runs have both "
-                      "or either side is constant."))
+                      "or either side is constant."),
+            download=None if dl is None else dl.add(rows_of(f"analysis-{slug(metric)}", rows)))
         for a in rows:
             rho = "–" if a.id_ood_pearson is None else fmt(a.id_ood_pearson, 3)
             table.add([text_cell(a.config + (" (partial)" if a.partial else "")), text_cell(a.checkpoint),
@@ -415,21 +453,30 @@ def _analysis_section(t: TaskReport, con) -> str:
     return "".join(out)
 
 
-def _runs_section(t: TaskReport, out_dir: Path, results_dir: Path | None) -> str:
+def _runs_section(t: TaskReport, out_dir: Path, results_dir: Path | None, run_pages: dict[str, str] | None = None,
+                  dl: PageTables | None = None) -> str:
+    """The provenance table; ``run_pages``: run id -> its page (relative to the site root), linked from
+    the run id."""
+    run_pages = run_pages or {}
     table = HtmlTable(
         headers=[(h(x), x not in ("seed", "wall time (s)", "asset time (s)")) for x in (
             "run", "method", "seed", "status", "git commit", "device", "torch", "precision", "wall time (s)",
-            "finished", "asset time (s)", "analysis error")],
-        caption=h("Every cell of this task's grid with its provenance; a run links to its record.json "
-                  "when the results directory is known. Asset time: building or waiting for a shared "
-                  "pretrained asset, kept out of the run's cost."),
+            "finished", "asset time (s)", "analysis error", "record")],
+        caption=h("Every cell of this task's grid with its provenance; a run id links to the run's page "
+                  "(training curves) and the last column to its record.json when the results directory is "
+                  "known. Asset time: building or waiting for a shared pretrained asset, kept out of the "
+                  "run's cost."),
+        download=None if dl is None else dl.add(rows_of("runs", t.runs)),
     )
     for r in t.runs:
         link = h(r.run_id)
+        if r.run_id in run_pages:
+            link = f'<a href="{_href(run_pages[r.run_id])}">{h(r.run_id)}</a>'
+        record_link = "–"
         if results_dir is not None:
             record = results_dir / "runs" / r.run_id / "record.json"
             if record.exists():
-                link = f'<a href="{_href(os.path.relpath(record, out_dir))}">{h(r.run_id)}</a>'
+                record_link = f'<a href="{_href(os.path.relpath(record, out_dir))}">record.json</a>'
         status = r.status + ("" if r.planned else " (not in plan)")
         device = " ".join(x for x in (r.device, r.device_name) if x)
         table.add([Cell(link, sort=r.run_id, cls="l"), text_cell(r.config), Cell(str(r.seed), sort=r.seed),
@@ -439,7 +486,8 @@ def _runs_section(t: TaskReport, out_dir: Path, results_dir: Path | None) -> str
                    text_cell(r.precision or "–"), Cell(h(fmt(r.wall_time_s)), sort=r.wall_time_s),
                    text_cell(r.finished_at or "–"),
                    Cell(h(fmt(r.asset_time_s)), sort=r.asset_time_s),
-                   text_cell(r.analysis_error or "–")])
+                   text_cell(r.analysis_error or "–"), Cell(record_link, cls="l")],
+                  data={"kind": method_kind(config_method(r.config))})
     return "<h2>Runs and provenance</h2>" + table.render()
 
 
@@ -451,7 +499,12 @@ def _raw_links(prefix: str = "") -> str:
     return f'<p class="note">Raw records: {links}</p>'
 
 
-def task_page(t: TaskReport, con, out_dir: Path, results_dir: Path | None, generated: str) -> str:
+def task_page(t: TaskReport, con, out_dir: Path, results_dir: Path | None, generated: str,
+              dl: PageTables | None = None, run_pages: dict[str, str] | None = None) -> str:
+    """A task's page: forest plot, the primary metric's tables (selected and final checkpoint), the tests,
+    severity, published numbers, cost, analyses, runs. ``dl`` collects the page's downloadable tables
+    (the other metrics and splits are downloads only, to keep the page small); ``run_pages`` as in
+    ``_runs_section``."""
     body = [f"<h1>{h(t.task_label)} <span class=\"muted\">— suite {h(t.suite)}</span></h1>",
             f'<p class="note">task id <code>{h(t.task)}</code>; primary metric '
             f"{h(t.primary_metric or '–')}</p>",
@@ -462,27 +515,72 @@ def task_page(t: TaskReport, con, out_dir: Path, results_dir: Path | None, gener
     if not primary:
         body.append('<p class="note">No successful run has test metrics yet.</p>')
     for m in primary:
-        body.append(f"<h3>{h(m.checkpoint)} checkpoint</h3>" + metric_table_html(m))
+        # The headline chart for the selected checkpoint only: the final one's differs by little and costs
+        # as many bytes.
+        body.append(f"<h3>{h(m.checkpoint)} checkpoint</h3>" + metric_table_html(m, dl, chart=m is primary[0]))
     if others:
-        body.append("<details><summary>Other metrics and splits</summary>")
-        for m in others:
-            body.append(f"<h3>{h(f'{m.metric}, {m.checkpoint} checkpoint, {m.split} split')}</h3>"
-                        + metric_table_html(m))
-        body.append("</details>")
-    body.append(_significance_section(t))
+        if dl is None:
+            body.append("<details><summary>Other metrics and splits</summary>")
+            for m in others:
+                body.append(f"<h3>{h(f'{m.metric}, {m.checkpoint} checkpoint, {m.split} split')}</h3>"
+                            + metric_table_html(m, chart=False))
+            body.append("</details>")
+        else:
+            items = "".join(f"<li>{h(f'{m.metric}, {m.checkpoint} checkpoint, {m.split} split')}: "
+                            f"{download_links(dl.add(metric_rows(m, slug(_table_name(m)))))}</li>" for m in others)
+            body.append('<h3>Other metrics and splits</h3><p class="note">Mean, std, 95% CI and n per method and '
+                        f"domain, as in the tables above, for download:</p><ul>{items}</ul>")
+    body.append(_significance_section(t, dl))
     body.append(_stale_section(t))
-    body.append(_severity_section(t))
-    body.append(_published_section(t))
-    body.append(_cost_section(t))
-    body.append(_analysis_section(t, con))
-    body.append(_runs_section(t, out_dir, results_dir))
+    body.append(_severity_section(t, dl))
+    body.append(_published_section(t, dl))
+    body.append(_cost_section(t, dl))
+    body.append(_analysis_section(t, con, dl))
+    body.append(_runs_section(t, out_dir, results_dir, run_pages, dl))
     body.append(_raw_links())
     return page(f"{t.suite} / {t.task_label} — tram-bench", "".join(body), generated=generated)
 
 
-def _across_section(s: SuiteReport) -> str:
+def _methods_table(s: SuiteReport, dl: PageTables | None) -> str:
+    """One row per configuration, one column per task: its mean in the task's headline column (selected
+    checkpoint, test split); rows carry the method kind for the index filter."""
+    boards = [(t, t.table("selected")) for t in s.tasks]
+    boards = [(t, mt) for t, mt in boards if mt is not None]
+    if not boards:
+        return ""
+    configs: dict[str, str] = {}
+    for _, mt in boards:
+        for r in mt.rows:
+            configs.setdefault(r.config, r.method)
+    headers = [(h("method"), True), (h("kind"), True)] + [
+        (f"{h(t.task_label)} <span class=\"dir\">{h(mt.arrow)}</span>", False) for t, mt in boards]
+    flat = []
+    table = HtmlTable(headers=headers, caption=h(
+        "Each method's mean over seeds in each task's headline column (the OOD average where the task has one), "
+        "selected checkpoint, test split; ★ = best in the task. Filter the rows by method kind above."))
+    for config, method in configs.items():
+        cells = [text_cell(config), text_cell(method_kind(method))]
+        for t, mt in boards:
+            key = headline_key(mt)
+            row = next((r for r in mt.rows if r.config == config), None)
+            st = None if row is None else row.cells.get(key)
+            if st is None or st.mean is None:
+                cells.append(Cell("–"))
+                continue
+            best = config in mt.best.get(key, set())
+            cells.append(Cell(("★ " if best else "") + h(fmt(st.mean)), sort=st.mean, cls="best" if best else ""))
+            flat.append({"config": config, "method": method, "kind": method_kind(method), "task": t.task_label,
+                         "column": key, "metric": mt.metric, "higher_is_better": mt.higher_is_better,
+                         "mean": st.mean, "std": st.std, "ci95": st.ci95, "n": st.n, "best": best})
+        table.add(cells, data={"kind": method_kind(method)})
+    if dl is not None:
+        table.download = dl.add(rows_of(f"methods-{slug(s.suite)}", flat))
+    return "<h3>Methods across tasks</h3>" + table.render()
+
+
+def _across_section(s: SuiteReport, dl: PageTables | None = None) -> str:
     """Across tasks: the IQM chart of paired differences, rank intervals, the CD diagram (>= 5 tasks)."""
-    out = []
+    out = [_methods_table(s, dl)]
     if s.stale:
         out.append(_stale_table(s.stale, f"{s.n_stale} stale run(s): runs of this suite that its current plan no "
                                 "longer lists (the suite was edited after they ran). Excluded from every statistic."))
@@ -496,18 +594,23 @@ def _across_section(s: SuiteReport) -> str:
                    f"({unit_words(units)}, > 0 = better) with a 95% stratified bootstrap CI (seeds resampled within "
                    "tasks); at the right the probability of improvement (share of pairs where the method beats the "
                    "baseline) with its CI.")
-        out.append(f'<h3>Across tasks</h3><figure class="iqm">{svg}<figcaption>{h(caption)}</figcaption></figure>')
+        links = "" if dl is None else " " + download_links(dl.add(rows_of(
+            f"iqm-{slug(s.suite)}-{slug(units)}", [a for a in s.across if a.units == units])))
+        out.append(f'<h3>Across tasks</h3><figure class="iqm">{svg}<figcaption>{h(caption)}{links}</figcaption>'
+                   "</figure>")
     if s.rank_intervals:
         best = (f"Best method: {s.best} (its rank interval is alone at the top)." if s.best
                 else "No best method: no rank interval is alone at the top.")
         table = HtmlTable(
             headers=[(h("method"), True), (h("rank"), False), (h("mean rank"), False), (h("95% rank interval"), False)],
             caption=h("Ranks over the suite's tasks with bootstrap intervals (seeds resampled); methods whose "
-                      "intervals overlap share a rank; ★ = the best method."))
+                      "intervals overlap share a rank; ★ = the best method."),
+            download=None if dl is None else dl.add(rows_of(f"rank-intervals-{slug(s.suite)}", s.rank_intervals)))
         for r in s.rank_intervals:
             table.add([text_cell(r.config + (" ★" if r.best else "")), Cell(h(fmt(r.rank, 1)), sort=r.rank),
                        Cell(h(fmt(r.mean_rank, 2)), sort=r.mean_rank),
-                       Cell(h(f"[{fmt(r.rank_low, 1)}, {fmt(r.rank_high, 1)}]"), sort=r.rank_low)])
+                       Cell(h(f"[{fmt(r.rank_low, 1)}, {fmt(r.rank_high, 1)}]"), sort=r.rank_low)],
+                      data={"kind": method_kind(config_method(r.config))})
         out.append(f'<h3>Rank intervals</h3><p class="note best-method">{h(best)}</p>' + table.render())
     if s.cd_ranks:
         svg = cd_diagram(s.cd_ranks, s.cd_cliques, title=f"{s.suite}: critical-difference diagram")
@@ -517,10 +620,29 @@ def _across_section(s: SuiteReport) -> str:
     return "".join(out)
 
 
-def index_page(suites: list[SuiteReport], citation: str, generated: str) -> str:
+def _filters(suites: list[SuiteReport]) -> str:
+    """The index's filter form: method kind and task family (sort.js hides the rows that differ)."""
+    kinds = sorted({method_kind(r.method) for s in suites for t in s.tasks for mt in t.tables for r in mt.rows},
+                   key=KINDS.index)
+    families = sorted({t.family or "unknown" for s in suites for t in s.tasks})
+    if not kinds and not families:
+        return ""
+
+    def select(name: str, label: str, values: list[str]) -> str:
+        options = '<option value="">all</option>' + "".join(f'<option value="{h(v)}">{h(v)}</option>' for v in values)
+        return f'<label>{h(label)} <select data-filter="{h(name)}">{options}</select></label>'
+
+    return ('<form class="filters" aria-label="Filter the tables"><span>Filter rows:</span>'
+            + select("kind", "method kind", kinds) + select("family", "task family", families) + "</form>")
+
+
+def index_page(suites: list[SuiteReport], citation: str, generated: str, dl: PageTables | None = None) -> str:
+    """The site's front page: per suite its tasks, methods across tasks, IQM and ranks; ``dl`` collects its
+    downloadable tables."""
     body = ["<h1>tram-bench leaderboard</h1>",
             '<p class="note">Fine-tuning optimizers under distribution shift. Every metric shows its direction: '
-            "↑ higher is better, ↓ lower is better. Partial grids are marked PARTIAL everywhere.</p>"]
+            "↑ higher is better, ↓ lower is better. Partial grids are marked PARTIAL everywhere.</p>",
+            _filters(suites)]
     if not suites:
         body.append('<p class="note">No results in the database yet.</p>')
     for s in suites:
@@ -533,7 +655,12 @@ def index_page(suites: list[SuiteReport], citation: str, generated: str) -> str:
                                              "runs ok", "grid")],
             caption=h("Each task's declared baseline, how many of its comparisons reached each verdict, and the "
                       "minimal detectable effect of its design (80% power, exact Wilcoxon at alpha/m, in the "
-                      "task's units)."))
+                      "task's units)."),
+            download=None if dl is None else dl.add(rows_of(f"tasks-{slug(s.suite)}", [
+                {"task": t.task_label, "task_id": t.task, "family": t.family, "primary_metric": t.primary_metric,
+                 "baseline": t.design.reference if t.design is not None else None,
+                 "mde": t.design.mde if t.design is not None else None, "runs_ok": t.completeness.n_ok,
+                 "cells": t.completeness.n_cells, "partial": t.completeness.partial} for t in s.tasks])))
         for t in s.tasks:
             link = f'<a href="{_href(task_page_name(t.suite, t.task_label))}">{h(t.task_label)}</a>'
             mt = t.table("selected")
@@ -554,9 +681,9 @@ def index_page(suites: list[SuiteReport], citation: str, generated: str) -> str:
                        text_cell(verdicts), Cell(h(mde), sort=None if d is None else d.mde),
                        Cell(h(f"{t.completeness.n_ok}/{t.completeness.n_cells}"), sort=t.completeness.n_ok),
                        text_cell("PARTIAL" if t.completeness.partial else "complete")],
-                      "partial" if t.completeness.partial else "")
+                      "partial" if t.completeness.partial else "", {"family": t.family or "unknown"})
         body.append("<h3>Tasks</h3>" + tasks.render())
-        body.append(_across_section(s))
+        body.append(_across_section(s, dl))
     body.append('<h2>Published results</h2><p class="note"><a href="published.html">The paper’s tables</a>, '
                 "machine-readable in <code>tram_bench/report/published/</code>. "
                 f"{h(citation)}</p>")
@@ -597,18 +724,54 @@ def _clean_stale(out_dir: Path, written: set[str]) -> None:
     manifest = out_dir / MANIFEST
     if manifest.exists():
         for name in manifest.read_text(encoding="utf-8").splitlines():
-            # Only names this module could have written, inside out_dir.
-            if name and name not in written and "/" not in name and name.endswith(".html"):
+            # Only names this module could have written, inside out_dir: pages at the root, run pages and
+            # table downloads one level down.
+            parts = name.split("/")
+            ours = (len(parts) == 1 and name.endswith(".html")) or (
+                len(parts) == 2 and parts[0] in (RUNS_DIR, TABLES_DIR) and parts[1] not in ("", ".", ".."))
+            if name and name not in written and ours:
                 p = out_dir / name
                 if p.is_file():
                     p.unlink()
     atomic_write_text(manifest, "".join(f"{n}\n" for n in sorted(written)))
 
 
+def _generated(con) -> str:
+    """The pages' footer, from the store alone (so a rebuild from the same store gives the same bytes)."""
+    n, last = con.execute("SELECT count(*), strftime(timezone('UTC', max(finished_at)), '%Y-%m-%d %H:%M UTC') "
+                          "FROM runs").fetchone()
+    return f"generated by tram-bench from {n} run(s)" + (f", the latest finished {last}" if last else "")
+
+
+def _read_all_curves(suites: list[SuiteReport], results_dir: Path | None) -> dict[str, RunCurves]:
+    """Every run's curves, keyed by run id, for the runs whose directory exists under ``results_dir``."""
+    out: dict[str, RunCurves] = {}
+    if results_dir is None:
+        return out
+    for s in suites:
+        for t in s.tasks:
+            for r in t.runs:
+                d = results_dir / "runs" / r.run_id
+                if r.run_id not in out and d.is_dir():
+                    out[r.run_id] = read_curves(d / "metrics.jsonl")
+    return out
+
+
 def build_site(db_path_or_con, out_dir, results_dir=None, *,
                family_of: Callable[[str], str | None] | None = registry_family) -> Path:
-    """Write the static leaderboard into ``out_dir`` and return the path of ``index.html``."""
+    """Write the static leaderboard into ``out_dir`` and return the path of ``index.html``.
+
+    ``results_dir`` (optional): where the run directories are; with it every run found there gets a page
+    under ``runs/`` (training curves from its ``metrics.jsonl``) and a link to its record. Every page's
+    tables are also written as CSV and JSON under ``tables/``. The bytes depend only on the store and the
+    run directories: a rebuild writes identical files. Raises FileNotFoundError for a missing database
+    and ``curves.RunDataError`` (one line, naming file and line) for an unreadable ``metrics.jsonl``,
+    before any file is written."""
     con, owned = _open(db_path_or_con)
+    # One thread: a parallel aggregate adds floats in a varying order, and the last digit of a mean would
+    # differ between two builds from the same store (the downloads keep every digit).
+    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    con.execute("SET threads = 1")
     try:
         ensure_views(con)
         out = Path(out_dir)
@@ -616,25 +779,41 @@ def build_site(db_path_or_con, out_dir, results_dir=None, *,
         res = Path(results_dir) if results_dir is not None else None
         suites = load_report(con, family_of=family_of)
         cit, url = con.execute("SELECT any_value(citation), any_value(url) FROM published_tables").fetchone()
-        generated = f"generated {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} by tram-bench"
+        generated = _generated(con)
+        curves = _read_all_curves(suites, res)  # before writing anything: a bad log stops the build cleanly
         export_raw(con, out)
         written: set[str] = set()
         for s in suites:
             for t in s.tasks:
                 name = task_page_name(s.suite, t.task_label)
-                _write(out / name, task_page(t, con, out, res, generated))
+                run_pages = {r.run_id: run_page_name(r.run_id, slug) for r in t.runs if r.run_id in curves}
+                if run_pages:
+                    (out / RUNS_DIR).mkdir(exist_ok=True)
+                for r in t.runs:
+                    if r.run_id in run_pages:
+                        _write(out / run_pages[r.run_id], run_page(
+                            r, curves[r.run_id], suite=s.suite, task_label=t.task_label, task_page=name,
+                            results_dir=res, out_dir=out, generated=generated))
+                        written.add(run_pages[r.run_id])
+                dl = PageTables(name.removesuffix(".html"))
+                _write(out / name, task_page(t, con, out, res, generated, dl, run_pages))
                 written.add(name)
+                written.update(write_tables(out, dl.stem, dl.files, _write))
         _write(out / "published.html", published_page(con, cit or "", url or "", generated))
         written.add("published.html")
         _write(out / CLAIMS_PAGE, ledger_page(con, generated))
         written.add(CLAIMS_PAGE)
-        _write(out / "index.html", index_page(suites, cit or "", generated))
+        dl = PageTables("index")
+        _write(out / "index.html", index_page(suites, cit or "", generated, dl))
         written.add("index.html")
+        written.update(write_tables(out, dl.stem, dl.files, _write))
         _clean_stale(out, written)
         return out / "index.html"
     finally:
         if owned:
             con.close()
+        else:
+            con.execute(f"SET threads = {int(threads)}")
 
 
 __all__ = ["build_site", "export_raw", "slug", "task_page_name"]

@@ -37,4 +37,19 @@
       });
     });
   });
+  // Filters: each <select data-filter="NAME"> hides the rows whose data-NAME differs from its value
+  // ("" shows all); rows without data-NAME are never hidden. Without this script every row shows.
+  var selects = document.querySelectorAll("select[data-filter]");
+  function applyFilters() {
+    var rows = document.querySelectorAll("tr[data-kind], tr[data-family]");
+    Array.prototype.forEach.call(rows, function (r) {
+      var hide = false;
+      Array.prototype.forEach.call(selects, function (s) {
+        var want = s.value, have = r.getAttribute("data-" + s.getAttribute("data-filter"));
+        if (want !== "" && have !== null && have !== want) hide = true;
+      });
+      r.classList.toggle("filtered-out", hide);
+    });
+  }
+  Array.prototype.forEach.call(selects, function (s) { s.addEventListener("change", applyFilters); });
 })();
