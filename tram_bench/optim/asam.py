@@ -10,10 +10,15 @@ from torch import Tensor
 from tram_bench.optim.two_pass import Perturbation, TwoPassOptimizer, check_nonnegative, ellipsoid_perturbation
 
 
-def adaptive_precondition(w: Tensor, g: Tensor, eta: float) -> Tensor:
-    """``T^2 g`` with ``T = |w| + eta``: ASAM's ball ``||T^-1 e|| <= rho`` has inverse metric ``T^2``."""
-    t = w.abs().add_(eta)
-    return t.mul_(t).mul_(g)  # in place: one temporary instead of four
+def adaptive_precondition(ws: list[Tensor], gs: list[Tensor], eta: float, out: list[Tensor]) -> list[Tensor]:
+    """``out <- T^2 g`` (returned) with ``T = |w| + eta`` (element-wise, per tensor of the lists ``ws``, ``gs``,
+    ``out``, all of one shape each): ASAM's ball ``||T^-1 e|| <= rho`` has inverse metric ``T^2``."""
+    torch._foreach_copy_(out, ws)
+    torch._foreach_abs_(out)
+    torch._foreach_add_(out, eta)
+    torch._foreach_mul_(out, out)  # (T * T) * g, the order the float64 oracles were written in
+    torch._foreach_mul_(out, gs)
+    return out
 
 
 class ASAM(TwoPassOptimizer):
@@ -58,5 +63,8 @@ class ASAM(TwoPassOptimizer):
 
     def perturbation(self) -> Perturbation:
         return ellipsoid_perturbation(
-            self.param_groups, "rho", lambda w, g, group: adaptive_precondition(w, g, float(group["eta"]))
+            self.param_groups,
+            "rho",
+            lambda ws, gs, group, out: adaptive_precondition(ws, gs, float(group["eta"]), out),
+            workspace=self._workspace,
         )

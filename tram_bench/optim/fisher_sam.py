@@ -13,10 +13,17 @@ from torch import Tensor
 from tram_bench.optim.two_pass import Perturbation, TwoPassOptimizer, check_nonnegative, ellipsoid_perturbation
 
 
-def fisher_precondition(g: Tensor, eta: float) -> Tensor:
-    """``f^-1 g`` with ``f = 1 + eta * g^2``: the diagonal empirical Fisher of the batch gradient."""
-    f = (g * g).mul_(eta).add_(1.0)
-    return torch.div(g, f, out=f)
+def fisher_precondition(gs: list[Tensor], eta: float, out: list[Tensor]) -> list[Tensor]:
+    """``out <- f^-1 g`` (returned) with ``f = 1 + eta * g^2`` (element-wise, per tensor of the lists ``gs`` and
+    ``out``): the diagonal empirical Fisher of the batch gradient."""
+    torch._foreach_copy_(out, gs)
+    torch._foreach_mul_(out, gs)
+    torch._foreach_mul_(out, eta)
+    torch._foreach_add_(out, 1.0)
+    for g, f in zip(gs, out):
+        # g / f, not g * (1 / f): a reciprocal first would round twice.
+        torch.div(g, f, out=f)
+    return out
 
 
 class FisherSAM(TwoPassOptimizer):
@@ -46,5 +53,8 @@ class FisherSAM(TwoPassOptimizer):
 
     def perturbation(self) -> Perturbation:
         return ellipsoid_perturbation(
-            self.param_groups, "rho", lambda w, g, group: fisher_precondition(g, float(group["eta"]))
+            self.param_groups,
+            "rho",
+            lambda ws, gs, group, out: fisher_precondition(gs, float(group["eta"]), out),
+            workspace=self._workspace,
         )

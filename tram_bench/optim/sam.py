@@ -5,8 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from tram_bench.optim.two_pass import Perturbation, TwoPassOptimizer, check_nonnegative, ellipsoid_perturbation
+
+
+def identity_precondition(ws: list[Tensor], gs: list[Tensor], group: dict[str, Any], out: list[Tensor]) -> list[Tensor]:
+    """``P g = g`` (``gs`` itself, ``out`` untouched): SAM's Euclidean ball has the identity as its
+    (inverse) metric."""
+    return gs
 
 
 class SAM(TwoPassOptimizer):
@@ -31,4 +38,4 @@ class SAM(TwoPassOptimizer):
         check_nonnegative("SAM", "rho", group["rho"], index)
 
     def perturbation(self) -> Perturbation:
-        return ellipsoid_perturbation(self.param_groups, "rho", lambda w, g, group: g.clone())
+        return ellipsoid_perturbation(self.param_groups, "rho", identity_precondition, workspace=self._workspace)

@@ -99,10 +99,12 @@ class TRAM(TwoPassOptimizer):
     def perturbation(self, radius: float | None = None) -> Perturbation:
         """``e`` for ``radius`` on every group, or (None) for the radii stored in the param groups."""
         if self.fisher:
-            precondition = lambda w, g, group: fisher_precondition(g, float(group["fisher_eta"]))  # noqa: E731
+            precondition = lambda ws, gs, group, out: fisher_precondition(gs, float(group["fisher_eta"]), out)  # noqa: E731
         else:
-            precondition = lambda w, g, group: adaptive_precondition(w, g, float(group["eta"]))  # noqa: E731
-        return ellipsoid_perturbation(self.param_groups, "radius", precondition, radius=radius)
+            precondition = lambda ws, gs, group, out: adaptive_precondition(ws, gs, float(group["eta"]), out)  # noqa: E731
+        return ellipsoid_perturbation(
+            self.param_groups, "radius", precondition, radius=radius, workspace=self._workspace
+        )
 
     @torch.no_grad()
     def first_step(self, radius: Radius | None, zero_grad: bool = False) -> float:  # type: ignore[override]

@@ -25,8 +25,11 @@ from torch import Tensor
 # Added to every norm that divides: an all-zero gradient then gives e = 0 instead of 0/0.
 NORM_EPS = 1e-12
 
-# (w, g, group) -> P g as a *new* tensor (the caller scales it in place into e).
-Preconditioner = Callable[[Tensor, Tensor, dict[str, Any]], Tensor]
+# (ws, gs, group, out) -> P g of one param group's parameters: either ``out`` (buffers in the
+# compute dtype) filled with it, or tensors the caller only reads (SAM returns ``gs`` itself, which
+# saves a copy); the caller writes e = scale * P g into ``out``. Lists, so that one multi-tensor
+# (foreach) kernel covers a whole group.
+Preconditioner = Callable[[list[Tensor], list[Tensor], dict[str, Any], list[Tensor]], list[Tensor]]
 
 
 class Perturbation(dict):
@@ -44,53 +47,80 @@ def _compute_dtype(tensors: list[Tensor]) -> torch.dtype:
     return torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
 
 
+def _buffer(cache: dict[Tensor, Tensor] | None, p: Tensor, dtype: torch.dtype) -> Tensor:
+    """A tensor shaped like ``p`` in ``dtype``, from ``cache`` (allocated there on first use and
+    replaced when ``p`` changed shape, dtype or device) or fresh when ``cache`` is None."""
+    buf = None if cache is None else cache.get(p)
+    if buf is None or buf.shape != p.shape or buf.dtype != dtype or buf.device != p.device:
+        # Allocated once and reused: a fresh CPU allocation of a large tensor faults its pages in
+        # on every step, which cost more than the arithmetic on a small model.
+        buf = torch.empty_like(p, dtype=dtype, memory_format=torch.preserve_format)
+        if cache is not None:
+            cache[p] = buf
+    return buf
+
+
 def ellipsoid_perturbation(
     param_groups: list[dict[str, Any]],
     radius_key: str,
     precondition: Preconditioner,
     radius: float | None = None,
+    workspace: dict[Tensor, Tensor] | None = None,
 ) -> Perturbation:
     """``e = r_group * P g / (sqrt(sum over all params of g P g) + NORM_EPS)``.
 
-    ``precondition(w, g, group)`` returns ``P g`` for one parameter as a new tensor in the compute
-    dtype (``w`` and ``g`` are in that dtype and must not be modified).
-    ``r_group = max(radius, 0)`` for every group when ``radius`` is given, else
+    ``precondition(ws, gs, group, out)`` returns ``P g`` of one group's parameters: ``out`` filled
+    with it, or tensors that are only read (``ws`` and ``gs`` are that group's weights and gradients
+    in the compute dtype and must not be modified; ``out`` are buffers of their shapes). ``r_group = max(radius, 0)`` for every group when ``radius`` is given, else
     ``max(group[radius_key], 0)``.
-    Parameters whose ``.grad`` is None are skipped. The squared norm is accumulated in float32 (or
-    float64 if any gradient is float64) on the device of the first parameter with a gradient; each
-    ``e`` is returned in its parameter's dtype and device.
+    Parameters whose ``.grad`` is None are skipped; a sparse gradient is a TypeError. The squared
+    norm is accumulated in float32 (or float64 if any gradient is float64) on the device of the
+    first parameter with a gradient; each ``e`` is returned in its parameter's dtype and device.
+    ``workspace`` (param -> buffer) holds the ``P g`` buffers between calls: with it, every ``e``
+    whose parameter is in the compute dtype *is* that buffer, overwritten by the next call; without
+    it, the buffers are fresh.
     """
-    entries: list[tuple[Tensor, dict[str, Any]]] = []
+    groups: list[tuple[dict[str, Any], list[Tensor]]] = []
     for group in param_groups:
-        for p in group["params"]:
-            if p.grad is None:
-                continue
+        with_grad = [p for p in group["params"] if p.grad is not None]
+        for p in with_grad:
             if p.grad.is_sparse:
                 raise TypeError(
                     f"sparse gradients are not supported by SAM-family perturbations "
                     f"(parameter of shape {tuple(p.shape)})"
                 )
-            entries.append((p, group))
-    if not entries:
+        if with_grad:
+            groups.append((group, with_grad))
+    if not groups:
         return Perturbation(norm=0.0)
 
-    dtype = _compute_dtype([p.grad for p, _ in entries])
-    device = entries[0][0].device
-    directions: list[Tensor] = []  # P g, later scaled in place into e
+    dtype = _compute_dtype([p.grad for _, params in groups for p in params])
+    device = groups[0][1][0].device
+    directions: list[tuple[list[Tensor], list[Tensor]]] = []  # (P g, buffers for e) per group
     squares: list[Tensor] = []
-    for p, group in entries:
-        g = p.grad.detach().to(dtype)
-        pg = precondition(p.detach().to(dtype), g, group)
-        directions.append(pg)
-        squares.append(torch.dot(g.reshape(-1), pg.reshape(-1)).to(device))
+    for group, params in groups:
+        gs = [p.grad.detach().to(dtype) for p in params]
+        out = [_buffer(workspace, p, dtype) for p in params]
+        pgs = precondition([p.detach().to(dtype) for p in params], gs, group, out)
+        directions.append((pgs, out))
+        # One dot per tensor (not a foreach norm of a product): the same reduction as always, so
+        # results stay bit-identical to the per-parameter code they replaced.
+        squares.extend(torch.dot(g.reshape(-1), pg.reshape(-1)).to(device) for g, pg in zip(gs, pgs))
     norm = torch.sqrt(torch.stack(squares).sum())
 
     result = Perturbation(norm=float(norm))
     denominator = norm + NORM_EPS
-    for (p, group), pg in zip(entries, directions):
+    for (group, params), (pgs, out) in zip(groups, directions):
         r = max(float(group[radius_key] if radius is None else radius), 0.0)
-        scale = (r / denominator).to(pg.device)
-        result[p] = pg.mul_(scale).to(p.dtype)
+        # r / denominator is rounded in the compute dtype; as a Python float it is that value
+        # exactly, and multiplying by it equals multiplying by the 0-dim tensor, on any device.
+        scale = float(r / denominator)
+        if all(pg is buf for pg, buf in zip(pgs, out)):
+            torch._foreach_mul_(out, scale)
+        else:  # read-only P g: scale it into the buffers in one pass instead of copy + scale
+            for pg, buf in zip(pgs, out):
+                torch.mul(pg, scale, out=buf)
+        result.update((p, pg.to(p.dtype)) for p, pg in zip(params, out))
     return result
 
 
@@ -129,6 +159,12 @@ class TwoPassOptimizer(torch.optim.Optimizer):
     descent alone, while an L2 term added to the loss would also enter ``e``. Non-finite gradients
     give non-finite ``e``; skipping such a step (GradScaler overflow) is the caller's job, via
     ``restore()`` without a base step.
+
+    Memory: the saved weights and the ``P g`` buffers of ``e`` (one copy each of every parameter
+    that has had a gradient, the latter in the compute dtype) are allocated on the first
+    ``first_step`` and reused by every later one, so they stay allocated between steps; saves,
+    perturbations and restores run as multi-tensor (foreach) kernels. The arithmetic is the same,
+    operation for operation, as cloning fresh copies parameter by parameter.
     """
 
     def __init__(
@@ -149,7 +185,7 @@ class TwoPassOptimizer(torch.optim.Optimizer):
                 "base_optimizer must be an optimizer class such as torch.optim.SGD, "
                 f"got {base_optimizer!r}"
             )
-        self._saved: dict[Tensor, Tensor] = {}
+        self._reset_buffers()
         super().__init__(params, dict(defaults))
         self.base_optimizer = base_optimizer(self.param_groups, **base_kwargs)
         clash = sorted(set(defaults) & set(self.base_optimizer.defaults))
@@ -176,6 +212,13 @@ class TwoPassOptimizer(torch.optim.Optimizer):
         super().add_param_group(param_group)
         self.check_group(self.param_groups[-1], len(self.param_groups) - 1)
 
+    def _reset_buffers(self) -> None:
+        # The parameters now at w + e (empty when not perturbed) and, per parameter, the reusable
+        # buffers: saved weights and the workspace that ellipsoid_perturbation fills with e.
+        self._perturbed: list[Tensor] = []
+        self._saved: dict[Tensor, Tensor] = {}
+        self._workspace: dict[Tensor, Tensor] = {}
+
     # --- the two passes ----------------------------------------------------------------------------
     @torch.no_grad()
     def first_step(self, zero_grad: bool = False) -> float:
@@ -183,14 +226,19 @@ class TwoPassOptimizer(torch.optim.Optimizer):
         return self._apply(self.perturbation(), zero_grad)
 
     def _apply(self, e: Perturbation, zero_grad: bool) -> float:
-        if self._saved:
+        if self._perturbed:
             raise RuntimeError(
                 f"{type(self).__name__}.first_step called twice without restore(): the weights "
                 "are already perturbed"
             )
-        for p, delta in e.items():
-            self._saved[p] = p.detach().clone()
-            p.add_(delta)
+        if e:
+            # Buffers are keyed by the parameter objects (tensors hash by identity, so never by
+            # a detached alias).
+            saved = [_buffer(self._saved, p, p.dtype) for p in e]
+            params = [p.detach() for p in e]
+            torch._foreach_copy_(saved, params)
+            torch._foreach_add_(params, list(e.values()))
+            self._perturbed = list(e)
         if zero_grad:
             self.zero_grad()
         return e.norm
@@ -199,20 +247,27 @@ class TwoPassOptimizer(torch.optim.Optimizer):
     def applied_perturbation_norm(self) -> float:
         """``||(w + e) - w||_2`` over the perturbed parameters, as the weights now hold them (0.0 when
         not perturbed). ``first_step`` returns ``sqrt(g^T P g)`` instead, which is not ``||e||``."""
-        if not self._saved:
+        if not self._perturbed:
             return 0.0
-        moved = [p.detach() for p in self._saved]
-        # foreach kernels: two launches for the whole model instead of several per parameter.
-        norms = torch._foreach_norm(torch._foreach_sub(moved, list(self._saved.values())))
-        device = moved[0].device
+        # (w + e) - w into the e buffers (free once e was added; same dtype only, else fresh), so
+        # no large tensor is allocated per step; the norms are one foreach kernel.
+        differences = []
+        for p in self._perturbed:
+            scratch = self._workspace.get(p)
+            if scratch is not None and scratch.dtype == p.dtype:
+                differences.append(torch.sub(p.detach(), self._saved[p], out=scratch))
+            else:
+                differences.append(p.detach() - self._saved[p])
+        norms = torch._foreach_norm(differences)
+        device = differences[0].device
         return float(torch.linalg.vector_norm(torch.stack([n.to(device, torch.float64) for n in norms])))
 
     @torch.no_grad()
     def restore(self) -> None:
-        """Copy the weights saved by ``first_step`` back and drop the copies."""
-        for p, saved in self._saved.items():
-            p.copy_(saved)
-        self._saved.clear()
+        """Copy the weights saved by ``first_step`` back (the buffers stay for the next step)."""
+        if self._perturbed:
+            torch._foreach_copy_([p.detach() for p in self._perturbed], [self._saved[p] for p in self._perturbed])
+        self._perturbed = []
 
     @torch.no_grad()
     def second_step(self, zero_grad: bool = False) -> None:
@@ -244,7 +299,7 @@ class TwoPassOptimizer(torch.optim.Optimizer):
 
     # --- checkpoints ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        if self._saved:
+        if self._perturbed:
             raise RuntimeError(
                 f"{type(self).__name__}.state_dict() called between first_step and second_step: the "
                 "model holds perturbed weights w + e; call second_step() or restore() first"
@@ -262,10 +317,12 @@ class TwoPassOptimizer(torch.optim.Optimizer):
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
         state["base_optimizer"] = self.base_optimizer
+        for name in ("_perturbed", "_saved", "_workspace"):  # transient: rebuilt on the next step
+            state.pop(name, None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         self.param_groups = self.base_optimizer.param_groups
         self.state = self.base_optimizer.state
-        self._saved = {}
+        self._reset_buffers()
