@@ -1,4 +1,5 @@
-"""Suite-wide test hooks: ``gpu``-marked tests need CUDA, and CI fails on any skip outside the allow-list.
+"""Suite-wide test hooks: slow tests run last, ``gpu``-marked tests need CUDA, and CI fails on any skip
+outside the allow-list.
 
 With the environment variable ``CI`` set (to anything but empty, ``0``, ``false`` or ``no``), a run that
 skipped a test, or a whole module, for a reason that :mod:`skip_allowlist` does not list exits with
@@ -22,6 +23,9 @@ def ci_active() -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Fast tests first, then the ``slow`` ones (a stable sort keeps the order within each): a CI run
+    # reports a broken unit test in minutes, before the end-to-end runs.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is not None)
     gpu_items = [item for item in items if item.get_closest_marker("gpu") is not None]
     if not gpu_items:
         return  # torch is imported only when a gpu test was collected

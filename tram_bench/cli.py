@@ -125,7 +125,8 @@ def _plan_power(args, suite, results: Path, console) -> None:
     """The power section of ``plan``: per task m, n, the smallest adjusted p, and (from earlier runs) MDE."""
     from rich.text import Text
 
-    from tram_bench.report.power import design_power, earlier_sds, power_lines
+    from tram_bench.report.earlier_runs import earlier_sds
+    from tram_bench.report.power import design_power, power_lines
 
     design = suite.design  # the whole suite's design, whatever --only shows
     rows = design_power(design, earlier_sds(results, suite.config.suite), args.mde)

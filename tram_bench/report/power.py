@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterable, Mapping
 
 from tram_bench.stats.paired import mde, min_attainable_p, seeds_needed
@@ -74,30 +73,10 @@ def task_power(*, m: int, n: int, alpha: float, delta: float | None, units: str,
                      seeds_needed=need)
 
 
-def earlier_sds(results_dir: str | Path, suite: str) -> dict[str, float]:
-    """Task label -> SD of the paired primary differences measured on the runs of ``suite`` that the
-    results directory's database already holds (the report's ``task_tests.sd_pooled``); empty without
-    a database or without runs. Opens the database read-only and writes nothing."""
-    from tram_bench.store.collector import db_path
-    from tram_bench.store.query import open_db
-
-    if not db_path(results_dir).exists():
-        return {}
-    con = open_db(results_dir, read_only=True)
-    try:
-        from tram_bench.report.views import create_views
-
-        create_views(con)
-        rows = con.execute("SELECT task_label, sd_pooled FROM task_tests WHERE suite = ? AND sd_pooled IS NOT NULL",
-                           [suite]).fetchall()
-    finally:
-        con.close()
-    return {label: float(sd) for label, sd in rows}
-
-
 def design_power(design, sds: Mapping[str, float], mde_target: float | None = None) -> list[tuple[str, TaskPower]]:
     """(task label, power) for each task of a ``SuiteDesign`` (tram_bench.suite.design); ``sds`` as from
-    :func:`earlier_sds`; ``mde_target`` replaces each task's delta as the effect to detect."""
+    :func:`tram_bench.report.earlier_runs.earlier_sds`; ``mde_target`` replaces each task's delta as the
+    effect to detect."""
     out = []
     for t in design.tasks:
         delta = mde_target if mde_target is not None else t.delta
@@ -132,4 +111,4 @@ def power_lines(design, rows: list[tuple[str, TaskPower]], *, override: bool) ->
     return lines
 
 
-__all__ = ["POWER", "TaskPower", "design_power", "earlier_sds", "pooled_sd", "power_lines", "task_power"]
+__all__ = ["POWER", "TaskPower", "design_power", "pooled_sd", "power_lines", "task_power"]
