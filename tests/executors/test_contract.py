@@ -60,12 +60,9 @@ def test_ray_executor_contract_and_gpu_assignment(ray_cluster, tmp_path, local_r
     report = run_ray(specs, tmp_path, resources=Resources(cpus=1, gpus=1))
     assert report.count("ok") == 3 and not report.interrupted
     assert _metrics(tmp_path) == _metrics(local_reference)
-    seen = set()
     for d in (tmp_path / "runs").iterdir():
         visible = json.loads((d / "record.json").read_text())["provenance"]["cuda_visible_devices"]
         assert visible in {"0", "1"}
-        seen.add(visible)
-    assert seen <= {"0", "1"}
     # resubmitting nothing schedules nothing
     assert run_ray([], tmp_path).outcomes == []
 

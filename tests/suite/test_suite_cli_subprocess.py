@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -15,7 +14,6 @@ BAD = Path(__file__).parent / "bad"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("tram_bench.cli") is None, reason="tram_bench/cli.py does not exist yet")
 def test_python_m_cli_validate_exit_code_and_stderr():
     path = BAD / "unknown_hparam.yaml"  # expects line 12, methods[1].hparams.rhoo
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
