@@ -29,7 +29,8 @@ def _safe_loaders() -> set[str]:
     from tram_bench.suite.locations import ValueLoader
 
     assert issubclass(ValueLoader, yaml.SafeLoader)
-    return {"SafeLoader", "CSafeLoader", "ValueLoader"}
+    # BaseLoader constructs nothing but strings, lists and dicts (no tags, no implicit types): safer still.
+    return {"SafeLoader", "CSafeLoader", "ValueLoader", "BaseLoader"}
 
 
 SAFE_LOADERS = _safe_loaders()
@@ -44,7 +45,8 @@ def test_no_eval_exec_or_unsafe_deserialisation():
             bad.append(f"{where}: {name}(...)")
         if name == "yaml.load":
             loader = {k.arg: k.value for k in call.keywords}.get("Loader")
-            if not (isinstance(loader, ast.Name) and loader.id in SAFE_LOADERS):
+            loader_name = _name(loader).rsplit(".", 1)[-1] if loader is not None else ""
+            if not (_name(loader) in (loader_name, f"yaml.{loader_name}") and loader_name in SAFE_LOADERS):
                 bad.append(f"{where}: yaml.load without a SafeLoader subclass")
         if name == "torch.load":
             kw = {k.arg: k.value for k in call.keywords}
