@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "tram_bench"
-LAYERS = ["util", "stats", "optim", "contract", "methods", "tasks", "analysis", "suite", "train", "executors", "store", "report", "cli"]
+LAYERS = ["util", "stats", "optim", "contract", "methods", "tasks", "analysis", "suite", "train", "integrations", "executors", "store", "report", "cli"]
 
 
 def _layer(module: str) -> str | None:
