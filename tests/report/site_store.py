@@ -45,8 +45,11 @@ def write_run_dir(results: Path, run_id: str, method: str, seed: int, steps: int
 
 
 def build_embedded_like(results: Path | None = None, steps: int = 200, suite: str = "vision", seeds: int = 3,
-                        methods: tuple[str, ...] = tuple(METHODS), tasks: tuple[str, ...] = TASKS) -> StoreBuilder:
-    """``tasks`` x ``methods`` x ``seeds`` runs, each with its run directory under ``results`` when given."""
+                        methods: tuple[str, ...] = tuple(METHODS), tasks: tuple[str, ...] = TASKS,
+                        task_ids: tuple[str, ...] | None = None) -> StoreBuilder:
+    """``tasks`` (labels) x ``methods`` x ``seeds`` runs, each with its run directory under ``results`` when
+    given; ``task_ids``: each label's task id (default ``digits`` for all)."""
+    task_ids = task_ids or ("digits",) * len(tasks)
     b = new_store()
     for ti, task in enumerate(tasks):
         for mi, method in enumerate(methods):
@@ -58,9 +61,9 @@ def build_embedded_like(results: Path | None = None, steps: int = 200, suite: st
                         ms.append(Metric(dom, acc, di == 0, checkpoint=ckpt))
                         ms.append(Metric(dom, round(1 - acc, 6), di == 0, metric="loss", checkpoint=ckpt))
                     ms.append(Metric("clean", _acc(ti, mi, seed, 0), True, split="val", checkpoint=ckpt))
-                rid = b.add_run(suite, "digits", method, seed, ms, hparams={"base": "sgd", **METHODS[method]},
+                rid = b.add_run(suite, task_ids[ti], method, seed, ms, hparams={"base": "sgd", **METHODS[method]},
                                 label=task, steps=steps)
                 if results is not None:
                     write_run_dir(results, rid, method, seed, steps)
-        b.declare(suite, "digits", "sgd", {"base": "sgd"}, label=task)
+        b.declare(suite, task_ids[ti], "sgd", {"base": "sgd"}, label=task)
     return b

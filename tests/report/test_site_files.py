@@ -64,6 +64,7 @@ def test_run_pages_show_decimated_curves_and_are_linked(small):
         assert "training loss" in body and "accuracy, val split" in body
         tram = re.search(r"<dt>method</dt><dd>([^<]*)</dd>", text).group(1) in TRAM
         assert ("trust-region divergence d and perturbation norm ‖e‖" in body) == tram
+        assert "<script" not in text  # a run page needs no script; its CSP allows none
         # 700 logged steps, at most MAX_POINTS drawn per line: count the distinct vertices of each path
         # (matplotlib repeats a line's last vertex).
         paths = re.findall(r'<path d="(M [^"]*)"', text)
@@ -154,7 +155,7 @@ def test_leaderboard_cli_reports_a_bad_log_in_one_line(tmp_path, capsys):
 # Per-page budgets for the embedded suites' size (vision: 3 tasks x 11 methods; 165 runs in all with the
 # cross-lingual and LM suites), each run logging 200 steps as the vision suite does.
 BUDGET_TASK_PAGE = 300_000
-BUDGET_RUN_PAGE = 30_000
+BUDGET_RUN_PAGE = 32_000
 BUDGET_OTHER_PAGE = 150_000
 BUDGET_ALL_PAGES = 5_000_000
 

@@ -93,13 +93,16 @@ class HtmlTable:
         return "".join(out)
 
 
-def page(title: str, body: str, *, home: str = "index.html", generated: str = "") -> str:
+def page(title: str, body: str, *, home: str = "index.html", generated: str = "", script: bool = True) -> str:
     """A complete, self-contained page: inline CSS and JS, and a CSP that blocks every network load and
-    every script other than ours (so an unescaped string could not run even if one slipped through)."""
+    every script other than ours (so an unescaped string could not run even if one slipped through).
+    ``script=False``: no script at all (a page without sortable tables or filters; its CSP then allows
+    none)."""
     css = asset("style.css")
-    js = asset("sort.js")
+    js = asset("sort.js") if script else ""
+    script_src = f"script-src '{csp_hash(js)}'; " if script else ""
     csp = (
-        f"default-src 'none'; script-src '{csp_hash(js)}'; style-src '{csp_hash(css)}'; img-src data:; "
+        f"default-src 'none'; {script_src}style-src '{csp_hash(css)}'; img-src data:; "
         "base-uri 'none'; form-action 'none'"
     )
     footer = f'<footer class="muted"><main>{h(generated)}</main></footer>' if generated else ""
@@ -110,5 +113,5 @@ def page(title: str, body: str, *, home: str = "index.html", generated: str = ""
         f"<title>{h(title)}</title><style>{css}</style></head><body>"
         f'<header class="top"><a href="{h(home)}">tram-bench leaderboard</a></header>'
         f"<main>{body}</main>{footer}"
-        f"<script>{js}</script></body></html>\n"
+        + (f"<script>{js}</script>" if script else "") + "</body></html>\n"
     )

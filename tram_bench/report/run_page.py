@@ -46,10 +46,12 @@ def _chart(c: RunCurves, run: RunRow) -> tuple[str, int]:
     for (split, metric), curves in groups.items():
         panels.append(Panel(f"{metric}, {split} split", metric,
                             [Series(cur.name, cur.steps, cur.values) for cur in curves]))
-    tram = [c.train[k] for k in ("divergence", "perturbation_norm") if k in c.train]
-    if tram:
-        panels.append(Panel("trust-region divergence d and perturbation norm ‖e‖", "d, ‖e‖",
-                            [Series(cur.name, cur.steps, cur.values) for cur in tram]))
+    # d: TRAM's and the trust-region methods' divergence; ‖e‖: any two-pass method's perturbation.
+    names = {"divergence": ("trust-region divergence d", "d"), "perturbation_norm": ("perturbation norm ‖e‖", "‖e‖")}
+    present = [k for k in names if k in c.train]
+    if present:
+        panels.append(Panel(" and ".join(names[k][0] for k in present), ", ".join(names[k][1] for k in present),
+                            [Series(c.train[k].name, c.train[k].steps, c.train[k].values) for k in present]))
     if not panels:
         return "", 0
     n = max([cur.n_raw for cur in c.train.values()] + [cur.n_raw for cur in c.eval.values()])
@@ -87,8 +89,9 @@ def run_page(run: RunRow, curves: RunCurves, *, suite: str, task_label: str, tas
     else:
         body.append('<p class="note">This run logged no training curve (no metrics.jsonl, or no train and eval '
                     "rows in it).</p>")
+    # No script: nothing on a run page sorts or filters.
     return page(f"run {run.run_id} — {task_label} — tram-bench", "".join(body), home="../index.html",
-                generated=generated)
+                generated=generated, script=False)
 
 
 __all__ = ["RUNS_DIR", "run_page", "run_page_name"]
