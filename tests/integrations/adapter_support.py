@@ -10,6 +10,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from tram_bench.contract import Output
 from tram_bench.methods.base import StepContext
 from tram_bench.methods.registry import METHODS
 from tram_bench.suite.fieldtypes import coerce, field_infos
@@ -55,6 +56,24 @@ def reference_run(model: nn.Module, objective: Callable, method: str, values: di
             g["lr"] = lr0 * mult
         losses.append(m.step(split_batch(batch, accumulation), ctx).loss)
     return losses
+
+
+def tiny_mlp() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(5, 7), nn.Tanh(), nn.Linear(7, 3)).double()
+
+
+def mlp_batches(n: int = STEPS, size: int = BATCH) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    g = torch.Generator().manual_seed(3)
+    return [(torch.randn(size, 5, generator=g, dtype=torch.float64), torch.randint(0, 3, (size,), generator=g))
+            for _ in range(n)]
+
+
+def mlp_objective(model: nn.Module, batch: Any, noise: Any = None) -> Output:
+    """Cross-entropy of ``model(x)``; the noise hook is the input ``x``."""
+    x, y = batch
+    logits = model(x if noise is None else x.detach() + noise.sample_like(x))
+    return Output(logits=logits, loss=nn.functional.cross_entropy(logits, y), count=len(y))
 
 
 def assert_same_weights(a: nn.Module, b: nn.Module) -> None:

@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 timm_optim = pytest.importorskip("timm.optim")
 
-from adapter_support import STEPS, Schedule, assert_same_weights, reference_run  # noqa: E402
+from adapter_support import Schedule, assert_same_weights, mlp_batches, mlp_objective, reference_run, tiny_mlp  # noqa: E402
 
 from tram_bench.integrations import timm as tb_timm  # noqa: E402
 from tram_bench.optim import ASAM, SAM, TRAM, FisherSAM  # noqa: E402
@@ -19,27 +19,9 @@ CLASSES = {"sam": SAM, "asam": ASAM, "fishersam": FisherSAM, "tram": TRAM}
 METHOD_IDS = {"sam": "sam", "asam": "asam", "fishersam": "fisher_sam"}
 
 
-def _mlp():
-    torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.Tanh(), torch.nn.Linear(7, 3)).double()
-
-
-def _batches(n: int = STEPS):
-    g = torch.Generator().manual_seed(3)
-    return [(torch.randn(8, 5, generator=g, dtype=torch.float64), torch.randint(0, 3, (8,), generator=g)) for _ in range(n)]
-
-
-def _objective(model, batch, noise=None):
-    from tram_bench.contract import Output
-
-    x, y = batch
-    logits = model(x if noise is None else x + noise.sample_like(x))
-    return Output(logits=logits, loss=torch.nn.functional.cross_entropy(logits, y), count=len(y))
-
-
 @pytest.mark.parametrize("name", sorted(CLASSES))
 def test_create_optimizer_v2_builds_each_name_with_its_base(name):
-    model = _mlp()
+    model = tiny_mlp()
     sgd = timm_optim.create_optimizer_v2(model, name, lr=0.1, weight_decay=1e-4)
     adamw = timm_optim.create_optimizer_v2(model, f"{name}adamw", lr=0.1, betas=(0.9, 0.95))
     assert type(sgd) is CLASSES[name] and type(adamw) is CLASSES[name]
@@ -51,10 +33,10 @@ def test_create_optimizer_v2_builds_each_name_with_its_base(name):
 
 
 def test_radius_options_pass_through_and_defaults_are_the_classes():
-    model = _mlp()
+    model = tiny_mlp()
     assert timm_optim.create_optimizer_v2(model, "sam", lr=0.1, rho=0.2).param_groups[0]["rho"] == 0.2
     default = timm_optim.create_optimizer_v2(model, "fishersam", lr=0.1).param_groups[0]
-    probe = FisherSAM(_mlp().parameters(), torch.optim.SGD, lr=0.1)
+    probe = FisherSAM(tiny_mlp().parameters(), torch.optim.SGD, lr=0.1)
     assert (default["rho"], default["eta"]) == (probe.defaults["rho"], probe.defaults["eta"])
 
 
@@ -67,7 +49,7 @@ def test_register_is_idempotent_and_fills_another_registry():
 
 
 def test_timm_loop_step_without_closure_says_how_to_step():
-    opt = timm_optim.create_optimizer_v2(_mlp(), "sam", lr=0.1)
+    opt = timm_optim.create_optimizer_v2(tiny_mlp(), "sam", lr=0.1)
     with pytest.raises(RuntimeError, match="first_step"):
         opt.step()
 
@@ -75,14 +57,14 @@ def test_timm_loop_step_without_closure_says_how_to_step():
 @pytest.mark.parametrize("name", sorted(METHOD_IDS))
 def test_caller_two_pass_loop_equals_tram_bench_step(name):
     """20 steps of the README's timm loop give the weights of the method's own step, bit for bit."""
-    model, reference = _mlp(), _mlp()
+    model, reference = tiny_mlp(), tiny_mlp()
     opt = timm_optim.create_optimizer_v2(model, name, lr=0.1)
-    for batch in _batches():
-        _objective(model, batch).loss.backward()
+    for batch in mlp_batches():
+        mlp_objective(model, batch).loss.backward()
         opt.first_step(zero_grad=True)
-        _objective(model, batch).loss.backward()
+        mlp_objective(model, batch).loss.backward()
         opt.second_step(zero_grad=True)
     sched = Schedule(weight_decay=0.0, max_grad_norm=None, warmup=0, schedule="constant")
     defaults = {k: opt.param_groups[0][k] for k in ("rho", "eta") if k in opt.param_groups[0]}
-    reference_run(reference, _objective, METHOD_IDS[name], defaults, _batches(), 1, sched)
+    reference_run(reference, mlp_objective, METHOD_IDS[name], defaults, mlp_batches(), 1, sched)
     assert_same_weights(model, reference)

@@ -43,8 +43,8 @@ from transformers import Trainer
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
 from tram_bench.contract import InputNoise, Objective, Output
-from tram_bench.integrations.stepping import ExtrasMeans, build_method, lr_lambda, run_step, step_context
-from tram_bench.methods.base import Method, StepContext, StepStats
+from tram_bench.integrations.stepping import ExtrasMeans, MethodOptimizer, build_method, lr_lambda, step_context
+from tram_bench.methods.base import Method
 from tram_bench.tasks.lm.objective import token_nll
 
 # Trainer's scheduler names -> the loop's schedule names (warmup is separate in both).
@@ -110,48 +110,6 @@ class HFObjective:
         flat = logits.float() if logits.dtype not in (torch.float32, torch.float64) else logits
         loss = F.cross_entropy(flat.reshape(-1, flat.shape[-1]), labels.reshape(-1), ignore_index=-100)
         return Output(logits=logits, loss=loss, mask=counted if logits.dim() == 3 else None, count=count)
-
-
-class MethodOptimizer(torch.optim.Optimizer):
-    """The optimizer Trainer sees: it shares the method's optimizer's ``param_groups`` (so Trainer's LR
-    scheduler drives the method) and its ``state``; ``step()`` runs the method on the micro-batches
-    collected since the last step (nothing collected: nothing to do, which is the case when Trainer
-    steps it after ``MethodTrainer.training_step`` already ran the step)."""
-
-    def __init__(self, method: Method, ctx: StepContext) -> None:
-        inner = method.optimizer
-        super().__init__(inner.param_groups, dict(inner.defaults))
-        # Optimizer.__init__ keeps the same group dicts; share the list and state outright, as
-        # TwoPassOptimizer does with its base optimizer.
-        self.param_groups = inner.param_groups
-        self.state = inner.state
-        self.method = method
-        self.ctx = ctx
-        self.pending: list[Any] = []
-        self.last: StepStats | None = None
-
-    def collect(self, micro_batch: Any) -> None:
-        self.pending.append(micro_batch)
-
-    def step(self, closure: Any = None) -> StepStats | None:  # type: ignore[override]
-        if closure is not None:
-            raise RuntimeError("MethodOptimizer runs the method's own passes; it takes no closure")
-        if not self.pending:
-            return None
-        batches, self.pending = self.pending, []
-        self.last = run_step(self.method, batches, self.ctx)
-        return self.last
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        self.method.optimizer.zero_grad(set_to_none=set_to_none)
-
-    def state_dict(self) -> dict[str, Any]:
-        return self.method.state_dict()
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.method.load_state_dict(state_dict)
-        self.param_groups = self.method.optimizer.param_groups
-        self.state = self.method.optimizer.state
 
 
 class MethodTrainer(Trainer):
@@ -252,4 +210,4 @@ class MethodTrainer(Trainer):
         super().log(logs, start_time)
 
 
-__all__ = ["HFObjective", "MethodOptimizer", "MethodTrainer"]
+__all__ = ["HFObjective", "MethodTrainer"]

@@ -112,6 +112,52 @@ def run_step(method: Method, micro_batches: Sequence[Any], ctx: StepContext) -> 
     return method.step(list(micro_batches), ctx)
 
 
+class MethodOptimizer(torch.optim.Optimizer):
+    """The optimizer a framework sees: it shares the method's optimizer's ``param_groups`` (so the
+    framework's LR scheduler drives the method) and its ``state``; ``collect`` adds a micro-batch and
+    ``step()`` runs the method on those collected since the last step (nothing collected: nothing to
+    do, as when Trainer steps it after ``MethodTrainer.training_step`` already ran the step).
+    ``state_dict`` is the method's (optimizer, target model, noise generator), so checkpoints resume it."""
+
+    def __init__(self, method: Method, ctx: StepContext) -> None:
+        inner = method.optimizer
+        super().__init__(inner.param_groups, dict(inner.defaults))
+        # Optimizer.__init__ keeps the same group dicts; share the list and state outright, as
+        # TwoPassOptimizer does with its base optimizer.
+        self.param_groups = inner.param_groups
+        self.state = inner.state
+        self.method = method
+        self.ctx = ctx
+        self.pending: list[Any] = []
+        self.last: StepStats | None = None
+
+    def collect(self, micro_batch: Any) -> None:
+        self.pending.append(micro_batch)
+
+    def step(self, closure: Callable[[], Any] | None = None) -> StepStats | None:  # type: ignore[override]
+        """Run the method on the collected micro-batches and return its ``StepStats`` (None when
+        nothing was collected). A ``closure`` (Lightning passes one that runs its pre-step hooks) is
+        called first, once; the method's own passes make the gradients."""
+        if closure is not None:
+            closure()
+        if not self.pending:
+            return None
+        batches, self.pending = self.pending, []
+        self.last = run_step(self.method, batches, self.ctx)
+        return self.last
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.method.optimizer.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.method.state_dict()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.method.load_state_dict(state_dict)
+        self.param_groups = self.method.optimizer.param_groups
+        self.state = self.method.optimizer.state
+
+
 @dataclass
 class ExtrasMeans:
     """Running sums of the steps' ``StepStats.extras`` (``divergence`` = TRAM's d or a trust region's
@@ -137,4 +183,4 @@ class ExtrasMeans:
         return means
 
 
-__all__ = ["ExtrasMeans", "build_method", "lr_lambda", "method_hparams", "run_step", "step_context"]
+__all__ = ["ExtrasMeans", "MethodOptimizer", "build_method", "lr_lambda", "method_hparams", "run_step", "step_context"]
