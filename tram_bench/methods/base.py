@@ -30,12 +30,15 @@ class StepContext:
         *any* backward pass of the step skips the whole step: weights and optimizer state untouched.
     max_grad_norm: clip the *descent* gradient (after the last backward, before the base step).
     device_type: "cpu" or "cuda", for ``torch.autocast``.
+    total_steps: the run's number of steps (the training loop sets it; None when unknown). Only
+        schedules over the run read it (``late-sam``).
     """
 
     autocast_dtype: torch.dtype | None = None
     scaler: Any = None
     max_grad_norm: float | None = None
     device_type: str = "cpu"
+    total_steps: int | None = None
 
     def autocast(self):
         if self.autocast_dtype is None:

@@ -28,7 +28,16 @@ _BUILTIN = {
     # Not an optimizer: the pre-trained model evaluated as is (the paper's zero-shot rows).
     "zero-shot": "tram_bench.methods.zero_shot:ZeroShotMethod",
 }
-for _id, _target in _BUILTIN.items():
+# Cheaper sharpness-aware methods from other papers (issue 19; tram_bench.methods.efficient). Suites
+# may name them like any method; they are not among the paper's methods above (golden files, Table 1).
+_EFFICIENT = {
+    "looksam": "tram_bench.methods.efficient:LookSAMMethod",
+    "random-sam": "tram_bench.methods.efficient:RandomSAMMethod",
+    "late-sam": "tram_bench.methods.efficient:LateSAMMethod",
+    "msam": "tram_bench.methods.efficient:MomentumSAMMethod",
+}
+for _id, _target in {**_BUILTIN, **_EFFICIENT}.items():
     METHODS.add(_id, _target)
 
 BUILTIN_METHOD_IDS = tuple(i for i in _BUILTIN if i != "zero-shot")
+EFFICIENT_METHOD_IDS = tuple(_EFFICIENT)

@@ -13,8 +13,8 @@ from tram_bench.optim.two_pass import Perturbation, TwoPassOptimizer, check_nonn
 def adaptive_precondition(ws: list[Tensor], gs: list[Tensor], eta: float, out: list[Tensor]) -> list[Tensor]:
     """``out <- T^2 g`` (returned) with ``T = |w| + eta`` (element-wise, per tensor of the lists ``ws``, ``gs``,
     ``out``, all of one shape each): ASAM's ball ``||T^-1 e|| <= rho`` has inverse metric ``T^2``."""
-    torch._foreach_copy_(out, ws)
-    torch._foreach_abs_(out)
+    for w, buf in zip(ws, out):
+        torch.abs(w, out=buf)  # one pass, where a copy and an in-place abs would take two
     torch._foreach_add_(out, eta)
     torch._foreach_mul_(out, out)  # (T * T) * g, the order the float64 oracles were written in
     torch._foreach_mul_(out, gs)

@@ -47,7 +47,7 @@ def _compute_dtype(tensors: list[Tensor]) -> torch.dtype:
     return torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
 
 
-def _buffer(cache: dict[Tensor, Tensor] | None, p: Tensor, dtype: torch.dtype) -> Tensor:
+def reusable_buffer(cache: dict[Tensor, Tensor] | None, p: Tensor, dtype: torch.dtype) -> Tensor:
     """A tensor shaped like ``p`` in ``dtype``, from ``cache`` (allocated there on first use and
     replaced when ``p`` changed shape, dtype or device) or fresh when ``cache`` is None."""
     buf = None if cache is None else cache.get(p)
@@ -100,7 +100,7 @@ def ellipsoid_perturbation(
     squares: list[Tensor] = []
     for group, params in groups:
         gs = [p.grad.detach().to(dtype) for p in params]
-        out = [_buffer(workspace, p, dtype) for p in params]
+        out = [reusable_buffer(workspace, p, dtype) for p in params]
         pgs = precondition([p.detach().to(dtype) for p in params], gs, group, out)
         directions.append((pgs, out))
         # One dot per tensor (not a foreach norm of a product): the same reduction as always, so
@@ -234,7 +234,7 @@ class TwoPassOptimizer(torch.optim.Optimizer):
         if e:
             # Buffers are keyed by the parameter objects (tensors hash by identity, so never by
             # a detached alias).
-            saved = [_buffer(self._saved, p, p.dtype) for p in e]
+            saved = [reusable_buffer(self._saved, p, p.dtype) for p in e]
             params = [p.detach() for p in e]
             torch._foreach_copy_(saved, params)
             torch._foreach_add_(params, list(e.values()))

@@ -238,7 +238,7 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
         raise ValueError(f"task {spec.task_label}: {problem}")
     autocast_dtype, scaler = _precision(tc.precision, dev.type)
     ctx = StepContext(autocast_dtype=autocast_dtype, scaler=scaler, max_grad_norm=tc.max_grad_norm,
-                      device_type=dev.type)
+                      device_type=dev.type, total_steps=total)
 
     # Every evaluation uses the suite's eval_batch_size (results do not depend on it; memory does).
     eval_sets = [dataclasses.replace(es, batches=functools.partial(es.batches, tc.eval_batch_size))
