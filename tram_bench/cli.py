@@ -118,6 +118,10 @@ def cmd_plan(args) -> int:
     counts = {s: sum(1 for r in rows if r.status == s) for s in ("ok", "failed", "diverged", "pending")}
     console.print(Text(", ".join(f"{v} {k}" for k, v in counts.items())))
     _plan_power(args, suite, results, console)
+    if args.cost:
+        _plan_cost(args, specs, console)
+    elif args.gpu or args.tflops is not None or args.memory_gb is not None or args.efficiency is not None:
+        raise UserError("--gpu, --tflops, --memory-gb and --efficiency apply to --cost")
     return 0
 
 
@@ -132,6 +136,38 @@ def _plan_power(args, suite, results: Path, console) -> None:
     rows = design_power(design, earlier_sds(results, suite.config.suite), args.mde)
     for line in power_lines(design, rows, override=args.mde is not None):
         console.print(Text(line))
+
+
+def _plan_cost(args, specs, console) -> None:
+    """The cost section of ``plan --cost`` (tram_bench/report/projection.py): memory, FLOPs, GPU-hours."""
+    from rich.text import Text
+
+    from tram_bench.report.gpus import DEFAULT_EFFICIENCY, DEFAULT_GPU, GPUS, custom_gpu
+    from tram_bench.report.projection import cost_section
+
+    efficiency = DEFAULT_EFFICIENCY if args.efficiency is None else args.efficiency
+    if efficiency > 1:
+        raise UserError(f"--efficiency is a share of the peak FLOPs, at most 1, got {efficiency:g}")
+    if (args.tflops is None) != (args.memory_gb is None):
+        raise UserError("--tflops and --memory-gb go together (a GPU given by its numbers)")
+    if args.tflops is not None and args.gpu is not None:
+        raise UserError("give either --gpu NAME or --tflops X --memory-gb Y, not both")
+    gpu = custom_gpu(args.tflops, args.memory_gb) if args.tflops is not None else GPUS[args.gpu or DEFAULT_GPU]
+    try:
+        lines = cost_section(specs[0].suite, specs, gpu=gpu, efficiency=efficiency)
+    except ValueError as exc:  # an unreadable measurement file names itself
+        raise UserError(str(exc)) from None
+    for line in lines:
+        console.print(Text(line))
+
+
+def cmd_rehearse(args) -> int:
+    from tram_bench.report.rehearsal_view import rehearse_command
+
+    _, specs = _load_specs(args)
+    _check_device(args.device)
+    return rehearse_command(specs[0].suite, specs, steps=args.steps, batch_size=args.batch_size,
+                            device=args.device, tiny=args.tiny)
 
 
 def cmd_run(args) -> int:
@@ -417,7 +453,29 @@ def build_parser() -> argparse.ArgumentParser:
     results_arg(sp)
     sp.add_argument("--mde", type=float, default=None, metavar="X",
                     help="effect to plan seeds for, in the task's units (default: each task's delta)")
+    from tram_bench.report.gpus import DEFAULT_EFFICIENCY, GPU_NAMES
+
+    sp.add_argument("--cost", action="store_true",
+                    help="project memory, FLOPs and GPU-hours per cell (activations from tram-bench rehearse)")
+    sp.add_argument("--gpu", choices=GPU_NAMES, default=None, help="--cost: the GPU to project for (default A100-80)")
+    sp.add_argument("--tflops", type=cliargs.number_above(0), default=None, metavar="X",
+                    help="--cost: a GPU's peak TFLOPs (with --memory-gb, instead of --gpu)")
+    sp.add_argument("--memory-gb", type=cliargs.number_above(0), default=None, metavar="Y",
+                    help="--cost: that GPU's memory in GB")
+    sp.add_argument("--efficiency", type=cliargs.number_above(0), default=None, metavar="E",
+                    help=f"--cost: share of the peak FLOPs a run sustains (default {DEFAULT_EFFICIENCY})")
     sp.set_defaults(func=cmd_plan)
+
+    sp = sub.add_parser("rehearse", help="run each distinct cell of a suite for a few steps at real size on "
+                                         "generated data (no hub), and measure it for plan --cost")
+    suite_args(sp, only=True)
+    sp.add_argument("--steps", type=cliargs.int_at_least(1), default=2, help="steps per cell (default 2)")
+    sp.add_argument("--batch-size", type=cliargs.int_at_least(1), default=2, help="examples per step (default 2)")
+    sp.add_argument("--device", type=cliargs.device, default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    sp.add_argument("--tiny", action="store_true",
+                    help="one-layer, width-32 architectures (vocabularies and input sizes real): the code path in "
+                         "seconds; measurements are not saved")
+    sp.set_defaults(func=cmd_rehearse)
 
     sp = sub.add_parser("collect", help="ingest finished run directories into results/tram-bench.duckdb")
     results_arg(sp)

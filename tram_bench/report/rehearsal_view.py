@@ -1,0 +1,67 @@
+"""The terminal side of ``tram-bench rehearse``: run the rehearsal, print one row per cell as it finishes, save
+the measurements for ``plan --cost``, and the exit status (0: every cell ran or was projected; 1: a cell failed,
+each failure one line on stderr naming the cell)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Sequence
+
+from tram_bench.train.rehearsal.run import RehearsalRow, rehearse
+
+ATTENTION_NOTE = ("saved activations are counted with the attention implementation shown, on this device; on a "
+                  "GPU, fused attention (flash / memory-efficient sdpa) keeps less than the CPU's math path")
+MIB = 2**20
+
+
+def _cells(row: RehearsalRow) -> list[str]:
+    def num(x, fmt):
+        return "-" if x is None else format(x, fmt)
+
+    passes = "-" if row.forward is None else f"{row.forward:g}/{row.backward:g}"
+    act = None if row.activation_bytes_per_example is None else row.activation_bytes_per_example / MIB
+    return [row.cell, row.architecture, row.input, row.precision,
+            "-" if row.parameters is None else f"{row.parameters / 1e6:.1f}M", row.attention, passes,
+            num(row.step_time_s, ".2f"), num(row.peak_memory_mb, ",.0f"), num(act, ",.1f"), f"{row.seconds:.0f}"]
+
+
+COLUMNS = ("cell", "architecture", "input", "precision", "params", "attention", "fwd/bwd", "step s", "peak MiB",
+           "saved MiB/example", "wall s")
+
+
+def rehearse_command(suite: str, specs: Sequence, *, steps: int, batch_size: int, device: str, tiny: bool) -> int:
+    """Run :func:`~tram_bench.train.rehearsal.run.rehearse` on ``specs`` and print its table (see module
+    docstring). Saves the measurements of a full-size rehearsal under the suite's name."""
+    from rich.console import Console
+    from rich.text import Text
+
+    from tram_bench.train.rehearsal.measurements import save_measurements
+
+    console = Console(soft_wrap=True)
+    started = time.perf_counter()
+    console.print(Text(f"{suite}: rehearsing {steps} steps of batch {batch_size} per cell on {device}"
+                       + (" (tiny architectures)" if tiny else "") + f"; {ATTENTION_NOTE}"))
+
+    def show(row: RehearsalRow) -> None:
+        if row.error:
+            print(f"rehearse: cell {row.cell}: {row.error}", file=sys.stderr, flush=True)
+        elif row.projection is not None:
+            console.print(Text(f"{row.cell}: skipped, weights and optimizer state alone project to "
+                               f"{row.projection.total / 2**30:.1f} GiB at batch {batch_size} (more than this "
+                               f"machine can hold): "
+                               + ", ".join(f"{k} {v / 2**30:.1f}" for k, v in row.projection.parts().items() if v)))
+        else:
+            console.print(Text(" | ".join(_cells(row))))
+
+    console.print(Text(" | ".join(COLUMNS)))
+    rows = rehearse(specs, steps=steps, batch_size=batch_size, device=device, tiny=tiny, on_row=show)
+    failed = [r for r in rows if r.error]
+    measured = [r.measurement for r in rows if r.measurement is not None]
+    if measured and not tiny:
+        path = save_measurements(suite, measured)
+        console.print(Text(f"measurements saved for plan --cost: {path}"))
+    minutes = (time.perf_counter() - started) / 60
+    console.print(Text(f"{suite}: {len(rows) - len(failed)} of {len(rows)} cells ok "
+                       f"({sum(r.projection is not None for r in rows)} projected only) in {minutes:.1f} min"))
+    return 1 if failed else 0
