@@ -100,8 +100,18 @@ def _grads(params: list[nn.Parameter]) -> list[tuple[nn.Parameter, Tensor]]:
 
 
 def _dot(a: list[Tensor], b: list[Tensor]) -> float:
-    # float64 accumulation: only scalars come out of it, so the cost is a few host syncs per step.
-    return float(sum(torch.dot(x.reshape(-1).double(), y.reshape(-1).double()) for x, y in zip(a, b)))
+    """The global inner product of two lists of tensors: a dot per tensor in its dtype, summed in
+    float64 (no float64 copies of the tensors themselves)."""
+    if not a:
+        return 0.0
+    return float(torch.stack([torch.dot(x.reshape(-1), y.reshape(-1)).double() for x, y in zip(a, b)]).sum())
+
+
+def _norm(ts: list[Tensor]) -> float:
+    """The global L2 norm of a list of tensors (one foreach kernel, the per-tensor norms combined in float64)."""
+    if not ts:
+        return 0.0
+    return float(torch.linalg.vector_norm(torch.stack([n.double() for n in torch._foreach_norm(ts)])))
 
 
 def run_params(method: StepMethod) -> list[nn.Parameter]:
@@ -163,6 +173,7 @@ class LookSAMMethod(SAMOrBaseMethod):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.orthogonal: dict[nn.Parameter, Tensor] = {}  # g_v, per parameter
+        self.orthogonal_norm = 0.0  # ||g_v||, fixed between SAM steps
 
     @classmethod
     def mean_passes(cls, hparams: Any, total_steps: int = 0) -> tuple[float, float]:
@@ -177,10 +188,9 @@ class LookSAMMethod(SAMOrBaseMethod):
             first = run.grad_pass()
             pairs = _grads(run.params)
             # Under a GradScaler g is S * g and the sum below is S times Eq. 6's: descend unscales it.
-            g_norm = math.sqrt(_dot([g for _, g in pairs], [g for _, g in pairs]))
-            stored = list(self.orthogonal.values())
-            gv_norm = math.sqrt(_dot(stored, stored))
+            g_norm = _norm([g for _, g in pairs])
             # A zero g_v (g_s parallel to g) has nothing to add: Eq. 6 reduces to the plain gradient.
+            gv_norm = self.orthogonal_norm
             scale = self.hparams.alpha * g_norm / gv_norm if gv_norm > 0 else 0.0
             for p, g in pairs:
                 if p in self.orthogonal:
@@ -202,8 +212,9 @@ class LookSAMMethod(SAMOrBaseMethod):
             g_squared = _dot(gs, gs)
             coefficient = _dot(gs, g_s) / g_squared if g_squared > 0 else 0.0
             orthogonal = {p: b - coefficient * a for (p, a), b in zip(plain.items(), g_s)}
-            if all(bool(torch.isfinite(v).all()) for v in orthogonal.values()):
-                self.orthogonal = orthogonal
+            gv_norm = _norm(list(orthogonal.values()))
+            if math.isfinite(gv_norm):
+                self.orthogonal, self.orthogonal_norm = orthogonal, gv_norm
             self.two_pass.restore()
 
         stepped = run.descend(restore=remember_then_restore)
@@ -218,6 +229,7 @@ class LookSAMMethod(SAMOrBaseMethod):
         super().load_state_dict(state)
         params = list(run_params(self))
         self.orthogonal = {params[int(i)]: v.clone() for i, v in state["orthogonal"].items()}
+        self.orthogonal_norm = _norm(list(self.orthogonal.values()))
 
 
 class RandomSAMMethod(SAMOrBaseMethod):
