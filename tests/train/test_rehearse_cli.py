@@ -1,0 +1,95 @@
+"""``tram-bench rehearse`` (a tiny real-schema cell in seconds) and ``tram-bench plan --cost``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tram_bench.cli import main
+from tram_bench.train.rehearsal.measurements import Measurement, load_measurements, measurements_path, save_measurements
+
+ROOT = Path(__file__).resolve().parents[2]
+VISION = str(ROOT / "suites" / "paper" / "vision.yaml")
+VIT = "google/vit-base-patch16-224"
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """A private asset cache and working directory: nothing may land in ~/.cache/tram-bench or ./results."""
+    monkeypatch.setenv("TRAM_BENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_tiny_rehearsal_runs_one_real_schema_cell_and_writes_nothing(isolated, capsys):
+    code = main(["rehearse", VISION, "--tiny", "--only", "vit-flowers/tram-prev/0", "--steps", "1",
+                 "--batch-size", "2", "--device", "cpu"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    row = next(line for line in out.out.splitlines() if line.startswith("vit-flowers/tram-prev"))
+    cells = [c.strip() for c in row.split("|")]
+    assert cells[1:4] == [VIT, "224x224 px", "bf16"]
+    assert cells[6] == "3/2"  # TRAM's passes, counted by the training loop
+    assert float(cells[9].replace(",", "")) > 0  # saved activations per example
+    assert "1 of 1 cells ok" in out.out
+    # No results directory, and no cache entry: decoded images and token caches stayed in the rehearsal's temp
+    # folder, and tiny sizes are not the suite's, so no measurements were saved.
+    assert list(isolated.iterdir()) == []
+    assert not measurements_path("paper-vision").exists()
+
+
+def test_a_failing_cell_is_one_line_naming_it(isolated, capsys):
+    code = main(["rehearse", VISION, "--tiny", "--only", "vit-cars/sgd/0", "-O",
+                 "tasks.1.params.model_path=org/unknown-vit"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert err == ["rehearse: cell vit-cars/sgd: KeyError: \"no configuration known for checkpoint 'org/unknown-vit' "
+                   f"(known: {VIT}, openai-community/gpt2, FacebookAI/xlm-roberta-base)\""]
+
+
+def _measurement(method: str, hparams: dict, activations: float) -> Measurement:
+    return Measurement(architecture=VIT, input="224x224 px", precision="bf16", method=method,
+                       hparams=json.dumps(hparams, sort_keys=True), parameters=86_000_000, trainable=86_000_000,
+                       activation_bytes_per_example=activations, logits_per_example=102, tokens_per_example=197,
+                       attention="sdpa", device="cpu")
+
+
+def test_plan_cost_projects_memory_flops_and_gpu_hours(isolated, capsys):
+    save_measurements("paper-vision", [_measurement("sgd", {"base": "sgd", "momentum": 0.9, "nesterov": False,
+                                                            "betas": [0.9, 0.99], "eps": 1e-8}, 70e6)])
+    assert load_measurements("paper-vision")  # the file round-trips
+    assert main(["plan", VISION, "--only", "vit-flowers/*", "--cost", "--gpu", "A10", "--efficiency", "0.5"]) == 0
+    out = capsys.readouterr().out
+    sgd = next(line for line in out.splitlines() if line.strip().startswith("vit-flowers/sgd"))
+    # Flowers: 200 epochs of 1,020 images at batch 128 = 1,400 steps of (2 + 4) x 86M x 197 tokens x 128.
+    flops = 6 * 86e6 * 197 * 128
+    hours = 1400 * flops / (125e12 * 0.5) / 3600
+    assert f"{flops / 1e12:.1f} TFLOP/step" in sgd and f"{hours:.2f} GPU-h per run x 5" in sgd
+    # weights + grads + momentum (3 x 0.32 GiB) + 128 x 70 MB of activations = 9.3 GiB: more than 90% of 24 GB.
+    assert "batch 128 bf16: 9.3 GiB" in sgd and "fits" in sgd
+    tram = next(line for line in out.splitlines() if line.strip().startswith("vit-flowers/tram-prev"))
+    assert "run `tram-bench rehearse` on this suite first" in tram
+
+
+def test_plan_cost_says_what_would_make_a_cell_fit(isolated, capsys):
+    save_measurements("paper-vision", [_measurement("sgd", {"base": "sgd", "momentum": 0.9, "nesterov": False,
+                                                            "betas": [0.9, 0.99], "eps": 1e-8}, 300e6)])
+    assert main(["plan", VISION, "--only", "vit-flowers/sgd/*", "--cost", "--tflops", "100", "--memory-gb", "24"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("vit-flowers/sgd"))
+    # 128 x 300 MB does not fit 21.6 GiB; 64 examples (20.3 GB) do, so: batch 64 with accumulation 2.
+    assert "DOES NOT FIT" in line and "per-device batch 64 with accumulation 2" in line
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--gpu", "A10"], "apply to --cost"),
+    (["--cost", "--tflops", "100"], "--tflops and --memory-gb go together"),
+    (["--cost", "--efficiency", "2"], "--efficiency is a share of the peak FLOPs, at most 1, got 2"),
+    (["--cost", "--gpu", "A10", "--tflops", "1", "--memory-gb", "1"], "either --gpu NAME or --tflops"),
+    (["--cost", "--gpu", "B300"], "--gpu"),
+])
+def test_plan_cost_flag_mistakes_are_one_line_exit_2(isolated, capsys, argv, needle):
+    assert main(["plan", VISION, *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0]
