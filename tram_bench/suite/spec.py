@@ -156,12 +156,16 @@ class RunSpec:
         return typed(CellDoc.from_json(d))
 
 
+# Field annotations are resolved once per class (typing.get_type_hints is the slow part of decoding).
+_field_infos = functools.lru_cache(maxsize=None)(field_infos)
+
+
 def _instance(cls: type | None, values: Mapping[str, Any]) -> Any:
     if cls is None:
         if values:
             raise TypeError(f"takes no params, got {sorted(values)}")
         return None
-    infos = field_infos(cls)
+    infos = _field_infos(cls)
     unknown = sorted(set(values) - set(infos))
     if unknown:
         raise TypeError(f"{cls.__name__} has no field {', '.join(unknown)}")
