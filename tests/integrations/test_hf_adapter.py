@@ -32,13 +32,14 @@ def _examples(n: int, seed: int = 1) -> list[dict]:
 
 
 def _args(tmp_path, sched: Schedule, accumulation: int, **extra):
-    return transformers.TrainingArguments(
+    options = dict(
         output_dir=str(tmp_path / "out"), use_cpu=True, report_to="none", save_strategy="no", disable_tqdm=True,
         max_steps=STEPS, per_device_train_batch_size=BATCH // accumulation, gradient_accumulation_steps=accumulation,
         learning_rate=sched.lr, weight_decay=sched.weight_decay, max_grad_norm=sched.max_grad_norm,
         lr_scheduler_type=sched.schedule, warmup_steps=sched.warmup, seed=sched.seed,
-        train_sampling_strategy="sequential", logging_steps=5, **extra,
+        train_sampling_strategy="sequential", logging_steps=5,
     )
+    return transformers.TrainingArguments(**{**options, **extra})
 
 
 def _stacked(examples: list[dict]) -> list[dict]:
@@ -74,3 +75,71 @@ def test_trainer_logs_d_and_e_norm(tmp_path):
     assert len(logs) == STEPS // 5
     for row in logs:
         assert row["divergence"] >= 0 and row["perturbation_norm"] > 0
+
+
+def test_bf16_is_the_steps_autocast(tmp_path):
+    """bf16=True gives the weights of tram-bench's ``precision: bf16`` step (autocast inside the step);
+    the Trainer's own copy of the arguments leaves autocast and clipping to the step."""
+    sched = Schedule()
+    model = _bert().float()
+    reference = copy.deepcopy(model)
+    data = [{k: v for k, v in e.items()} for e in _examples(STEPS * BATCH)]
+    trainer = MethodTrainer(model=model, args=_args(tmp_path, sched, 2, bf16=True), train_dataset=data, method="sam")
+    assert trainer.args.bf16 is False and trainer.args.max_grad_norm == 0.0  # done inside the step
+    trainer.train()
+    reference_run(reference, HFObjective(causal_lm=False), "sam", {}, _stacked(data), 2, sched,
+                  autocast_dtype=torch.bfloat16)
+    assert_same_weights(model, reference)
+
+
+def test_causal_lm_objective_is_the_models_own_loss():
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(vocab_size=30, n_positions=16, n_embd=8, n_layer=1, n_head=2,
+                                     resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    model = transformers.GPT2LMHeadModel(config).double()
+    ids = torch.randint(0, 30, (3, 7))
+    labels = ids.clone()
+    labels[0, 4:] = -100  # padding positions are not counted
+    objective = HFObjective.for_model(model)
+    assert objective.causal_lm
+    out = objective(model, {"input_ids": ids, "labels": labels})
+    expected = model(input_ids=ids, labels=labels).loss
+    assert out.count == int((labels[:, 1:] != -100).sum()) and out.logits.shape == (3, 6, 30)
+    # transformers' loss upcasts the logits to float32; ours keeps float64 (token_nll's rule)
+    torch.testing.assert_close(out.loss, expected.double(), rtol=1e-6, atol=1e-6)
+
+
+def test_noise_goes_into_inputs_embeds_for_text(tmp_path):
+    """r3f on a causal LM: the noised pass feeds inputs_embeds (token embeddings plus z)."""
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(vocab_size=30, n_positions=16, n_embd=8, n_layer=1, n_head=2,
+                                     resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    model = transformers.GPT2LMHeadModel(config).double()
+    seen = []
+    model.register_forward_pre_hook(lambda module, args, kwargs: seen.append(sorted(k for k, v in kwargs.items() if v is not None)),
+                                    with_kwargs=True)
+    g = torch.Generator().manual_seed(2)
+    data = [{"input_ids": ids, "labels": ids} for ids in torch.randint(0, 30, (16, 6), generator=g)]
+    trainer = MethodTrainer(model=model, args=_args(tmp_path, Schedule(), 1, max_steps=2), train_dataset=data,
+                            method="r3f")
+    trainer.train()
+    assert ["input_ids", "use_cache"] in seen and ["inputs_embeds", "use_cache"] in seen
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"method": "sharpness"}, "method 'sharpness': unknown method id"),
+    ({"method": "sam", "method_hparams": {"rho": -1}}, "rho"),
+    ({"method": "sam", "method_hparams": {"radius": 0.1}}, "unknown hyperparameter\\(s\\) radius"),
+])
+def test_bad_method_or_hparams_is_one_clear_error(tmp_path, kwargs, message):
+    trainer = MethodTrainer(model=_bert(), args=_args(tmp_path, Schedule(), 1), train_dataset=_examples(8), **kwargs)
+    with pytest.raises(ValueError, match=message):
+        trainer.train()
+
+
+def test_fp16_and_foreign_optimizers_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="fp16 is not supported"):
+        MethodTrainer(model=_bert(), args=_args(tmp_path, Schedule(), 1, fp16=True, use_cpu=False), method="sam")
+    opt = torch.optim.SGD(_bert().parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="optimizers= is not accepted"):
+        MethodTrainer(model=_bert(), args=_args(tmp_path, Schedule(), 1), method="sam", optimizers=(opt, None))
