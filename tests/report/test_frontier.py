@@ -1,0 +1,106 @@
+"""The cost-versus-OOD frontier on a tiny generated store: points, Pareto fronts on both cost axes,
+TOST verdicts with the design's margin and Holm over the family, charts and the Markdown table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from report_fixtures import Metric, new_store
+
+from tram_bench.report import create_views
+from tram_bench.report.frontier import (
+    frontier_charts,
+    frontier_markdown,
+    frontier_points,
+    frontier_verdicts,
+    load_step_ratios,
+    pareto_front,
+)
+from tram_bench.stats.equivalence import tost_p
+
+# Per method: OOD accuracy offset (points) and its per-seed jitter; sgd is the baseline.
+OOD = {"sgd": (60.0, 0.4), "sam": (62.0, 0.3), "tram-prev": (62.5, 0.5), "looksam": (61.9, 0.3), "msam": (59.0, 0.3)}
+SEEDS = range(6)
+JITTER = [0.1, -0.2, 0.3, -0.1, 0.0, -0.1]
+
+
+def _store():
+    b = new_store()
+    for method, (level, spread) in OOD.items():
+        for seed in SEEDS:
+            ood = level + spread * JITTER[seed] * 10
+            b.add_run("frontier", "digits", method, seed, [Metric("clean", 95.0, True), Metric("mnist", ood, False),
+                                                            Metric("rot", ood, False)])
+    b.declare("frontier", "digits", "sgd", delta=1.0)
+    create_views(b.con)
+    return b
+
+
+def _bench(tmp_path, rows):
+    path = tmp_path / "step_cost.json"
+    path.write_text(json.dumps({"rows": rows}))
+    return path
+
+
+def test_pareto_front_keeps_undominated_points_for_either_direction():
+    pts = [(1.0, 60.0), (2.0, 62.0), (2.0, 61.0), (3.0, 62.0), (1.2, 61.9)]
+    assert pareto_front(pts) == [True, True, False, False, True]
+    assert pareto_front(pts, higher_is_better=False) == [True, False, False, False, False]
+    assert pareto_front([(1.0, 5.0), (1.0, 5.0)]) == [True, True]
+
+
+def test_points_carry_recorded_passes_and_the_benchmarks_ratio(tmp_path):
+    b = _store()
+    bench = _bench(tmp_path, [
+        {"workload": "cnn (batch 64)", "device": "cpu", "method": "sam", "ratio_to_base": 2.1},
+        {"workload": "cnn (batch 64)", "device": "cpu", "method": "sgd", "ratio_to_base": 1.0},
+        {"workload": "mlp", "device": "cpu", "method": "sam", "ratio_to_base": 9.0},
+    ])
+    ratios = load_step_ratios(bench)
+    assert ratios == {"sam": 2.1, "sgd": 1.0}
+    points = {p.config: p for p in frontier_points(b.con, "frontier", ratios)}
+    assert set(points) == set(OOD)
+    # report_fixtures records sam 2/2 and tram-prev 3/2 passes per step; unknown methods 1/1.
+    assert (points["sam"].passes, points["tram-prev"].passes, points["looksam"].passes) == (4.0, 5.0, 2.0)
+    assert points["sam"].step_ratio == 2.1 and points["looksam"].step_ratio is None
+    assert points["sgd"].score == pytest.approx(60.0 + 0.4 * sum(JITTER) * 10 / 6)
+    assert points["sgd"].n == 6
+
+
+def test_verdicts_are_tost_over_seeds_with_the_designs_margin_and_holm():
+    b = _store()
+    verdicts = frontier_verdicts(b.con, "frontier", ["looksam", "msam"], ["sam", "tram-prev"])
+    delta, family = verdicts["digits"]
+    assert delta == 1.0
+    assert [(r.variant, r.reference) for r in family] == [
+        ("looksam", "sam"), ("looksam", "tram-prev"), ("msam", "sam"), ("msam", "tram-prev")]
+    diffs = [10 * (OOD["looksam"][1] - OOD["sam"][1]) * j + OOD["looksam"][0] - OOD["sam"][0] for j in JITTER]
+    assert family[0].p_tost == pytest.approx(tost_p(diffs, 1.0), rel=1e-9)
+    assert family[0].n_pairs == 6 and family[0].verdict == "equivalent"
+    assert family[2].verdict == "not shown"  # msam is 3 points below sam
+
+
+def test_charts_and_markdown_mark_the_front(tmp_path):
+    b = _store()
+    ratios = {"sgd": 1.0, "sam": 2.1, "tram-prev": 2.5, "looksam": 1.25, "msam": 1.02}
+    points = frontier_points(b.con, "frontier", ratios)
+    charts = frontier_charts(points)["digits"]
+    assert len(charts) == 2 and all(c.startswith("<svg") for c in charts)
+    assert "Pareto front, looksam" in charts[1] and "dominated, msam" in charts[1]
+    text = frontier_markdown(points, frontier_verdicts(b.con, "frontier", ["looksam", "msam"], ["sam"]))
+    assert "| looksam | 2.00 ★ | 1.25 ★ |" in text
+    assert "| msam | 2.00 | 1.02 |" in text  # sgd is cheaper (1.00) and scores higher: dominated
+    assert "| sgd | 2.00 | 1.00 ★ |" in text  # looksam: same recorded passes here, higher score
+    assert "Equivalence (TOST, margin ±1, Holm over 2 pairs)" in text
+
+
+def test_a_missing_or_malformed_benchmark_file_is_one_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="no such benchmark file"):
+        load_step_ratios(tmp_path / "absent.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    with pytest.raises(ValueError, match="not a step_cost.py --json file"):
+        load_step_ratios(bad)
+    with pytest.raises(ValueError, match="no rows for workload 'cnn'"):
+        load_step_ratios(_bench(tmp_path, [{"workload": "mlp", "device": "cpu", "method": "sam", "ratio_to_base": 2.0}]))

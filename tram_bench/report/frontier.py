@@ -1,0 +1,175 @@
+"""Cost against out-of-domain score per task, its Pareto front, and whether cheap methods match.
+
+For a suite such as ``suites/frontier.yaml``: each configuration of a task is a point with its mean
+OOD score (selected checkpoint, test split, primary metric; ``leaderboard_averages``) against two
+costs: the forward + backward passes per step its runs recorded (``cost``), and its step time
+relative to the base optimizer as measured by ``benchmarks/step_cost.py`` (a committed JSON file, so
+that the axis is a controlled measurement, not the suite's own timings taken beside other workers).
+A point is on the Pareto front when no other point of the task costs at most as much and scores at
+least as well, one of the two strictly. The equivalence verdicts are
+:func:`tram_bench.stats.equivalence.equivalence_family` over the pairs (variant, reference) of the
+task, with the task's ``delta`` from the suite design (fixed before the run).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from tram_bench.report.charts import Point, scatter
+from tram_bench.stats.equivalence import Equivalence, equivalence_family
+
+
+@dataclass(frozen=True)
+class FrontierPoint:
+    """One configuration of one task. ``passes``: mean (forward + backward) passes per step over its
+    ok runs; ``step_ratio``: measured step time / the base optimizer's (None: not in the benchmark
+    file); ``score``: mean OOD score over ``n`` seeds; ``higher_is_better`` of the metric."""
+
+    task_label: str
+    config: str
+    method: str
+    passes: float
+    step_ratio: float | None
+    score: float
+    n: int
+    higher_is_better: bool
+
+
+def load_step_ratios(path: Path, workload: str = "cnn", device: str = "cpu") -> dict[str, float]:
+    """Method id -> ``ratio_to_base`` of the rows of ``path`` (``step_cost.py --json``) whose
+    workload name starts with ``workload`` on ``device``. ValueError naming the file for a missing
+    or malformed file, or one without such rows."""
+    try:
+        rows = json.loads(path.read_text())["rows"]
+        ratios = {r["method"]: float(r["ratio_to_base"]) for r in rows
+                  if str(r["workload"]).startswith(workload) and r["device"] == device}
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such benchmark file (write it with benchmarks/step_cost.py --json)") from None
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{path}: not a step_cost.py --json file ({type(err).__name__}: {err})") from None
+    if not ratios:
+        raise ValueError(f"{path}: no rows for workload {workload!r} on {device}")
+    return ratios
+
+
+def pareto_front(points: Sequence[tuple[float, float]], higher_is_better: bool = True) -> list[bool]:
+    """For each (cost, score), whether no other point has cost <= and score >= (<= when lower is
+    better), at least one strictly. Equal points are all on the front."""
+    sign = 1.0 if higher_is_better else -1.0
+    out = []
+    for i, (cost, score) in enumerate(points):
+        dominated = any(
+            c <= cost and sign * s >= sign * score and (c < cost or sign * s > sign * score)
+            for j, (c, s) in enumerate(points) if j != i
+        )
+        out.append(not dominated)
+    return out
+
+
+def frontier_points(con: Any, suite: str, step_ratios: dict[str, float]) -> list[FrontierPoint]:
+    """Every configuration of ``suite`` with an OOD score and recorded passes (``create_views`` must
+    have run on ``con``), ordered by task and configuration."""
+    rows = con.execute(
+        """
+        SELECT la.task_label, la.config, la.method, (c.forward + c.backward) / c.steps AS passes,
+               la.ood_mean, la.n_ood, la.higher_is_better
+        FROM leaderboard_averages la
+        JOIN primary_metric pm USING (suite, task_label, metric)
+        JOIN cost c USING (suite, task_label, config)
+        WHERE la.suite = ? AND la.checkpoint = 'selected' AND la.split = 'test' AND la.ood_mean IS NOT NULL
+        ORDER BY la.task_label, la.config
+        """,
+        [suite],
+    ).fetchall()
+    return [FrontierPoint(task, config, method, float(passes), step_ratios.get(method), float(score), int(n), bool(hib))
+            for task, config, method, passes, score, n, hib in rows]
+
+
+def frontier_verdicts(con: Any, suite: str, variants: Sequence[str], references: Sequence[str],
+                      alpha: float = 0.05) -> dict[str, tuple[float, list[Equivalence]]]:
+    """Task label -> (delta, the family's verdicts): for every variant and reference configuration
+    (by config name) present in the task, the per-seed differences of OOD averages (variant minus
+    reference, sign flipped when lower is better, so > 0 is better), paired by seed. Tasks without a
+    ``delta`` in the suite design are left out."""
+    rows = con.execute(
+        """
+        SELECT ra.task_label, ra.config, ra.seed, ra.ood_avg, ra.higher_is_better, td.delta
+        FROM run_averages ra
+        JOIN primary_metric pm USING (suite, task_label, metric)
+        JOIN task_design td ON td.suite = ra.suite AND td.task_label = ra.task_label
+        WHERE ra.suite = ? AND ra.checkpoint = 'selected' AND ra.split = 'test' AND ra.ood_avg IS NOT NULL
+              AND td.delta IS NOT NULL
+        """,
+        [suite],
+    ).fetchall()
+    by_task: dict[str, dict[str, dict[int, float]]] = {}
+    deltas: dict[str, float] = {}
+    for task, config, seed, value, hib, delta in rows:
+        by_task.setdefault(task, {}).setdefault(config, {})[int(seed)] = float(value) if hib else -float(value)
+        deltas[task] = float(delta)
+    out = {}
+    for task, configs in sorted(by_task.items()):
+        family = {}
+        for variant in variants:
+            for reference in references:
+                if variant in configs and reference in configs:
+                    seeds = sorted(set(configs[variant]) & set(configs[reference]))
+                    family[(variant, reference)] = [configs[variant][s] - configs[reference][s] for s in seeds]
+        if family:
+            out[task] = (deltas[task], equivalence_family(family, delta=deltas[task], alpha=alpha))
+    return out
+
+
+def frontier_charts(points: Sequence[FrontierPoint]) -> dict[str, list[str]]:
+    """Task label -> two inline SVG scatters (OOD score against passes per step, and against the
+    measured step-time ratio; points without a ratio are left off the second), the Pareto front in
+    its own series ("Pareto front" / "dominated"), each point's tooltip naming its configuration."""
+    out: dict[str, list[str]] = {}
+    for task in sorted({p.task_label for p in points}):
+        rows = [p for p in points if p.task_label == task]
+        charts = []
+        for axis, x_label in (("passes", "forward + backward passes per step"),
+                              ("step_ratio", "step time / base optimizer's (step_cost.py)")):
+            shown = [p for p in rows if getattr(p, axis) is not None]
+            front = pareto_front([(getattr(p, axis), p.score) for p in shown],
+                                 higher_is_better=all(p.higher_is_better for p in shown))
+            charts.append(scatter(
+                [Point("Pareto front" if on else "dominated", p.config, getattr(p, axis), p.score)
+                 for p, on in zip(shown, front)],
+                x_label=x_label, y_label="OOD score (mean over seeds)", zero_line=False,
+                title=f"{task}: OOD score against cost",
+            ))
+        out[task] = charts
+    return out
+
+
+def frontier_markdown(points: Sequence[FrontierPoint], verdicts: dict[str, tuple[float, list[Equivalence]]]) -> str:
+    """README-ready Markdown: per task, the cost/score table with the front marked on both axes, then
+    the equivalence verdicts with the margin and the seeds."""
+    lines: list[str] = []
+    for task in sorted({p.task_label for p in points}):
+        rows = [p for p in points if p.task_label == task]
+        hib = all(p.higher_is_better for p in rows)
+        on_passes = pareto_front([(p.passes, p.score) for p in rows], hib)
+        timed = [p for p in rows if p.step_ratio is not None]
+        on_ratio = dict(zip((p.config for p in timed), pareto_front([(p.step_ratio, p.score) for p in timed], hib)))
+        lines += [f"**{task}** (OOD score, mean over seeds; ★ = on the Pareto front of that cost)", "",
+                  "| config | passes/step | step time / base | OOD score | seeds |", "|---|---|---|---|---|"]
+        for p, front in zip(rows, on_passes):
+            ratio = "-" if p.step_ratio is None else f"{p.step_ratio:.2f}" + (" ★" if on_ratio.get(p.config) else "")
+            lines.append(f"| {p.config} | {p.passes:.2f}{' ★' if front else ''} | {ratio} | {p.score:.2f} | {p.n} |")
+        lines.append("")
+        if task in verdicts:
+            delta, family = verdicts[task]
+            lines += [f"Equivalence (TOST, margin ±{delta:g}, Holm over {len(family)} pairs):", "",
+                      "| variant | reference | seeds | mean diff | TOST p | Holm p | verdict |",
+                      "|---|---|---|---|---|---|---|"]
+            for r in family:
+                mean = "-" if r.mean_diff is None else f"{r.mean_diff:+.2f}"
+                lines.append(f"| {r.variant} | {r.reference} | {r.n_pairs} | {mean} | {r.p_tost:.3g} | "
+                             f"{r.p_adjusted:.3g} | {r.verdict} |")
+            lines.append("")
+    return "\n".join(lines)
