@@ -70,7 +70,11 @@ def test_plan_cost_projects_memory_flops_and_gpu_hours(isolated, capsys):
     # weights + grads + momentum (3 x 0.32 GiB) + 128 x 70 MB of activations = 9.3 GiB: more than 90% of 24 GB.
     assert "batch 128 bf16: 9.3 GiB" in sgd and "fits" in sgd
     tram = next(line for line in out.splitlines() if line.strip().startswith("vit-flowers/tram-prev"))
-    assert "run `tram-bench rehearse` on this suite first" in tram
+    assert "run `tram-bench rehearse` on this suite first" in tram and "batch 128 bf16: >=" in tram
+    # Unmeasured: FLOPs from the checkpoint's configuration (ViT-B/16 with Flowers' 102-way head), 3 + 2 passes.
+    from tram_bench.train.rehearsal.checkpoints import parameter_count
+
+    assert f"{(2 * 3 + 4 * 2) * parameter_count(VIT, 102) * 197 * 128 / 1e12:.1f} TFLOP/step" in tram
 
 
 def test_plan_cost_says_what_would_make_a_cell_fit(isolated, capsys):

@@ -88,25 +88,46 @@ def _fit_advice(fp, m: Measurement, batch: int, precision: str, budget: float) -
 
 
 def project_cell(doc: dict[str, Any], m: Measurement | None, *, runs: int, steps: int | None, gpu: Gpu,
-                 efficiency: float, name: str) -> CellCost:
+                 efficiency: float, name: str, staged) -> CellCost:
     """The :class:`CellCost` of one cell document (``RunSpec.to_json``) with its rehearsal measurement (or
     None)."""
     train = doc["train"]
     batch, precision = int(train["batch_size"]), str(train.get("precision", "fp32"))
     fp = method_footprint(doc["method"], doc["hparams"])
     if m is None:
-        return CellCost(name, doc["method"], precision, batch, runs, steps, None, None, False, None, None, None,
-                        "run `tram-bench rehearse` on this suite first (no measurement of this cell)")
+        return _unmeasured(name, doc, fp, staged, runs=runs, steps=steps, gpu=gpu, efficiency=efficiency)
     memory = project_memory(fp, parameters=m.parameters, trainable=m.trainable, batch_size=batch,
                             activation_bytes_per_example=m.activation_bytes_per_example,
                             logits_per_example=m.logits_per_example)
     flops = flops_per_step(fp.passes, m.parameters, m.tokens_per_example, batch)
-    hours = None if steps is None else steps * flops / (gpu.tflops(precision) * 1e12 * efficiency) / 3600
     budget = gpu.memory_gb * GIB * (1 - HEADROOM)
     fits = memory.total <= budget
     advice = "" if fits else _fit_advice(fp, m, batch, precision, budget)
-    return CellCost(name, doc["method"], precision, batch, runs, steps, m.parameters, memory, True, flops, hours,
-                    fits, advice)
+    return CellCost(name, doc["method"], precision, batch, runs, steps, m.parameters, memory, True, flops,
+                    _hours(steps, flops, gpu, precision, efficiency), fits, advice)
+
+
+def _hours(steps: int | None, flops: float, gpu: Gpu, precision: str, efficiency: float) -> float | None:
+    return None if steps is None else steps * flops / (gpu.tflops(precision) * 1e12 * efficiency) / 3600
+
+
+def _unmeasured(name: str, doc: dict[str, Any], fp, staged, *, runs: int, steps: int | None, gpu: Gpu,
+                efficiency: float) -> CellCost:
+    """A cell without a rehearsal measurement: FLOPs and GPU-hours from the checkpoint's configuration, memory
+    without activations (a lower bound, so no verdict on fitting)."""
+    from tram_bench.train.rehearsal.checkpoints import CHECKPOINTS, parameter_count
+
+    train = doc["train"]
+    batch, precision = int(train["batch_size"]), str(train.get("precision", "fp32"))
+    advice = "no rehearsal measurement of this cell: run `tram-bench rehearse` on this suite first"
+    if staged.architecture not in CHECKPOINTS:
+        return CellCost(name, doc["method"], precision, batch, runs, steps, None, None, False, None, None, None,
+                        advice)
+    n = parameter_count(staged.architecture, staged.classes)
+    memory = project_memory(fp, parameters=n, batch_size=batch, activation_bytes_per_example=0)
+    flops = flops_per_step(fp.passes, n, staged.tokens or 1, batch)
+    return CellCost(name, doc["method"], precision, batch, runs, steps, n, memory, False, flops,
+                    _hours(steps, flops, gpu, precision, efficiency), None, advice)
 
 
 def project_suite(specs: Sequence[Any], measurements: dict[tuple, Measurement], *, gpu: Gpu,
@@ -135,7 +156,7 @@ def project_suite(specs: Sequence[Any], measurements: dict[tuple, Measurement], 
         known = [s for s in steps if s is not None]
         rows.append(project_cell(doc, measurements.get(key), runs=len(members),
                                  steps=max(known) if len(known) == len(steps) else None, gpu=gpu,
-                                 efficiency=efficiency, name=RehearsalCell(doc, staged).name))
+                                 efficiency=efficiency, name=RehearsalCell(doc, staged).name, staged=staged))
     return rows
 
 
@@ -152,13 +173,14 @@ def cost_lines(suite: str, rows: Sequence[CellCost], gpu: Gpu, efficiency: float
             lines.append(f"  {r.cell}: {r.advice}")
             continue
         m = r.memory
+        bound = "" if r.measured else ">="
         parts = (f"weights {gib(m.weights)} + grads {gib(m.gradients)} + optimizer {gib(m.optimizer)} + saved "
-                 f"{gib(m.saved_weights)} + targets {gib(m.targets)} + activations {gib(m.activations)} + "
-                 f"target logits {gib(m.target_logits)}")
+                 f"{gib(m.saved_weights)} + targets {gib(m.targets)} + the larger of activations {gib(m.activations)} + "
+                 f"target logits {gib(m.target_logits)} and transients {gib(m.transients)}")
         hours = "? GPU-h (steps unknown)" if r.gpu_hours is None else (
             f"{r.gpu_hours_per_run:.2f} GPU-h per run x {r.runs} = {r.gpu_hours:.1f} GPU-h")
-        verdict = "fits" if r.fits else f"DOES NOT FIT; would fit with: {r.advice}"
-        lines.append(f"  {r.cell}: batch {r.batch_size} {r.precision}: {gib(m.total)} GiB ({parts}); "
+        verdict = r.advice if r.fits is None else "fits" if r.fits else f"DOES NOT FIT; would fit with: {r.advice}"
+        lines.append(f"  {r.cell}: batch {r.batch_size} {r.precision}: {bound}{gib(m.total)} GiB ({parts}); "
                      f"{r.flops_per_step / 1e12:.1f} TFLOP/step; {hours}; {verdict}")
     known = [r.gpu_hours for r in rows if r.gpu_hours is not None]
     missing = len(rows) - len(known)
@@ -172,12 +194,12 @@ def cost_lines(suite: str, rows: Sequence[CellCost], gpu: Gpu, efficiency: float
 def relative_table(rows: Sequence[CellCost], base: str) -> list[dict[str, Any]]:
     """Per method: projected memory and FLOPs per step relative to ``base`` (the suite's base optimizer), from
     the first architecture's cells. Rows without a measurement are left out."""
-    ref = next((r for r in rows if r.method == base and r.memory is not None), None)
+    ref = next((r for r in rows if r.method == base and r.measured), None)
     if ref is None:
         return []
     out = []
     for r in rows:
-        if r.memory is None or r.flops_per_step is None:
+        if not r.measured:
             continue
         out.append({"method": r.method, "cell": r.cell, "memory_gib": r.memory.total / GIB,
                     "memory_ratio": r.memory.total / ref.memory.total,

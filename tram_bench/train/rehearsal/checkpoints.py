@@ -154,3 +154,21 @@ def write_checkpoint(hub_id: str, out: Path, *, tiny: bool = False, seed: int = 
     _init_weights(model, seed)
     model.save_pretrained(str(out))
     return out
+
+
+def parameter_count(hub_id: str, classes: int | None = None) -> int:
+    """Parameters of ``hub_id``'s architecture with a ``classes``-way head (ViT, XLM-R; ignored for GPT-2), counted
+    on the meta device (no memory, no weights). Raises KeyError for an unknown checkpoint."""
+    import torch
+    import transformers
+
+    ck = checkpoint_for(hub_id)
+    with torch.device("meta"):
+        if ck.kind == "vit":
+            model = transformers.ViTForImageClassification(transformers.ViTConfig(**ck.config, num_labels=classes or 2))
+        elif ck.kind == "causal-lm":
+            model = transformers.GPT2LMHeadModel(transformers.GPT2Config(**ck.config))
+        else:
+            model = transformers.XLMRobertaForSequenceClassification(
+                transformers.XLMRobertaConfig(**ck.config, num_labels=classes or 2))
+    return sum(p.numel() for p in model.parameters())
