@@ -1,10 +1,12 @@
-"""Every method's hyperparameters: the paper's defaults (appendix B.2) and their validation.
+"""Every method's hyperparameters: the paper's defaults (appendix B.2) and their limits.
 
-This module is the one place the defaults live. Each dataclass validates itself in
-``__post_init__`` so that a bad suite value fails when the grid is built, with a one-line message
-naming the field and the value. Shared pieces are mixins (radius, trust-region penalty, input
-noise, EMA decay) combined by multiple inheritance; every ``__post_init__`` calls ``super()`` so each
-mixin's checks run exactly once.
+A default that is an optimizer's (a radius, an offset, a Fisher weight) is the optimizer class's
+constant (``SAM.RHO``, ``ASAM.RHO``/``ETA``, ``FisherSAM.RHO``/``ETA``); the method-level ones (penalty
+weight, divergence, noise, EMA decay) are stated here, once. A field's limits sit next to it
+(:func:`number` / :func:`one_of`) and one routine, :func:`check_fields`, run by
+``CheckedHparams.__post_init__``, checks them all, so a bad suite value fails when the grid is built,
+with a one-line message naming the field and the value. Shared pieces are mixins (radius,
+trust-region penalty, input noise, EMA decay) combined by multiple inheritance.
 
 Field names: the paper's lambda is ``lam`` (``lambda`` is a Python keyword), its gamma (Fisher SAM's
 radius) is ``rho`` like every other fixed radius, and ``divergence`` is a name from
@@ -14,11 +16,14 @@ radius) is ``rho`` like every other fixed radius, and ``divergence`` is a name f
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from tram_bench.methods.base import BaseHparams
+from tram_bench.optim.asam import ASAM
 from tram_bench.optim.divergence import DIVERGENCES
+from tram_bench.optim.fisher_sam import FisherSAM
+from tram_bench.optim.sam import SAM
 
 BASE_OPTIMIZERS = ("sgd", "adam", "adamw")
 NOISE_KINDS = ("normal", "uniform")
@@ -46,9 +51,29 @@ def check_choice(hp: object, name: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def number(default: float, low: float = 0.0, high: float = math.inf) -> Any:
+    """A numeric field with its default and its limits ``[low, high]`` (checked by :func:`check_fields`)."""
+    return field(default=default, metadata={"limits": (low, high)})
+
+
+def one_of(default: str, choices: tuple[str, ...]) -> Any:
+    """A text field with its default and the values it allows (checked by :func:`check_fields`)."""
+    return field(default=default, metadata={"choices": choices})
+
+
+def check_fields(hp: object) -> None:
+    """Check every field that declares limits (:func:`number`) or choices (:func:`one_of`), in field
+    order; ValueError naming the first field outside its limits."""
+    for f in fields(hp):
+        if "limits" in f.metadata:
+            check_number(hp, f.name, *f.metadata["limits"])
+        if "choices" in f.metadata:
+            check_choice(hp, f.name, f.metadata["choices"])
+
+
 @dataclass
 class CheckedHparams(BaseHparams):
-    """:class:`BaseHparams` plus validation of the base-optimizer fields."""
+    """:class:`BaseHparams` plus validation of the base-optimizer fields and of every field's limits."""
 
     def __post_init__(self) -> None:
         check_choice(self, "base", BASE_OPTIMIZERS)
@@ -68,6 +93,7 @@ class CheckedHparams(BaseHparams):
         check_number(self, "eps", 0.0)
         if self.eps == 0:
             raise ValueError(f"{_where(self, 'eps')} must be > 0, got {self.eps!r}")
+        check_fields(self)
 
 
 # --- plain optimizers -------------------------------------------------------------------------
@@ -77,22 +103,14 @@ class CheckedHparams(BaseHparams):
 class SGDHparams(CheckedHparams):
     """``sgd``: the base optimizer alone. ``base`` must stay "sgd" (the id names the optimizer)."""
 
-    base: str = "sgd"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_choice(self, "base", ("sgd",))
+    base: str = one_of("sgd", ("sgd",))
 
 
 @dataclass
 class AdamHparams(CheckedHparams):
-    """``adam``: Adam with the paper's betas (0.9, 0.99); ``base`` may be "adam" or "adamw"."""
+    """``adam``: Adam with the paper's betas (``BaseHparams.betas``); ``base`` may be "adam" or "adamw"."""
 
-    base: str = "adam"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_choice(self, "base", ("adam", "adamw"))
+    base: str = one_of("adam", ("adam", "adamw"))
 
 
 # --- mixins -----------------------------------------------------------------------------------
@@ -102,23 +120,15 @@ class AdamHparams(CheckedHparams):
 class RadiusHparams(CheckedHparams):
     """A fixed ascent radius ``rho`` (SAM's rho, ASAM's rho, Fisher SAM's gamma)."""
 
-    rho: float = 0.05
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_number(self, "rho")
+    rho: float = number(SAM.RHO)
 
 
 @dataclass
 class AdaptiveHparams(RadiusHparams):
     """ASAM's neighbourhood ``||e / (|w| + eta)|| <= rho``."""
 
-    rho: float = 0.5
-    eta: float = 0.0
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_number(self, "eta")
+    rho: float = number(ASAM.RHO)
+    eta: float = number(ASAM.ETA)
 
 
 @dataclass
@@ -128,37 +138,24 @@ class PenaltyHparams(CheckedHparams):
     ``divergence`` defaults to the forward KL of the paper's Eqs. 4-5 (target is the first argument).
     """
 
-    lam: float = 0.1
-    divergence: str = "kl"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_number(self, "lam")
-        check_choice(self, "divergence", DIVERGENCES)
+    lam: float = number(0.1)
+    divergence: str = one_of("kl", DIVERGENCES)
 
 
 @dataclass
 class NoiseHparams(CheckedHparams):
-    """Input noise ``z`` at the task's input hook: N(0, sigma^2) or U(-sigma, sigma)."""
+    """Input noise ``z`` at the task's input hook: N(0, sigma^2) or U(-sigma, sigma). The paper states
+    sigma for R3F only; TRAM-x and TRAM-Fisher use the same default."""
 
-    sigma: float = 0.1
-    noise: str = "normal"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_number(self, "sigma")
-        check_choice(self, "noise", NOISE_KINDS)
+    sigma: float = number(0.1)
+    noise: str = one_of("normal", NOISE_KINDS)
 
 
 @dataclass
 class DecayHparams(CheckedHparams):
     """EMA decay of the MESA target: ``ema <- decay * ema + (1 - decay) * w`` after each step."""
 
-    decay: float = 0.999
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_number(self, "decay", 0.0, 1.0)
+    decay: float = number(0.999, 0.0, 1.0)
 
 
 # --- SAM family -------------------------------------------------------------------------------
@@ -166,7 +163,7 @@ class DecayHparams(CheckedHparams):
 
 @dataclass
 class SAMHparams(RadiusHparams):
-    rho: float = 0.05
+    pass
 
 
 @dataclass
@@ -178,12 +175,8 @@ class ASAMHparams(AdaptiveHparams):
 class FisherSAMHparams(RadiusHparams):
     """Fisher SAM: ``rho`` is the paper's gamma, ``eta`` the Fisher weight in ``f = 1 + eta g^2``."""
 
-    rho: float = 0.1
-    eta: float = 0.1
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_number(self, "eta")
+    rho: float = number(FisherSAM.RHO)
+    eta: float = number(FisherSAM.ETA)
 
 
 # --- trust-region baselines and their ASAM combinations ----------------------------------------
@@ -226,36 +219,26 @@ class ASAMMESAHparams(AdaptiveHparams, PenaltyHparams, DecayHparams):
 class TRAMHparams(CheckedHparams):
     """TRAM-θ_{t-1} / TRAM-θ_0: the radius is ``d = divergence(target || current)``, measured per batch.
 
-    ``eta`` is the ASAM offset of ``T = |w| + eta`` (0 in the paper's Eq. 7).
+    ``eta`` is the ASAM offset of ``T = |w| + eta`` (ASAM's default, as in the paper's Eq. 7).
     """
 
-    divergence: str = "kl"
-    eta: float = 0.0
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_choice(self, "divergence", DIVERGENCES)
-        check_number(self, "eta")
+    divergence: str = one_of("kl", DIVERGENCES)
+    eta: float = number(ASAM.ETA)
 
 
 @dataclass
 class TRAMXHparams(TRAMHparams, NoiseHparams):
-    """TRAM-x: the target is the current model on noised inputs. The paper does not report sigma;
-    0.1 is the R3F baseline's value."""
+    """TRAM-x: the target is the current model on noised inputs (sigma: see :class:`NoiseHparams`)."""
 
 
 @dataclass
 class TRAMFisherHparams(RadiusHparams, NoiseHparams):
     """TRAM-Fisher: Fisher-SAM ellipsoid with the Fisher of pass 1 taken at noised inputs x + z.
 
-    ``rho`` is the fixed radius (Fisher SAM's gamma, 0.1) and ``fisher_eta`` the Fisher weight
-    (0.1); sigma (not reported by the paper) defaults to R3F's 0.1. See
-    :class:`tram_bench.methods.tram.TRAMFisherMethod` for why the radius is fixed.
+    ``rho`` is the fixed radius and ``fisher_eta`` the Fisher weight, both Fisher SAM's defaults
+    (``FisherSAM.RHO``, ``FisherSAM.ETA``). See :class:`tram_bench.methods.tram.TRAMFisherMethod`
+    for why the radius is fixed.
     """
 
-    rho: float = 0.1
-    fisher_eta: float = 0.1
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_number(self, "fisher_eta")
+    rho: float = number(FisherSAM.RHO)
+    fisher_eta: float = number(FisherSAM.ETA)

@@ -37,7 +37,7 @@ class SharpnessMethod(StepMethod):
 
 
 class SAMMethod(SharpnessMethod):
-    """SAM (Foret et al. 2021), rho 0.05."""
+    """SAM (Foret et al. 2021)."""
 
     id = "sam"
     Hparams = SAMHparams
@@ -47,7 +47,7 @@ class SAMMethod(SharpnessMethod):
 
 
 class ASAMMethod(SharpnessMethod):
-    """ASAM (Kwon et al. 2021) in the paper's Eq. 2 form, rho 0.5, eta 0."""
+    """ASAM (Kwon et al. 2021) in the paper's Eq. 2 form."""
 
     id = "asam"
     Hparams = ASAMHparams
@@ -57,7 +57,7 @@ class ASAMMethod(SharpnessMethod):
 
 
 class FisherSAMMethod(SharpnessMethod):
-    """Fisher SAM (Kim et al. 2022; not Friendly SAM), gamma (``rho``) 0.1, eta 0.1."""
+    """Fisher SAM (Kim et al. 2022; not Friendly SAM); the paper's gamma is ``rho``."""
 
     id = "fisher_sam"
     Hparams = FisherSAMHparams

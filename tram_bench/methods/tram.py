@@ -73,7 +73,7 @@ class TRAMInitMethod(TRAMMethod):
 
 class TRAMXMethod(TRAMMethod):
     """TRAM-x: the trust region is measured against the current model on noised inputs x + z,
-    z ~ N(0, sigma^2) (or U(-sigma, sigma)). The paper does not state sigma; default 0.1 (R3F's)."""
+    z ~ N(0, sigma^2) (or U(-sigma, sigma)). The paper does not state sigma; the default is R3F's."""
 
     id = "tram-x"
     Hparams = TRAMXHparams
@@ -93,7 +93,7 @@ class TRAMFisherMethod(StepMethod):
     Which radius: Algorithm 2 does not say. Measuring a divergence such as ``KL(p(x+z) || p(x))``
     needs a forward at ``w`` on the clean batch, i.e. a third forward, contradicting the paper's
     "2 -> / 2 <-, matches FSAM in runtime". We keep the stated cost: the radius is a fixed ``rho``
-    (Fisher SAM's gamma, default 0.1), so TRAM-Fisher is Fisher SAM whose first pass (gradient and
+    (Fisher SAM's gamma and default), so TRAM-Fisher is Fisher SAM whose first pass (gradient and
     Fisher) sees noised inputs. (``tram_bench.optim.tram.TRAM`` also supports the other reading,
     a divergence radius with ``fisher=True``; this method passes it the fixed ``rho``.)
 

@@ -8,7 +8,7 @@ current logits only (the target's logits are computed without gradient):
   added by the objective to detached inputs; the divergence is computed in float32. Unlike fairseq's
   R3F (symmetric KL, gradient through both sides) this follows the paper's Eq. 5: forward KL by
   default (``divergence: kl_symmetric`` gives R3F's symmetric form), gradient through the clean side.
-* MESA: the target is an EMA of the weights (decay 0.999), started at the initial weights and
+* MESA: the target is an EMA of the weights (``decay``), started at the initial weights and
   updated after every base step.
 
 Passes (paper Table 1): 2 forward (current + target) / 1 backward.
@@ -94,7 +94,7 @@ def _averaged(method: StepMethod) -> Target:
 
 
 class TRPOMethod(TrustRegionMethod):
-    """TRPO-style KL penalty to the previous step's model, lambda 0.1."""
+    """TRPO-style KL penalty to the previous step's model."""
 
     id = "trpo"
     Hparams = TRPOHparams
@@ -102,7 +102,7 @@ class TRPOMethod(TrustRegionMethod):
 
 
 class R3FMethod(TrustRegionMethod):
-    """R3F (Aghajanyan et al. 2021) as the paper's Eq. 5 penalty, lambda 0.1, sigma 0.1 (normal)."""
+    """R3F (Aghajanyan et al. 2021) as the paper's Eq. 5 penalty."""
 
     id = "r3f"
     Hparams = R3FHparams
@@ -110,7 +110,7 @@ class R3FMethod(TrustRegionMethod):
 
 
 class MESAMethod(TrustRegionMethod):
-    """MESA (Du et al. 2022): KL penalty to an EMA of the weights, decay 0.999, lambda 0.1."""
+    """MESA (Du et al. 2022): KL penalty to an EMA of the weights."""
 
     id = "mesa"
     Hparams = MESAHparams

@@ -24,8 +24,8 @@ def adaptive_precondition(ws: list[Tensor], gs: list[Tensor], eta: float, out: l
 class ASAM(TwoPassOptimizer):
     """Adaptive SAM: ``e = rho * T^2 g / ||T g||`` with ``T = |w| + eta`` element-wise (paper Eq. 2).
 
-    ``||T g||`` is one global norm over all groups; ``rho`` (default 0.5, the paper's ASAM baseline)
-    and ``eta`` (default 0) are param-group options.
+    ``||T g||`` is one global norm over all groups; ``rho`` (default :attr:`RHO`, the paper's ASAM
+    baseline) and ``eta`` (default :attr:`ETA`) are param-group options.
 
     Which "ASAM" this is (the two popular implementations are not numerically the same method):
 
@@ -45,12 +45,17 @@ class ASAM(TwoPassOptimizer):
     With ``eta = 0`` a parameter that is exactly zero has ``T = 0`` and is never perturbed.
     """
 
+    #: The paper's ASAM radius and offset (appendix B.2; Eq. 2 with ``eta = 0``); the methods'
+    #: ``Hparams`` default to them.
+    RHO = 0.5
+    ETA = 0.0
+
     def __init__(
         self,
         params: Any,
         base_optimizer: type[torch.optim.Optimizer],
-        rho: float = 0.5,
-        eta: float = 0.0,
+        rho: float = RHO,
+        eta: float = ETA,
         **base_kwargs: Any,
     ) -> None:
         check_nonnegative("ASAM", "rho", rho)

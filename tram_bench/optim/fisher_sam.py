@@ -31,16 +31,22 @@ class FisherSAM(TwoPassOptimizer):
 
     ``f`` is the diagonal empirical Fisher estimated from the same mini-batch gradient ``g`` that
     the perturbation ascends (Kim et al. 2022), so ``e`` lies on the ellipsoid ``e^T f e = rho^2``.
-    ``rho`` is the paper's gamma (default 0.1) and ``eta`` the Fisher weight (default 0.1); both are
+    ``rho`` is the paper's gamma (default :attr:`RHO`) and ``eta`` the Fisher weight (default
+    :attr:`ETA`); both are
     param-group options, the norm is one scalar over all groups. ``eta = 0`` is exactly SAM(rho).
     """
+
+    #: Fisher SAM's gamma and Fisher weight as the paper runs them (appendix B.2); ``FisherSAMHparams``
+    #: and TRAM-Fisher's fixed radius default to them.
+    RHO = 0.1
+    ETA = 0.1
 
     def __init__(
         self,
         params: Any,
         base_optimizer: type[torch.optim.Optimizer],
-        rho: float = 0.1,
-        eta: float = 0.1,
+        rho: float = RHO,
+        eta: float = ETA,
         **base_kwargs: Any,
     ) -> None:
         check_nonnegative("FisherSAM", "rho", rho)

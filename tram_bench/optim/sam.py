@@ -19,16 +19,19 @@ def identity_precondition(ws: list[Tensor], gs: list[Tensor], group: dict[str, A
 class SAM(TwoPassOptimizer):
     """Sharpness-Aware Minimization: ``e = rho * g / ||g||`` with the global L2 norm over all groups.
 
-    ``rho`` (default 0.05, the paper's SAM baseline) is a param-group option, so groups may use
-    different radii; the norm stays one scalar over every parameter with a gradient. ``rho = 0``
+    ``rho`` (default :attr:`RHO`, the paper's SAM baseline) is a param-group option, so groups may
+    use different radii; the norm stays one scalar over every parameter with a gradient. ``rho = 0``
     gives exactly the base optimizer's trajectory (two gradient evaluations per step).
     """
+
+    #: The paper's radius for its SAM baseline (appendix B.2); ``SAMHparams.rho`` defaults to it.
+    RHO = 0.05
 
     def __init__(
         self,
         params: Any,
         base_optimizer: type[torch.optim.Optimizer],
-        rho: float = 0.05,
+        rho: float = RHO,
         **base_kwargs: Any,
     ) -> None:
         check_nonnegative("SAM", "rho", rho)

@@ -7,8 +7,8 @@ from typing import Any, Callable
 
 import torch
 
-from tram_bench.optim.asam import adaptive_precondition
-from tram_bench.optim.fisher_sam import fisher_precondition
+from tram_bench.optim.asam import ASAM, adaptive_precondition
+from tram_bench.optim.fisher_sam import FisherSAM, fisher_precondition
 from tram_bench.optim.two_pass import Perturbation, TwoPassOptimizer, check_nonnegative, ellipsoid_perturbation
 
 Radius = float | torch.Tensor
@@ -71,9 +71,9 @@ class TRAM(TwoPassOptimizer):
         self,
         params: Any,
         base_optimizer: type[torch.optim.Optimizer],
-        eta: float = 0.0,
+        eta: float = ASAM.ETA,
         fisher: bool = False,
-        fisher_eta: float = 0.1,
+        fisher_eta: float = FisherSAM.ETA,
         **base_kwargs: Any,
     ) -> None:
         check_nonnegative("TRAM", "eta", eta)
