@@ -10,9 +10,13 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from adapter_support import ACCUMULATION, BATCH, METHOD_CASES, STEPS, Schedule, assert_same_weights, reference_run  # noqa: E402
+from adapter_support import (  # noqa: E402
+    ACCUMULATION, BATCH, METHOD_CASES, STEPS, Schedule, assert_same_weights, hparams, reference_run,
+)
 
 from tram_bench.integrations.hf import HFObjective, MethodTrainer  # noqa: E402
+from tram_bench.methods.base import StepContext  # noqa: E402
+from tram_bench.methods.registry import METHODS  # noqa: E402
 
 
 def _bert(seed: int = 0):
@@ -143,3 +147,23 @@ def test_fp16_and_foreign_optimizers_are_refused(tmp_path):
     opt = torch.optim.SGD(_bert().parameters(), lr=0.1)
     with pytest.raises(ValueError, match="optimizers= is not accepted"):
         MethodTrainer(model=_bert(), args=_args(tmp_path, Schedule(), 1), method="sam", optimizers=(opt, None))
+
+
+def test_unequal_micro_batches_are_weighted_by_their_examples(tmp_path):
+    """An epoch's short last micro-batch: the step's gradient is the mean over all its examples (the
+    method's count weighting), not the mean of the two micro-batch means (stock Trainer's division by
+    ``gradient_accumulation_steps`` for a model without ``num_items_in_batch``)."""
+    sched = Schedule(warmup=0, schedule="constant")
+    model = _bert()
+    reference = copy.deepcopy(model)
+    data = _examples(14)  # micro-batches of 4: [4, 4] then [4, 2]
+    args = _args(tmp_path, sched, 2, max_steps=-1, num_train_epochs=1)
+    trainer = MethodTrainer(model=model, args=args, train_dataset=data, method="sam")
+    trainer.train()
+    assert trainer.state.global_step == 2
+    method = METHODS.get("sam")(reference, HFObjective(causal_lm=False), hparams("sam", {}), lr=sched.lr,
+                                weight_decay=sched.weight_decay, generator=torch.Generator().manual_seed(sched.seed))
+    stacked = [{k: torch.stack([e[k] for e in data[i:i + 4]]) for k in data[0]} for i in range(0, 14, 4)]
+    for micro in (stacked[:2], stacked[2:]):
+        method.step(micro, StepContext(max_grad_norm=sched.max_grad_norm))
+    assert_same_weights(model, reference)
