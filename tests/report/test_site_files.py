@@ -29,7 +29,7 @@ def build(root: Path, store, results: Path) -> Path:
 def small(tmp_path_factory):
     root = tmp_path_factory.mktemp("small")
     results = root / "results"
-    store = build_embedded_like(results, steps=700, **SMALL)
+    store = build_embedded_like(results, steps=450, **SMALL)
     index = build(root / "a", store, results)
     return index, store, results, root
 
@@ -65,7 +65,7 @@ def test_run_pages_show_decimated_curves_and_are_linked(small):
         tram = re.search(r"<dt>method</dt><dd>([^<]*)</dd>", text).group(1) in TRAM
         assert ("trust-region divergence d and perturbation norm ‖e‖" in body) == tram
         assert "<script" not in text  # a run page needs no script; its CSP allows none
-        # 700 logged steps, at most MAX_POINTS drawn per line: count the distinct vertices of each path
+        # 450 logged steps, at most MAX_POINTS drawn per line: count the distinct vertices of each path
         # (matplotlib repeats a line's last vertex).
         paths = re.findall(r'<path d="(M [^"]*)"', text)
         longest = max(len(set(re.findall(r"[ML] ([-\d.]+ [-\d.]+)", d))) for d in paths)
