@@ -167,3 +167,19 @@ def test_unequal_micro_batches_are_weighted_by_their_examples(tmp_path):
     for micro in (stacked[:2], stacked[2:]):
         method.step(micro, StepContext(max_grad_norm=sched.max_grad_norm))
     assert_same_weights(model, reference)
+
+
+def test_resume_from_checkpoint_continues_the_method_exactly(tmp_path):
+    """A Trainer checkpoint holds the method's state (base optimizer, TRAM-prev's previous weights, the
+    noise generator): 10 steps, a checkpoint, and 10 resumed steps give the weights of 20 straight."""
+    sched = Schedule()
+    data = _examples(STEPS * BATCH)
+    straight = MethodTrainer(model=_bert(), args=_args(tmp_path / "a", sched, 1), train_dataset=data, method="tram-prev")
+    straight.train()
+    first = MethodTrainer(model=_bert(), args=_args(tmp_path / "b", sched, 1, save_strategy="steps", save_steps=10),
+                          train_dataset=data, method="tram-prev")
+    first.train()
+    resumed = MethodTrainer(model=_bert(seed=5), args=_args(tmp_path / "b", sched, 1), train_dataset=data,
+                            method="tram-prev")
+    resumed.train(resume_from_checkpoint=str(tmp_path / "b" / "out" / "checkpoint-10"))
+    assert_same_weights(resumed.model, straight.model)
