@@ -138,7 +138,7 @@ def test_run_points_are_the_runs_ood_averages(views):
 
 def render_terminal(con) -> str:
     buf = io.StringIO()
-    terminal_report(con, Console(file=buf, width=240, color_system=None))
+    terminal_report(con, Console(file=buf, width=240, color_system=None), view="wide")  # the analysis tables
     return buf.getvalue()
 
 

@@ -27,6 +27,7 @@ def q(con, sql, *params):
 
 def render(con, **kw) -> str:
     buf = io.StringIO()
+    kw.setdefault("view", "wide")  # every table: the verdicts, stale runs and ranks these tests read
     terminal_report(con, Console(file=buf, width=240, color_system=None), **kw)
     return buf.getvalue()
 
