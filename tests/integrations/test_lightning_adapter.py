@@ -19,8 +19,13 @@ from tram_bench.integrations.lightning import MethodModule  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def _quiet():
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    loggers = [logging.getLogger(name) for name in ("lightning", "lightning.pytorch", "lightning.fabric")]
+    before = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    yield
+    for logger, level in zip(loggers, before):
+        logger.setLevel(level)
 
 
 def _trainer(tmp_path, **extra):
@@ -72,8 +77,12 @@ def test_lightning_mixed_precision_is_refused(tmp_path):
         trainer.fit(module, _loader(1))
 
 
-def test_bad_accumulation_and_schedule_are_refused_at_construction():
+def test_bad_arguments_and_methods_are_refused_at_construction():
     with pytest.raises(ValueError, match="accumulation must be an integer >= 1, got 0"):
         _module("sgd", {}, 0, Schedule())
     with pytest.raises(ValueError, match="unknown schedule 'step'"):
         _module("sgd", {}, 1, Schedule(schedule="step"))
+    with pytest.raises(ValueError, match="method 'sam': unknown hyperparameter\\(s\\) lam"):
+        _module("sam", {"lam": 0.1}, 1, Schedule())
+    with pytest.raises(ValueError, match="trains nothing"):
+        _module("zero-shot", {}, 1, Schedule())

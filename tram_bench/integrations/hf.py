@@ -27,7 +27,9 @@ left to do. What follows tram-bench's loop rather than Trainer's defaults:
 The copy of ``TrainingArguments`` the Trainer keeps has ``bf16=False`` and ``max_grad_norm=0``: the
 step does both itself, and accelerate's autocast and Trainer's clipping would do them a second time.
 
-Tested with transformers 5.24 and accelerate 1.15 (the ``hf`` extra).
+One process only (``world_size`` 1: the passes run on the unwrapped model); a checkpoint's optimizer
+state is the method's (base optimizer, target model, noise generator), so ``resume_from_checkpoint``
+continues the method exactly. Tested with transformers 5.24 and accelerate 1.15 (the ``hf`` extra).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from transformers import Trainer
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
 from tram_bench.contract import InputNoise, Objective, Output
-from tram_bench.integrations.stepping import ExtrasMeans, MethodOptimizer, build_method, lr_lambda, step_context
+from tram_bench.integrations.stepping import ExtrasMeans, MethodOptimizer, lr_lambda, resolve_method, step_context
 from tram_bench.methods.base import Method
 from tram_bench.tasks.lm.objective import token_nll
 
@@ -121,7 +123,7 @@ class MethodTrainer(Trainer):
     contract (default :meth:`HFObjective.for_model`); ``method_seed``: the seed of the method's noise
     generator (default ``args.seed``). Every other argument is Trainer's, except ``optimizers``, which
     the method replaces. Raises ValueError for an unknown method, bad hyperparameters, ``fp16=True``,
-    ``optimizers=`` or an unsupported ``lr_scheduler_type``.
+    ``optimizers=``, more than one process or an unsupported ``lr_scheduler_type``.
     """
 
     def __init__(
@@ -141,8 +143,11 @@ class MethodTrainer(Trainer):
             raise ValueError("MethodTrainer needs TrainingArguments (args=...)")
         if args.fp16:
             raise ValueError("MethodTrainer: fp16 is not supported (use bf16=True, or tram-bench run with precision: fp16)")
-        self.method_id = method
-        self.method_hparams = dict(method_hparams or {})
+        if args.world_size > 1:
+            # The passes run on the unwrapped model in this process; DDP/FSDP would need the step to reduce
+            # every pass's gradients, which Method.step does not do.
+            raise ValueError(f"MethodTrainer runs in one process; this launch has world_size {args.world_size}")
+        self.method_choice = resolve_method(method, method_hparams)
         self.method_seed = args.seed if method_seed is None else method_seed
         self._bf16 = bool(args.bf16)
         self._max_grad_norm = args.max_grad_norm
@@ -159,9 +164,8 @@ class MethodTrainer(Trainer):
             target = self.model if model is None else model
             if self.objective is None:
                 self.objective = HFObjective.for_model(target)
-            self.method = build_method(self.method_id, target, self.objective, self.method_hparams,
-                                       lr=self.args.learning_rate, weight_decay=self.args.weight_decay,
-                                       seed=self.method_seed)
+            self.method = self.method_choice.build(target, self.objective, lr=self.args.learning_rate,
+                                                   weight_decay=self.args.weight_decay, seed=self.method_seed)
             device = next(target.parameters()).device
             ctx = step_context(bf16=self._bf16, max_grad_norm=self._max_grad_norm, device=device)
             self.optimizer = MethodOptimizer(self.method, ctx)

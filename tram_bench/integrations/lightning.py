@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from tram_bench.contract import InputNoise, Objective, Output
-from tram_bench.integrations.stepping import MethodOptimizer, build_method, lr_lambda, step_context
+from tram_bench.integrations.stepping import MethodOptimizer, lr_lambda, resolve_method, step_context
 from tram_bench.methods.base import Method
 
 # Trainer precisions under which the step's own autocast is the only one.
@@ -47,8 +47,8 @@ class MethodModule(L.LightningModule):
     ``max_grad_norm`` (None: no clipping), ``schedule`` (``constant``, ``linear``, ``polynomial``,
     ``cosine``), ``warmup_steps``, ``poly_power`` and ``total_steps`` (default: the Trainer's
     ``max_steps``, else its batches per run divided by ``accumulation``, rounded up) set the loop's
-    step; ``method_seed`` seeds the method's noise generator. Raises ValueError for bad arguments here
-    and, at ``configure_optimizers``, for an unknown method or bad hyperparameters.
+    step; ``method_seed`` seeds the method's noise generator. Raises ValueError for an unknown method,
+    bad hyperparameters or bad arguments here, and at ``configure_optimizers`` for a mixed-precision Trainer.
     """
 
     def __init__(
@@ -75,8 +75,7 @@ class MethodModule(L.LightningModule):
         lr_lambda(1, schedule)  # the schedule name is checked now, not at the first step
         self.automatic_optimization = False
         self.model = model
-        self.method_id = method
-        self.method_hparams = dict(method_hparams or {})
+        self.method_choice = resolve_method(method, method_hparams)
         self._objective = objective
         self.lr = lr
         self.weight_decay = weight_decay
@@ -111,8 +110,8 @@ class MethodModule(L.LightningModule):
         if precision not in FULL_PRECISIONS:
             raise ValueError(f"MethodModule: Trainer(precision={precision!r}) would autocast the method's passes "
                              "a second time; use precision='32-true' and MethodModule(bf16=True)")
-        self.method = build_method(self.method_id, self.model, self.objective, self.method_hparams,
-                                   lr=self.lr, weight_decay=self.weight_decay, seed=self.method_seed)
+        self.method = self.method_choice.build(self.model, self.objective, lr=self.lr,
+                                               weight_decay=self.weight_decay, seed=self.method_seed)
         ctx = step_context(bf16=self.bf16, max_grad_norm=self.max_grad_norm, device=self.device)
         optimizer = MethodOptimizer(self.method, ctx)
         fn = lr_lambda(self._total_steps(), self.schedule, self.warmup_steps, self.poly_power)
@@ -137,7 +136,7 @@ class MethodModule(L.LightningModule):
         if not stats.skipped:
             for key, value in stats.extras.items():
                 self.log(key, value, on_step=True)
-        return torch.tensor(stats.loss)
+        return torch.tensor(stats.loss, device=self.device)
 
 
 __all__ = ["MethodModule"]

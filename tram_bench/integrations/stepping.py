@@ -55,24 +55,27 @@ def method_hparams(method_cls: type[Method], values: Mapping[str, Any] | BaseHpa
     return cls(**typed)
 
 
-def build_method(
-    method: str,
-    model: nn.Module,
-    objective: Objective,
-    hparams: Mapping[str, Any] | BaseHparams | None = None,
-    *,
-    lr: float,
-    weight_decay: float = 0.0,
-    seed: int = 0,
-) -> Method:
-    """The method ``method`` (a built-in id or alias such as ``fsam``, an entry-point plugin id, or
-    ``my_pkg.methods:MyMethod``) for ``model``, as tram-bench's loop builds it.
+@dataclass(frozen=True)
+class MethodChoice:
+    """A method class and its checked ``Hparams``: what an adapter resolves when it is constructed, so
+    that a bad id or value fails there, and builds once the model and its device are known."""
 
-    ``lr`` and ``weight_decay`` go to the method's base optimizer (weight decay on every trainable
-    parameter, as in the loop); ``seed`` seeds the method's own generator (input noise), the loop's
-    ``method_seed``. Raises ValueError for an unknown id, for ``zero-shot`` (it trains nothing) and for
-    bad hyperparameters (see :func:`method_hparams`).
-    """
+    cls: type[Method]
+    hparams: BaseHparams
+
+    def build(self, model: nn.Module, objective: Objective, *, lr: float, weight_decay: float = 0.0,
+              seed: int = 0) -> Method:
+        """The method for ``model`` as tram-bench's loop builds it: ``lr`` and ``weight_decay`` go to its
+        base optimizer (weight decay on every trainable parameter), ``seed`` seeds its own generator
+        (input noise; the loop's ``method_seed``)."""
+        return self.cls(model, objective, self.hparams, lr=lr, weight_decay=weight_decay,
+                        generator=torch.Generator().manual_seed(seed))
+
+
+def resolve_method(method: str, hparams: Mapping[str, Any] | BaseHparams | None = None) -> MethodChoice:
+    """The method ``method`` (a built-in id or alias such as ``fsam``, an entry-point plugin id, or
+    ``my_pkg.methods:MyMethod``) with ``hparams`` checked by :func:`method_hparams`. Raises ValueError
+    for an unknown id, for ``zero-shot`` (it trains nothing) and for bad hyperparameters."""
     method_id = canonical_method_id(method)
     try:
         cls = METHODS.get(method_id)
@@ -80,9 +83,7 @@ def build_method(
         raise ValueError(f"method {method!r}: {exc}") from None
     if not getattr(cls, "trains", True):
         raise ValueError(f"method {method!r} trains nothing (it evaluates the pre-trained model as is)")
-    hp = method_hparams(cls, hparams)
-    return cls(model, objective, hp, lr=lr, weight_decay=weight_decay,
-               generator=torch.Generator().manual_seed(seed))
+    return MethodChoice(cls, method_hparams(cls, hparams))
 
 
 def step_context(*, bf16: bool, max_grad_norm: float | None, device: torch.device) -> StepContext:
@@ -183,4 +184,5 @@ class ExtrasMeans:
         return means
 
 
-__all__ = ["ExtrasMeans", "MethodOptimizer", "build_method", "lr_lambda", "method_hparams", "run_step", "step_context"]
+__all__ = ["ExtrasMeans", "MethodChoice", "MethodOptimizer", "lr_lambda", "method_hparams", "resolve_method", "run_step",
+           "step_context"]
