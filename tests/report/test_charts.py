@@ -261,3 +261,14 @@ def test_bytes_are_the_same_in_a_fresh_process():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     here = scatter([Point("a", "p", 1.0, 2.0), Point("b", "q", 3.0, -1.0)], x_label="x", y_label="y", title="t")
     assert out.stdout == here
+
+
+@pytest.mark.parametrize("values", [[1.0, 10.0, 100.0], [2.0, 3.0, 5.0], [1e-5, 1e5], [1e-200, 1e200]])
+def test_log_axis_tick_labels_are_plain_text(values):
+    """Log-axis ticks read as numbers, never as raw mathtext: with text.parse_math off, matplotlib's
+    default log formatter would print "$\\mathdefault{10^{1}}$" into the page."""
+    pts = [Point("s", f"p{i}", v, v) for i, v in enumerate(values)]
+    for kwargs in ({"log_x": True}, {"log_y": True, "zero_line": False}):
+        text = text_of(check(timed(lambda: scatter(pts, x_label="x", y_label="y", title="t", **kwargs)), "t"))
+        assert "$" not in text and "mathdefault" not in text
+        assert re.search(r"\d", text)

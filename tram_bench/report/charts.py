@@ -33,7 +33,7 @@ from typing import Mapping, Sequence
 
 import matplotlib
 from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator
+from matplotlib.ticker import FixedLocator, LogFormatter, MaxNLocator, NullLocator
 
 from tram_bench.report.formatting import fmt
 
@@ -371,7 +371,12 @@ def _limits(ax, which: str, values: Sequence[float], log: bool) -> None:
     axis = ax.xaxis if which == "x" else ax.yaxis
     if not log:
         axis.set_major_locator(MaxNLocator(nbins=6))
-    elif max(abs(math.log10(lo)), abs(math.log10(hi))) > _LOG_LOCATOR_LIMIT:
+        return
+    # The log scale's default formatters write mathtext ("$\\mathdefault{10^{1}}$"), which text.parse_math
+    # off would print verbatim: plain "10", "0.01", "1e+05" instead (same choice of labelled ticks).
+    axis.set_major_formatter(LogFormatter())
+    axis.set_minor_formatter(LogFormatter(labelOnlyBase=False))
+    if max(abs(math.log10(lo)), abs(math.log10(hi))) > _LOG_LOCATOR_LIMIT:
         # LogLocator steps whole strides of decades past the limits and overflows to inf near 1e±308: pick
         # the decades with MaxNLocator on the exponents instead.
         exps = MaxNLocator(nbins=6, integer=True).tick_values(math.log10(lo), math.log10(hi))
