@@ -86,3 +86,17 @@ def test_bad_arguments_and_methods_are_refused_at_construction():
         _module("sam", {"lam": 0.1}, 1, Schedule())
     with pytest.raises(ValueError, match="trains nothing"):
         _module("zero-shot", {}, 1, Schedule())
+
+
+def test_bf16_is_the_steps_autocast(tmp_path):
+    """MethodModule(bf16=True) under a 32-bit Trainer gives the weights of tram-bench's bf16 step."""
+    sched = Schedule()
+    module = _module("tram-prev", {}, 2, sched, bf16=True)
+    module.model.float()
+    batches = [(x.float(), y) for x, y in mlp_batches()]
+    micro = [(x[i:i + BATCH // 2], y[i:i + BATCH // 2]) for x, y in batches for i in (0, BATCH // 2)]
+    trainer = _trainer(tmp_path, precision="32-true")
+    trainer.fit(module, torch.utils.data.DataLoader(micro, batch_size=None, shuffle=False))
+    reference = tiny_mlp().float()
+    reference_run(reference, mlp_objective, "tram-prev", {}, batches, 2, sched, autocast_dtype=torch.bfloat16)
+    assert_same_weights(module.model, reference)
