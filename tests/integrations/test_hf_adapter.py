@@ -183,3 +183,9 @@ def test_resume_from_checkpoint_continues_the_method_exactly(tmp_path):
                             method="tram-prev")
     resumed.train(resume_from_checkpoint=str(tmp_path / "b" / "out" / "checkpoint-10"))
     assert_same_weights(resumed.model, straight.model)
+
+
+def test_float_labels_ask_for_an_own_objective():
+    batch = {"input_ids": torch.ones(2, 3, dtype=torch.long), "labels": torch.tensor([0.5, 1.5])}
+    with pytest.raises(ValueError, match="regression head"):
+        HFObjective(causal_lm=False)(_bert(), batch)

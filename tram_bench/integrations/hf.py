@@ -97,6 +97,9 @@ class HFObjective:
         if "labels" not in inputs:
             raise ValueError(f"a training batch needs 'labels' (it has {sorted(inputs)})")
         labels = inputs.pop("labels")
+        if labels.is_floating_point():
+            raise ValueError("HFObjective handles class and token labels (integers); for a regression head pass "
+                             "MethodTrainer(objective=...) with its own loss")
         if noise is not None:
             inputs = _noised_inputs(model, inputs, noise)
         if self.causal_lm:

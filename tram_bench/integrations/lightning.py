@@ -48,7 +48,8 @@ class MethodModule(L.LightningModule):
     ``cosine``), ``warmup_steps``, ``poly_power`` and ``total_steps`` (default: the Trainer's
     ``max_steps``, else its batches per run divided by ``accumulation``, rounded up) set the loop's
     step; ``method_seed`` seeds the method's noise generator. Raises ValueError for an unknown method,
-    bad hyperparameters or bad arguments here, and at ``configure_optimizers`` for a mixed-precision Trainer.
+    bad hyperparameters or bad arguments here, and at ``configure_optimizers`` for a mixed-precision
+    Trainer or more than one process.
     """
 
     def __init__(
@@ -106,6 +107,9 @@ class MethodModule(L.LightningModule):
         return math.ceil(self.trainer.estimated_stepping_batches / self.accumulation)
 
     def configure_optimizers(self) -> dict[str, Any]:
+        if self.trainer.world_size > 1:
+            # The passes run on this process's model; DDP would need every pass's gradients reduced.
+            raise ValueError(f"MethodModule runs in one process; this Trainer has world_size {self.trainer.world_size}")
         precision = str(self.trainer.precision)
         if precision not in FULL_PRECISIONS:
             raise ValueError(f"MethodModule: Trainer(precision={precision!r}) would autocast the method's passes "
