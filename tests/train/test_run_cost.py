@@ -94,11 +94,13 @@ def test_asset_build_is_recorded_apart_from_the_runs_cost(cache, tmp_path):
     second = run_cell(_spec("asset_task_support:SlowAssetTask", method="sam"), tmp_path)
     assert first["status"] == second["status"] == "ok"
     assert first["asset_time_s"] >= BUILD_S
-    assert second["asset_time_s"] < 0.05  # found ready: nothing to build or wait for
+    assert second["asset_time_s"] < BUILD_S / 10  # found ready: nothing to build or wait for
     for record in (first, second):
         assert record["setup_time_s"] < BUILD_S / 2
-        assert record["wall_time_s"] < elapsed - BUILD_S + 0.05
-    assert first["wall_time_s"] + first["asset_time_s"] == pytest.approx(elapsed, abs=0.1)
+    assert first["wall_time_s"] < elapsed - BUILD_S + 0.05  # the build is outside the first run's wall time
+    # The run's own clocks are inside the outer one (which also holds run_cell's bookkeeping, so only an
+    # upper bound holds on a loaded machine): wall time and asset time never overlap.
+    assert BUILD_S <= first["wall_time_s"] + first["asset_time_s"] <= elapsed + 1e-3
 
     from tram_bench.store.collector import collect
     from tram_bench.store.query import open_db
