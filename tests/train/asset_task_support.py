@@ -33,3 +33,25 @@ class SlowAssetTask(SyntheticShiftTask):
         d = cached(*ASSET, build_slow_asset)
         assert (d / "weights.txt").read_text() == "built\n"
         return super().build_model()
+
+
+HEAVY_ASSET = ("test-heavy-asset", {"asset": "heavy", "version": 1})
+HEAVY_MB = 200
+
+
+def build_heavy_asset(tmp: Path) -> None:
+    """A build that touches ``HEAVY_MB`` MiB (a pre-training's activations), then writes a small asset."""
+    import numpy as np
+
+    scratch = np.ones(HEAVY_MB * 2**20 // 8)  # written, so every page is resident
+    (tmp / "weights.txt").write_text(f"built {scratch.sum() > 0}\n")
+    del scratch
+
+
+class HeavyAssetTask(SyntheticShiftTask):
+    id = "heavy-asset"
+
+    def build_model(self):
+        d = cached(*HEAVY_ASSET, build_heavy_asset)
+        assert (d / "weights.txt").read_text() == "built True\n"
+        return super().build_model()

@@ -13,6 +13,10 @@ A worker process runs many cells one after another, so the process's lifetime hi
   minus the RSS at the start, in MiB: the resident memory the run added on top of what the process
   already held (the interpreter, torch, modules imported and in-memory caches filled by earlier
   runs). This costs two small file writes and reads per run instead of a fork per run.
+- Cached assets built during the run (a one-off pretraining, data read once per worker) are not the
+  run's: around each build (``ASSET_CLOCK.watcher``) the peak so far is kept, the resident memory the
+  build leaves behind is moved into the baseline, and the peak counter is reset again, so the run
+  that happened to build an asset reports what the runs that found it ready report.
 - Elsewhere (no ``/proc/self/clear_refs``, or a kernel that refuses the reset): ``None``. No per-run
   figure is honest there, and the lifetime high-water mark is the number this module replaces.
 """
@@ -61,8 +65,13 @@ class PeakMemory:
     def __init__(self, device: Any) -> None:
         self._cuda = device if getattr(device, "type", str(device)).startswith("cuda") else None
         self._rss_at_start_kib: int | None = None
+        self._peak_before_assets_kib = 0  # the run's own peak before its latest asset build
+        self._rss_before_asset_kib: int | None = None
 
     def start(self) -> None:
+        from tram_bench.util.files import ASSET_CLOCK
+
+        ASSET_CLOCK.watcher = self  # replaces the meter of an earlier run of this process, ended or failed
         if self._cuda is not None:
             import torch
 
@@ -77,6 +86,28 @@ class PeakMemory:
         except OSError:
             self._rss_at_start_kib = None
 
+    def asset_started(self) -> None:
+        """An asset build begins (``ASSET_CLOCK``): keep the run's peak so far (CPU)."""
+        if self._cuda is not None or self._rss_at_start_kib is None:
+            return
+        try:
+            self._peak_before_assets_kib = max(self._peak_before_assets_kib,
+                                               _status_kib("VmHWM") - self._rss_at_start_kib)
+            self._rss_before_asset_kib = _status_kib("VmRSS")
+        except OSError:
+            self._rss_at_start_kib = None
+
+    def asset_finished(self) -> None:
+        """An asset build ended: what it left resident joins the baseline, and the peak counter restarts."""
+        if self._cuda is not None or self._rss_at_start_kib is None or self._rss_before_asset_kib is None:
+            return
+        try:
+            self._rss_at_start_kib += max(0, _status_kib("VmRSS") - self._rss_before_asset_kib)
+            _CLEAR_REFS.write_text(_RESET_PEAK_RSS)
+        except OSError:
+            self._rss_at_start_kib = None
+        self._rss_before_asset_kib = None
+
     def peak_mb(self) -> float | None:
         if self._cuda is not None:
             import torch
@@ -88,4 +119,4 @@ class PeakMemory:
             peak = _status_kib("VmHWM")
         except OSError:
             return None
-        return max(0, peak - self._rss_at_start_kib) / _KIB_PER_MIB
+        return max(0, self._peak_before_assets_kib, peak - self._rss_at_start_kib) / _KIB_PER_MIB

@@ -107,6 +107,9 @@ class AssetClock:
         self._seconds = 0.0
         self._lock = threading.Lock()
         self._depth = threading.local()
+        # The meter of the run in progress in this process (train.memory.PeakMemory), told about every
+        # outermost asset block so the run's peak memory leaves the asset's own out, as its clocks do.
+        self.watcher: Any = None
 
     def seconds(self) -> float:
         with self._lock:
@@ -118,6 +121,9 @@ class AssetClock:
         build that needs another asset) count once: only the outermost one adds its time."""
         depth = getattr(self._depth, "value", 0)
         self._depth.value = depth + 1
+        watchers = [self.watcher] if depth == 0 and self.watcher is not None else []
+        for w in watchers:
+            w.asset_started()
         t0 = time.perf_counter()
         try:
             yield
@@ -127,6 +133,8 @@ class AssetClock:
             if depth == 0:
                 with self._lock:
                     self._seconds += elapsed
+            for w in reversed(watchers):
+                w.asset_finished()
 
 
 ASSET_CLOCK = AssetClock()
