@@ -14,9 +14,8 @@ true; this adapter sets it (when unset) in the process that logs. The file store
 SQLite because each run is its own directory, so parallel workers never contend for one database file,
 and because a new SQLite store spends seconds on schema migrations.
 
-Rows are sent in batches, every :data:`FLUSH_SECS` seconds and at the end, by one background thread: each
-``log_batch`` call of the file store first reads the run's ``meta.yaml``, and then opens and appends to one
-file per value, file-system work that would otherwise stop the training loop for milliseconds a row.
+Rows are sent in batches, every :data:`FLUSH_SECS` seconds and at the end: each ``log_batch`` call of the
+file store first reads the run's ``meta.yaml`` before it appends to one file per value.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ import json
 import os
 import re
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -112,9 +110,6 @@ class MlflowTracker:
         self.client.log_dict(self.id, run.config, "spec.json")
         self.pending: list[Any] = []
         self.flushed_at = time.monotonic()
-        # One thread, so batches reach the store in order; finish() waits for it and re-raises its errors.
-        self.sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tram-bench-mlflow")
-        self.sent: list[Future] = []
 
     def log(self, step: int, scalars: Mapping[str, float]) -> None:
         from mlflow.entities import Metric
@@ -125,17 +120,14 @@ class MlflowTracker:
             self.flush()
 
     def flush(self) -> None:
-        """Hand the rows logged since the last flush to the sending thread."""
+        """Send the rows logged since the last flush."""
         for chunk in _chunks(self.pending, MAX_METRICS_PER_BATCH):
-            self.sent.append(self.sender.submit(self.client.log_batch, self.id, metrics=chunk))
+            self.client.log_batch(self.id, metrics=chunk)
         self.pending, self.flushed_at = [], time.monotonic()
 
     def finish(self, summary: FinalSummary) -> None:
         self.log(summary.step, summary.scalars)
         self.flush()
-        self.sender.shutdown(wait=True)
-        for sent in self.sent:
-            sent.result()
         self.client.set_tag(self.id, STATUS_TAG, summary.status)
         if summary.error:
             self.client.set_tag(self.id, "tram_bench.error", summary.error[:5000])
