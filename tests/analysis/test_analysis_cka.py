@@ -50,3 +50,15 @@ def test_bad_inputs_raise():
         linear_cka(np.ones((5, 2)), _features(5, 2, 0))
     with pytest.raises(ValueError, match="NaN"):
         linear_cka(np.full((3, 1), np.nan), _features(3, 1, 0))
+
+
+def test_two_examples_always_give_one_which_is_why_validate_asks_for_three():
+    """Two centred examples span one direction, so linear CKA is 1 for any two representations
+    (the budget rule CKA_MIN_EXAMPLES = 3 in tram_bench.suite.train_rules); three examples can tell."""
+    from tram_bench.suite.train_rules import CKA_MIN_EXAMPLES
+
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        assert linear_cka(rng.normal(size=(2, 7)), rng.normal(size=(2, 4))) == pytest.approx(1.0)
+    n = CKA_MIN_EXAMPLES
+    assert linear_cka(rng.normal(size=(n, 7)), rng.normal(size=(n, 4))) < 0.999

@@ -96,7 +96,8 @@ def test_cli_run_stores_analysis_error_and_retry_failed_skips_it(tmp_path, capsy
 
 
 @pytest.mark.parametrize(("analysis", "train", "key", "message"), [
-    ("[cka]", "{analysis_examples: 1}", "train.analysis_examples", "must be >= 2 for the cka analysis"),
+    ("[cka]", "{analysis_examples: 1}", "train.analysis_examples", "must be >= 3 for the cka analysis"),
+    ("[cka]", "{analysis_examples: 2}", "train.analysis_examples", "must be >= 3 for the cka analysis"),
     ("[sharpness]", "{analysis_examples: 16, sharpness_batch_size: 32}", "train.sharpness_batch_size",
      "sharpness_batch_size (32) must be <= analysis_examples (16)"),
     ("[sharpness]", "{analysis_examples: 16}", "train.analysis_examples",  # the batch size is the default
@@ -116,7 +117,7 @@ def test_validate_accepts_budgets_that_work_or_are_unused(tmp_path, capsys):
     suite = tmp_path / "s.yaml"
     # One example is fine without CKA; a large sharpness batch is fine without sharpness.
     for analysis, train in (("[sharpness]", "{analysis_examples: 1, sharpness_batch_size: 1}"),
-                            ("[cka]", "{analysis_examples: 2, sharpness_batch_size: 64}"),
+                            ("[cka]", "{analysis_examples: 3, sharpness_batch_size: 64}"),
                             ("[]", "{analysis_examples: 1}")):
         suite.write_text(f"suite: s\nseeds: [0]\nanalysis: {analysis}\ntrain: {train}\n"
                          "tasks:\n  - id: synthetic\nmethods:\n  - id: sgd\n")

@@ -11,8 +11,9 @@ from tram_bench.suite.errors import KeyPath
 from tram_bench.suite.spec import RunSpec
 from tram_bench.tasks.train_setup import run_steps
 
-# Linear CKA centres the features over the examples: one example leaves nothing to compare.
-CKA_MIN_EXAMPLES = 2
+# Linear CKA centres the features over the examples: n centred examples span at most n - 1 directions,
+# so with 2 examples both Gram matrices are rank one and equal up to scale: CKA is 1 whatever the model.
+CKA_MIN_EXAMPLES = 3
 
 
 def check_analysis_budget(train: dict[str, Any], analyses: tuple[str, ...]) -> list[tuple[str, str, str]]:
