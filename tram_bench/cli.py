@@ -119,7 +119,7 @@ def cmd_plan(args) -> int:
     console.print(Text(", ".join(f"{v} {k}" for k, v in counts.items())))
     _plan_power(args, suite, results, console)
     if args.cost:
-        _plan_cost(args, specs, console)
+        _plan_cost(args, specs, console, getattr(suite, "design", None))
     elif args.gpu or args.tflops is not None or args.memory_gb is not None or args.efficiency is not None:
         raise UserError("--gpu, --tflops, --memory-gb and --efficiency apply to --cost")
     return 0
@@ -138,7 +138,7 @@ def _plan_power(args, suite, results: Path, console) -> None:
         console.print(Text(line))
 
 
-def _plan_cost(args, specs, console) -> None:
+def _plan_cost(args, specs, console, design) -> None:
     """The cost section of ``plan --cost`` (tram_bench/report/projection.py): memory, FLOPs, GPU-hours."""
     from rich.text import Text
 
@@ -154,7 +154,7 @@ def _plan_cost(args, specs, console) -> None:
         raise UserError("give either --gpu NAME or --tflops X --memory-gb Y, not both")
     gpu = custom_gpu(args.tflops, args.memory_gb) if args.tflops is not None else GPUS[args.gpu or DEFAULT_GPU]
     try:
-        lines = cost_section(specs[0].suite, specs, gpu=gpu, efficiency=efficiency)
+        lines = cost_section(specs[0].suite, specs, gpu=gpu, efficiency=efficiency, design=design)
     except ValueError as exc:  # an unreadable measurement file names itself
         raise UserError(str(exc)) from None
     for line in lines:

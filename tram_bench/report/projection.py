@@ -224,7 +224,37 @@ def run_steps_of(spec: Any) -> int | None:
     return max(1, int(round(train["epochs"] * max(1, n // int(train["batch_size"])))))
 
 
-def cost_section(suite: str, specs: Sequence[Any], *, gpu: Gpu, efficiency: float) -> list[str]:
-    """The lines ``plan --cost`` prints for ``specs`` (with the suite's saved rehearsal measurements)."""
+def cost_section(suite: str, specs: Sequence[Any], *, gpu: Gpu, efficiency: float, design: Any = None) -> list[str]:
+    """The lines ``plan --cost`` prints for ``specs`` (with the suite's saved rehearsal measurements), and with
+    the suite's ``design``, the seeds and GPU-hours of a run that can reach alpha (:func:`powered_line`)."""
     rows = project_suite(specs, load_measurements(suite), gpu=gpu, efficiency=efficiency, steps_of=run_steps_of)
-    return cost_lines(suite, rows, gpu, efficiency)
+    lines = cost_lines(suite, rows, gpu, efficiency)
+    return lines + ([powered_line(design, rows, gpu)] if design is not None else [])
+
+
+def powered_line(design: Any, rows: Sequence[CellCost], gpu: Gpu) -> str:
+    """How many seeds the suite's tests need before they can reach alpha at all, and the grid's GPU-hours at that
+    many seeds. ``design``: the suite's ``SuiteDesign`` (per task its m comparisons, seeds and alpha).
+
+    The floor of the exact Wilcoxon test is ``2 / 2**n`` (:func:`tram_bench.stats.paired.min_attainable_p`), so
+    with Holm over m comparisons no result can be significant below ``n = log2(2 m / alpha)`` seeds; 80% power
+    for a given effect needs more (the power section's "seeds needed", once earlier runs give the SD)."""
+    from tram_bench.stats.paired import min_attainable_p
+
+    floors = []
+    for t in design.tasks:
+        n = 1
+        while min_attainable_p(n, max(t.comparisons, 1)) >= design.alpha:
+            n += 1
+        floors.append((n, len(t.seeds), t.comparisons))
+    if not floors:
+        return "powered: no task has a baseline to compare with"
+    need = max(n for n, _, _ in floors)
+    have = max(k for _, k, _ in floors)
+    hours = sum(r.gpu_hours for r in rows if r.gpu_hours is not None)
+    ms = "/".join(str(m) for m in sorted({m for _, _, m in floors}))
+    text = (f"powered: with Holm over m = {ms} comparisons at alpha {design.alpha:g}, the exact test can reach alpha "
+            f"only from {need} seeds per task (this suite has {have})")
+    if need > have and have > 0:
+        text += f"; the grid at {need} seeds: {hours * need / have:,.0f} GPU-hours on {gpu.name}"
+    return text + "; 80% power for a given effect needs the seeds of the power section (from earlier runs' SD)"
