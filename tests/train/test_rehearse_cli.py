@@ -75,6 +75,9 @@ def test_plan_cost_projects_memory_flops_and_gpu_hours(isolated, capsys):
     from tram_bench.train.rehearsal.checkpoints import parameter_count
 
     assert f"{(2 * 3 + 4 * 2) * parameter_count(VIT, 102) * 197 * 128 / 1e12:.1f} TFLOP/step" in tram
+    # Holm over 7 comparisons: 2 / 2**n * 7 < 0.05 needs n = 9 seeds; the suite has 5.
+    powered = next(line for line in out.splitlines() if line.startswith("powered:"))
+    assert "reach alpha only from 9 seeds per task (this suite has 5)" in powered
 
 
 def test_plan_cost_says_what_would_make_a_cell_fit(isolated, capsys):
