@@ -191,22 +191,6 @@ def cost_lines(suite: str, rows: Sequence[CellCost], gpu: Gpu, efficiency: float
     return lines
 
 
-def relative_table(rows: Sequence[CellCost], base: str) -> list[dict[str, Any]]:
-    """Per method: projected memory and FLOPs per step relative to ``base`` (the suite's base optimizer), from
-    the first architecture's cells. Rows without a measurement are left out."""
-    ref = next((r for r in rows if r.method == base and r.measured), None)
-    if ref is None:
-        return []
-    out = []
-    for r in rows:
-        if not r.measured:
-            continue
-        out.append({"method": r.method, "cell": r.cell, "memory_gib": r.memory.total / GIB,
-                    "memory_ratio": r.memory.total / ref.memory.total,
-                    "flops_ratio": r.flops_per_step / ref.flops_per_step})
-    return out
-
-
 def run_steps_of(spec: Any) -> int | None:
     """Optimizer steps of one run of ``spec`` (``RunSpec``): ``train.steps``, or with ``train.epochs`` the
     training loop's rule on the task's documented training-set size (None when the task cannot bound it)."""
