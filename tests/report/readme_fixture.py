@@ -62,6 +62,7 @@ def build_store(results: Path) -> None:
     """Write ``results/tram-bench.duckdb`` in the collector's schema."""
     import duckdb
 
+    from tram_bench.store.records import resolve_kind
     from tram_bench.store.schema import TABLES, column_names, create_table_sql
 
     results.mkdir(parents=True, exist_ok=True)
@@ -79,7 +80,7 @@ def build_store(results: Path) -> None:
                        method_version="1", hparams=hp, task_params="{}", train="{}", seed=seed, status="ok",
                        started_at="2026-01-01 00:00:00+00", finished_at="2026-01-01 00:01:00+00", wall_time_s=10.0,
                        steps=100, selected_step=100, forward=100, backward=100, device="cpu", precision="fp32",
-                       world_size=1, git_commit="fixture")
+                       world_size=1, git_commit="fixture", task_family=family, method_kind=resolve_kind(method))
             cols = list(run)
             con.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                         [run[c] for c in cols])

@@ -12,6 +12,9 @@ from typing import Any
 
 import duckdb
 
+# What the collector fills in for a record without them: the registries' family and kind.
+from tram_bench.store.records import resolve_family, resolve_kind
+
 SCHEMA = (
     """CREATE TABLE runs (
         run_id VARCHAR PRIMARY KEY, suite VARCHAR, task VARCHAR, task_label VARCHAR, task_version VARCHAR,
@@ -20,7 +23,8 @@ SCHEMA = (
         eval_time_s DOUBLE, steps BIGINT, selected_step BIGINT, forward BIGINT, backward BIGINT,
         step_time_s DOUBLE, peak_memory_mb DOUBLE, examples_per_s DOUBLE, tokens_per_s DOUBLE,
         git_commit VARCHAR, tram_bench_version VARCHAR, torch_version VARCHAR, cuda_version VARCHAR,
-        device VARCHAR, device_name VARCHAR, precision VARCHAR, world_size INTEGER, error VARCHAR)""",
+        device VARCHAR, device_name VARCHAR, precision VARCHAR, world_size INTEGER, error VARCHAR,
+        task_family VARCHAR, method_kind VARCHAR)""",
     """CREATE TABLE metrics (
         run_id VARCHAR, checkpoint VARCHAR, domain VARCHAR, split VARCHAR, metric VARCHAR, value DOUBLE,
         in_domain BOOLEAN, higher_is_better BOOLEAN)""",
@@ -106,12 +110,12 @@ class StoreBuilder:
         self.con.execute(
             "INSERT INTO runs VALUES (?, ?, ?, ?, '1', ?, '1', ?, '{}', ?, ?, ?, TIMESTAMPTZ '2024-01-01 00:00:00+00', "
             "TIMESTAMPTZ '2024-01-01 00:01:00+00', ?, ?, 1.0, ?, ?, ?, ?, ?, ?, 1000.0, NULL, ?, '0.1.0', '2.5.0', NULL, "
-            "?, 'test cpu', 'fp32', 1, ?)",
+            "?, 'test cpu', 'fp32', 1, ?, ?, ?)",
             [
                 rid, suite, task, label or task, method, json.dumps(hp, sort_keys=True),
                 json.dumps({"steps": steps}), seed, status, wall_time_s, wall_time_s - 1.0, steps, steps,
                 fwd * steps, bwd * steps, step_time_s, peak_memory_mb, git_commit, device,
-                None if status == "ok" else "boom",
+                None if status == "ok" else "boom", resolve_family(task), resolve_kind(method),
             ],
         )
         if status == "ok" and metrics:

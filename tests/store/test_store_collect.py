@@ -69,7 +69,7 @@ def test_failed_and_diverged_runs_are_stored_with_their_error(results):
     collect(results)
     rows = dict((r[0], r[1:]) for r in _rows(results, "runs"))
     assert rows[failed.run_id][10:11] == ("failed",)
-    assert rows[failed.run_id][-2:] == ("RuntimeError: boom", None)  # error, analysis_error
+    assert rows[failed.run_id][-4:-2] == ("RuntimeError: boom", None)  # error, analysis_error
     assert rows[diverged.run_id][10] == "diverged"
     assert _rows(results, "metrics") == []
 
@@ -120,7 +120,7 @@ def test_a_rerun_replaces_the_runs_rows(results):
     stats = collect(results)
     assert (stats.ingested, stats.updated, stats.skipped) == (0, 1, 0)
     (row,) = _rows(results, "runs")
-    assert row[11] == "ok" and row[-2:] == (None, None)  # error, analysis_error
+    assert row[11] == "ok" and row[-4:-2] == (None, None)  # error, analysis_error
     assert [(m[2], m[5]) for m in _rows(results, "metrics", "domain")] == [("a", 0.75), ("b", 0.5)]
     # Re-running a finished run with fewer metrics leaves none of the old ones behind.
     write_run(results, spec, metrics=[metric("c", 0.125)])

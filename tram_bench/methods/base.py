@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from tram_bench.contract import InputNoise, Objective, Output
+from tram_bench.methods import kinds
 
 
 @dataclass
@@ -77,11 +78,14 @@ class Method(ABC):
     Subclasses declare ``id`` (the suite's method id), ``version`` (bump when numerics change: it is
     part of every run id), ``passes`` (forward, backward) per step as in the paper's Table 1, and
     ``Hparams`` (a dataclass deriving from :class:`BaseHparams`; its defaults are the paper's, and it
-    is the one place those defaults live).
+    is the one place those defaults live). ``kind`` (one of :data:`tram_bench.methods.kinds.KINDS`)
+    travels in every run record (``CellDoc.method_kind``); the step recipes below set it, so a
+    plugin that subclasses one of them is classified as what it is; it is not part of any run id.
     """
 
     id: ClassVar[str]
     version: ClassVar[str] = "1"
+    kind: ClassVar[str] = kinds.OTHER
     passes: ClassVar[tuple[int, int]]
     Hparams: ClassVar[type[BaseHparams]] = BaseHparams
 

@@ -28,6 +28,7 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor, nn
 
+from tram_bench.methods import kinds
 from tram_bench.methods.base import StepContext, StepStats
 from tram_bench.methods.hparams import SAMHparams, check_number
 from tram_bench.methods.passes import StepMethod, StepRun
@@ -124,6 +125,7 @@ class SAMOrBaseMethod(StepMethod):
     ``mean_passes(hparams, total_steps)``: the expected (forward, backward) passes per step."""
 
     passes = (2, 2)
+    kind = kinds.EFFICIENT
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -312,6 +314,7 @@ class MomentumSAMMethod(StepMethod):
 
     id = "msam"
     passes = (1, 1)
+    kind = kinds.EFFICIENT
     Hparams = MomentumSAMHparams
 
     def build_optimizer(self, params: list[nn.Parameter], base_cls: type, base_kwargs: dict) -> torch.optim.Optimizer:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from tram_bench.methods import kinds
 from tram_bench.methods.base import StepContext, StepStats
 from tram_bench.methods.hparams import AdamHparams, SGDHparams
 from tram_bench.methods.passes import StepMethod
@@ -11,6 +12,7 @@ from tram_bench.methods.passes import StepMethod
 
 class PlainMethod(StepMethod):
     passes = (1, 1)
+    kind = kinds.PLAIN
 
     def step(self, micro_batches: Sequence[Any], ctx: StepContext) -> StepStats:
         run = self.new_run(micro_batches, ctx)

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from tram_bench.methods import kinds
 from tram_bench.methods.base import StepContext, StepStats
 from tram_bench.methods.hparams import AdaptiveHparams, ASAMHparams, FisherSAMHparams, SAMHparams
 from tram_bench.methods.passes import StepMethod
@@ -28,6 +29,7 @@ def build_asam(hp: AdaptiveHparams, params: list[nn.Parameter], base_cls: type, 
 
 class SharpnessMethod(StepMethod):
     passes = (2, 2)
+    kind = kinds.SAM_FAMILY
 
     def step(self, micro_batches: Sequence[Any], ctx: StepContext) -> StepStats:
         run = self.new_run(micro_batches, ctx)

@@ -26,6 +26,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from tram_bench.methods import kinds
 from tram_bench.methods.base import StepContext, StepStats
 from tram_bench.methods.hparams import TRAMFisherHparams, TRAMHparams, TRAMXHparams
 from tram_bench.methods.passes import Measure, StepMethod
@@ -35,6 +36,7 @@ from tram_bench.optim.tram import TRAM
 
 class TRAMMethod(StepMethod):
     passes = (3, 2)
+    kind = kinds.TRAM
 
     def build_optimizer(self, params: list[nn.Parameter], base_cls: type, base_kwargs: dict) -> torch.optim.Optimizer:
         return TRAM(params, base_cls, eta=self.hparams.eta, **base_kwargs)
@@ -108,6 +110,7 @@ class TRAMFisherMethod(StepMethod):
 
     id = "tram-fisher"
     passes = (2, 2)
+    kind = kinds.TRAM
     Hparams = TRAMFisherHparams
 
     def build_optimizer(self, params: list[nn.Parameter], base_cls: type, base_kwargs: dict) -> torch.optim.Optimizer:

@@ -34,6 +34,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from tram_bench.methods import kinds
 from tram_bench.methods.base import StepContext, StepStats
 from tram_bench.methods.hparams import (
     ASAMMESAHparams,
@@ -50,6 +51,8 @@ from tram_bench.methods.targets import AveragedWeights, NoisedInputs, PreviousWe
 
 class PenaltyMethod(StepMethod):
     """Shared by the baselines and the ASAM combinations: the penalty ``lam * D(target || current)``."""
+
+    kind = kinds.TRUST_REGION
 
     def penalty(self, *, reuse: bool = False) -> Measure:
         assert self.target is not None

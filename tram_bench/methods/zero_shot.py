@@ -12,12 +12,14 @@ from typing import Any, Sequence
 
 import torch
 
+from tram_bench.methods import kinds
 from tram_bench.methods.base import BaseHparams, Method, StepContext, StepStats
 
 
 class ZeroShotMethod(Method):
     id = "zero-shot"
     passes = (0, 0)
+    kind = kinds.ZERO_SHOT
     trains = False
     Hparams = BaseHparams
 

@@ -1,38 +1,35 @@
-"""The kind of a method (plain, SAM family, TRAM, trust region, zero-shot), for the site's filters.
+"""Method kinds and task families as the store records them, for the site's filters.
 
-The one place the report classifies methods: by the method class's base in ``tram_bench.methods``
-(resolved through the registry, so spelling variants and plugins resolve as in a suite). A method id that
-cannot be resolved (a lost plugin) is ``"other"``.
+The report never classifies a method by its id nor imports a task to learn its family: each run record
+carries both (``CellDoc.method_kind``, ``CellDoc.task_family``), and the collector resolves them once for
+records written before that (``tram_bench.store.records``). A method or task without any run with
+them is :data:`~tram_bench.methods.kinds.OTHER` / None.
 """
 
 from __future__ import annotations
 
-import functools
+from typing import Mapping
 
-KINDS = ("plain", "SAM family", "TRAM", "trust region", "zero-shot", "other")
+from tram_bench.methods.kinds import KINDS, OTHER
 
 
-@functools.lru_cache(maxsize=None)
-def method_kind(method: str) -> str:
-    """One of ``KINDS`` for a method id; never raises."""
-    try:
-        from tram_bench.methods.plain import PlainMethod
-        from tram_bench.methods.registry import METHODS
-        from tram_bench.methods.sam_family import SharpnessMethod
-        from tram_bench.methods.tram import TRAMFisherMethod, TRAMMethod
-        from tram_bench.methods.trust_region import PenaltyMethod
-        from tram_bench.methods.zero_shot import ZeroShotMethod
+def method_kinds(con) -> dict[str, str]:
+    """``{method id: kind}`` over the store's ``runs`` (one of ``KINDS``)."""
+    rows = con.execute("SELECT method, min(method_kind) FROM runs WHERE method_kind IS NOT NULL "
+                       "GROUP BY method").fetchall()
+    return {m: k for m, k in rows}
 
-        cls = METHODS.get(method)
-    except Exception:  # noqa: BLE001 - an unknown or broken method id only loses its kind
-        return "other"
-    if not isinstance(cls, type):
-        return "other"
-    for base, kind in ((TRAMMethod, "TRAM"), (TRAMFisherMethod, "TRAM"), (SharpnessMethod, "SAM family"),
-                       (PenaltyMethod, "trust region"), (PlainMethod, "plain"), (ZeroShotMethod, "zero-shot")):
-        if issubclass(cls, base):
-            return kind
-    return "other"
+
+def task_families(con) -> dict[str, str]:
+    """``{task id: family}`` over the store's ``runs`` (tasks without a recorded family are absent)."""
+    rows = con.execute("SELECT task, min(task_family) FROM runs WHERE task_family IS NOT NULL "
+                       "AND task_family <> '' GROUP BY task").fetchall()
+    return {t: f for t, f in rows}
+
+
+def kind_of(kinds: Mapping[str, str], method: str) -> str:
+    """The kind of ``method`` in ``kinds`` (from :func:`method_kinds`); ``OTHER`` when no run records one."""
+    return kinds.get(method, OTHER)
 
 
 def config_method(config: str) -> str:
@@ -41,4 +38,4 @@ def config_method(config: str) -> str:
     return config.split("[", 1)[0]
 
 
-__all__ = ["KINDS", "config_method", "method_kind"]
+__all__ = ["KINDS", "config_method", "kind_of", "method_kinds", "task_families"]

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterable
 
+from tram_bench.report.kinds import method_kinds
 from tram_bench.report.significance import AcrossRow, RankRow as RankIntervalRow, SignificanceResult, TaskTest
 from tram_bench.report.views import columns
 
@@ -283,6 +284,7 @@ class TaskReport:
     analysis: list[AnalysisRow]
     runs: list[RunRow]
     family: str | None = None
+    kinds: dict[str, str] = field(default_factory=dict)  # method id -> kind, as the store records it
     published_beside: list[PublishedTableView] = field(default_factory=list)
     analysis_points: list[AnalysisPoint] = field(default_factory=list)
     design: TaskTest | None = None
@@ -311,6 +313,7 @@ class SuiteReport:
     cd_ranks: dict[str, float] = field(default_factory=dict)  # empty below 5 tasks
     cd_cliques: list[list[str]] = field(default_factory=list)
     stale: list[StaleRun] = field(default_factory=list)  # every stale run of the suite, any task label
+    kinds: dict[str, str] = field(default_factory=dict)  # method id -> kind (report/kinds.py), shared by its tasks
 
     @property
     def n_stale(self) -> int:
@@ -450,7 +453,7 @@ def _metric_tables(v: _Views, suite: str, task_label: str) -> list[MetricTable]:
 
 
 def _task_report(v: _Views, suite: str, tc: dict[str, Any],
-                 family_of: Callable[[str], str | None] | None) -> TaskReport:
+                 family_of: Callable[[str], str | None] | None, kinds: dict[str, str]) -> TaskReport:
     con = v.con
     label = tc["task_label"]
     args = (suite, label)
@@ -537,7 +540,7 @@ def _task_report(v: _Views, suite: str, tc: dict[str, Any],
         primary_metric=pm[0] if pm else None, tables=_metric_tables(v, suite, label), severity=severity,
         gains=gains, correlations=correlations, significance=significance, cost=cost, equal_compute=equal,
         comparison=comparison, analysis=analysis, runs=runs, analysis_points=analysis_points, design=design,
-        errors=errors, stale=stale,
+        errors=errors, stale=stale, kinds=kinds,
     )
     if family_of is not None and not comparison:
         report.family = family_of(report.task)
@@ -548,9 +551,13 @@ def _task_report(v: _Views, suite: str, tc: dict[str, Any],
 
 def load_report(con, task: str | None = None,
                 family_of: Callable[[str], str | None] | None = None) -> list[SuiteReport]:
-    """Every suite (or only the tasks whose label or id is ``task``), from views made by create_views."""
+    """Every suite (or only the tasks whose label or id is ``task``), from views made by create_views.
+
+    ``family_of``: a task id's family, to place the paper's tables of that family beside the task (None:
+    no published tables); ``report.kinds.task_families(con).get`` reads the families the runs record."""
     suites = []
     v = _Views(con)
+    kinds = method_kinds(con)
     for sc in _dicts(con, "SELECT * FROM suite_completeness ORDER BY suite"):
         tcs = _dicts(con, "SELECT * FROM task_completeness WHERE suite = ? ORDER BY task_label", (sc["suite"],))
         if task is not None:
@@ -565,7 +572,7 @@ def load_report(con, task: str | None = None,
         ]
         suites.append(SuiteReport(
             suite=sc["suite"], completeness=_completeness(sc),
-            tasks=[_task_report(v, sc["suite"], t, family_of) for t in tcs], ranks=ranks,
+            tasks=[_task_report(v, sc["suite"], t, family_of, kinds) for t in tcs], ranks=ranks, kinds=kinds,
             **_suite_summary(con, sc["suite"]),
         ))
     return suites
@@ -632,14 +639,3 @@ def published_tables_for_family(con, family: str) -> list[PublishedTableView]:
     ids = [r[0] for r in con.execute(
         "SELECT table_id FROM published_family_map WHERE family = ? ORDER BY position", [family]).fetchall()]
     return published_tables(con, ids) if ids else []
-
-
-def registry_family(task_id: str) -> str | None:
-    """The ``family`` of a registered task, or None when it cannot be resolved (never raises)."""
-    try:
-        from tram_bench.tasks.registry import TASKS
-
-        return getattr(TASKS.get(task_id), "family", None)
-    except Exception:  # noqa: BLE001 - an unknown or broken task only loses its published comparison
-        return None
-

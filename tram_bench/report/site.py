@@ -37,7 +37,7 @@ from tram_bench.report.curves import RunCurves, read_curves
 from tram_bench.report.downloads import TABLES_DIR, PageTables, TableFile, rows_of, write_tables
 from tram_bench.report.formatting import fmt, fmt_interval, fmt_p, fmt_pm, fmt_ratio, fmt_signed
 from tram_bench.report.htmlkit import Cell, HtmlTable, download_links, h, page, text_cell
-from tram_bench.report.kinds import KINDS, config_method, method_kind
+from tram_bench.report.kinds import KINDS, config_method, kind_of, task_families
 from tram_bench.report.run_page import RUNS_DIR, run_page, run_page_name
 from tram_bench.report.model import (
     ID_AVG,
@@ -51,7 +51,6 @@ from tram_bench.report.model import (
     direction_words,
     load_report,
     published_tables,
-    registry_family,
 )
 from tram_bench.report.terminal import ensure_views
 from tram_bench.report.views import ANALYSIS_METRICS
@@ -157,9 +156,9 @@ def _table_name(t: MetricTable) -> str:
     return f"{t.metric}-{t.checkpoint}-{t.split}"
 
 
-def metric_table_html(t: MetricTable, dl: PageTables | None = None, chart: bool = True) -> str:
-    """The table of one metric, checkpoint and split; ``chart``: the headline interval chart under it;
-    ``dl``: where its CSV/JSON go (none without)."""
+def metric_table_html(t: MetricTable, kinds: dict[str, str], dl: PageTables | None = None, chart: bool = True) -> str:
+    """The table of one metric, checkpoint and split; ``kinds``: method id -> kind (rows carry it for the
+    filters); ``chart``: the headline interval chart under it; ``dl``: where its CSV/JSON go (none without)."""
     headers = [(h("method"), True), (h("runs ok"), False)]
     for c in t.columns:
         tag = " (in-domain)" if c.in_domain else ""
@@ -177,7 +176,7 @@ def metric_table_html(t: MetricTable, dl: PageTables | None = None, chart: bool 
         status = f"{r.n_ok}/{r.n_cells}" + (" PARTIAL" if r.partial else "")
         cells = [text_cell(r.config), Cell(h(status), sort=r.n_ok, cls="partial" if r.partial else "")]
         cells += [_stat_cell(t, c.key, r.config) for c in t.columns]
-        table.add(cells, "partial" if r.partial else "", {"kind": method_kind(r.method)})
+        table.add(cells, "partial" if r.partial else "", {"kind": kind_of(kinds, r.method)})
     return table.render() + (headline_chart(t) if chart else "")
 
 
@@ -487,7 +486,7 @@ def _runs_section(t: TaskReport, out_dir: Path, results_dir: Path | None, run_pa
                    text_cell(r.finished_at or "–"),
                    Cell(h(fmt(r.asset_time_s)), sort=r.asset_time_s),
                    text_cell(r.analysis_error or "–"), Cell(record_link, cls="l")],
-                  data={"kind": method_kind(config_method(r.config))})
+                  data={"kind": kind_of(t.kinds, config_method(r.config))})
     return "<h2>Runs and provenance</h2>" + table.render()
 
 
@@ -517,13 +516,13 @@ def task_page(t: TaskReport, con, out_dir: Path, results_dir: Path | None, gener
     for m in primary:
         # The headline chart for the selected checkpoint only: the final one's differs by little and costs
         # as many bytes.
-        body.append(f"<h3>{h(m.checkpoint)} checkpoint</h3>" + metric_table_html(m, dl, chart=m is primary[0]))
+        body.append(f"<h3>{h(m.checkpoint)} checkpoint</h3>" + metric_table_html(m, t.kinds, dl, chart=m is primary[0]))
     if others:
         if dl is None:
             body.append("<details><summary>Other metrics and splits</summary>")
             for m in others:
                 body.append(f"<h3>{h(f'{m.metric}, {m.checkpoint} checkpoint, {m.split} split')}</h3>"
-                            + metric_table_html(m, chart=False))
+                            + metric_table_html(m, t.kinds, chart=False))
             body.append("</details>")
         else:
             items = "".join(f"<li>{h(f'{m.metric}, {m.checkpoint} checkpoint, {m.split} split')}: "
@@ -559,7 +558,7 @@ def _methods_table(s: SuiteReport, dl: PageTables | None) -> str:
         "Each method's mean over seeds in each task's headline column (the OOD average where the task has one), "
         "selected checkpoint, test split; ★ = best in the task. Filter the rows by method kind above."))
     for config, method in configs.items():
-        cells = [text_cell(config), text_cell(method_kind(method))]
+        cells = [text_cell(config), text_cell(kind_of(s.kinds, method))]
         for t, mt in boards:
             key = headline_key(mt)
             row = next((r for r in mt.rows if r.config == config), None)
@@ -569,10 +568,10 @@ def _methods_table(s: SuiteReport, dl: PageTables | None) -> str:
                 continue
             best = config in mt.best.get(key, set())
             cells.append(Cell(("★ " if best else "") + h(fmt(st.mean)), sort=st.mean, cls="best" if best else ""))
-            flat.append({"config": config, "method": method, "kind": method_kind(method), "task": t.task_label,
+            flat.append({"config": config, "method": method, "kind": kind_of(s.kinds, method), "task": t.task_label,
                          "column": key, "metric": mt.metric, "higher_is_better": mt.higher_is_better,
                          "mean": st.mean, "std": st.std, "ci95": st.ci95, "n": st.n, "best": best})
-        table.add(cells, data={"kind": method_kind(method)})
+        table.add(cells, data={"kind": kind_of(s.kinds, method)})
     if dl is not None:
         table.download = dl.add(rows_of(f"methods-{slug(s.suite)}", flat))
     return "<h3>Methods across tasks</h3>" + table.render()
@@ -610,7 +609,7 @@ def _across_section(s: SuiteReport, dl: PageTables | None = None) -> str:
             table.add([text_cell(r.config + (" ★" if r.best else "")), Cell(h(fmt(r.rank, 1)), sort=r.rank),
                        Cell(h(fmt(r.mean_rank, 2)), sort=r.mean_rank),
                        Cell(h(f"[{fmt(r.rank_low, 1)}, {fmt(r.rank_high, 1)}]"), sort=r.rank_low)],
-                      data={"kind": method_kind(config_method(r.config))})
+                      data={"kind": kind_of(s.kinds, config_method(r.config))})
         out.append(f'<h3>Rank intervals</h3><p class="note best-method">{h(best)}</p>' + table.render())
     if s.cd_ranks:
         svg = cd_diagram(s.cd_ranks, s.cd_cliques, title=f"{s.suite}: critical-difference diagram")
@@ -622,7 +621,7 @@ def _across_section(s: SuiteReport, dl: PageTables | None = None) -> str:
 
 def _filters(suites: list[SuiteReport]) -> str:
     """The index's filter form: method kind and task family (sort.js hides the rows that differ)."""
-    kinds = sorted({method_kind(r.method) for s in suites for t in s.tasks for mt in t.tables for r in mt.rows},
+    kinds = sorted({kind_of(s.kinds, r.method) for s in suites for t in s.tasks for mt in t.tables for r in mt.rows},
                    key=KINDS.index)
     families = sorted({t.family or "unknown" for s in suites for t in s.tasks})
     if not kinds and not families:
@@ -758,13 +757,14 @@ def _read_all_curves(suites: list[SuiteReport], results_dir: Path | None) -> dic
 
 
 def build_site(db_path_or_con, out_dir, results_dir=None, *,
-               family_of: Callable[[str], str | None] | None = registry_family) -> Path:
+               family_of: Callable[[str], str | None] | None = None) -> Path:
     """Write the static leaderboard into ``out_dir`` and return the path of ``index.html``.
 
     ``results_dir`` (optional): where the run directories are; with it every run found there gets a page
     under ``runs/`` (training curves from its ``metrics.jsonl``) and a link to its record. Every page's
     tables are also written as CSV and JSON under ``tables/``. The bytes depend only on the store and the
-    run directories: a rebuild writes identical files. Raises FileNotFoundError for a missing database
+    run directories: a rebuild writes identical files. ``family_of``: a task id's family, for the paper's
+    tables beside each task and the family filter (default: the family the store's runs record). Raises FileNotFoundError for a missing database
     and ``curves.RunDataError`` (one line, naming file and line) for an unreadable ``metrics.jsonl``,
     before any file is written."""
     con, owned = _open(db_path_or_con)
@@ -777,7 +777,7 @@ def build_site(db_path_or_con, out_dir, results_dir=None, *,
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         res = Path(results_dir) if results_dir is not None else None
-        suites = load_report(con, family_of=family_of)
+        suites = load_report(con, family_of=family_of or task_families(con).get)
         cit, url = con.execute("SELECT any_value(citation), any_value(url) FROM published_tables").fetchone()
         generated = _generated(con)
         curves = _read_all_curves(suites, res)  # before writing anything: a bad log stops the build cleanly

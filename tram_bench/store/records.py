@@ -7,6 +7,7 @@ A record that does not follow the run-directory format of docs/architecture.md r
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,8 +95,12 @@ RUN_FIELDS: tuple[tuple[str, str, str, str, bool], ...] = (
     ("world_size", "provenance.", "world_size", "int", False),
     ("error", "", "error", "str", False),
     ("analysis_error", "", "analysis_error", "str", False),
+    # Absent ("" or missing) in records written before cells carried them; the collector resolves those.
+    ("task_family", "spec.", "task_family", "str", False),
+    ("method_kind", "spec.", "method_kind", "str", False),
 )
-_TASK, _LABEL, _STATUS = 2, 3, 11  # positions in RUN_FIELDS that are checked after the loop
+_TASK, _LABEL, _METHOD, _STATUS = 2, 3, 5, 11  # positions in RUN_FIELDS that are checked after the loop
+_FAMILY, _KIND = len(RUN_FIELDS) - 2, len(RUN_FIELDS) - 1
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _MICROSECOND = dt.timedelta(microseconds=1)
@@ -130,6 +135,31 @@ def _object(record: dict, key: str) -> dict:
     if type(value) is not dict:
         raise _wrong("", key, "json", value)
     return value
+
+
+@functools.lru_cache(maxsize=None)
+def resolve_family(task: str) -> str | None:
+    """The ``family`` of a registered task, for a record written before cells carried it (resolved once
+    per task id and collector process); None when the task cannot be imported (a lost plugin)."""
+    from tram_bench.tasks.registry import TASKS
+
+    try:
+        return getattr(TASKS.get(task), "family", None) or None
+    except Exception:  # noqa: BLE001 - a task that no longer resolves only loses its family
+        return None
+
+
+@functools.lru_cache(maxsize=None)
+def resolve_kind(method: str) -> str:
+    """The ``kind`` of a registered method (tram_bench.methods.kinds), for a record written before cells
+    carried it (resolved once per method id and collector process); "other" when it cannot be imported."""
+    from tram_bench.methods import kinds
+    from tram_bench.methods.registry import METHODS
+
+    try:
+        return str(METHODS.get(method).kind)
+    except Exception:  # noqa: BLE001 - a method that no longer resolves is "other"
+        return kinds.OTHER
 
 
 def parse_record(dir_name: str, record: Any, done_text: str) -> ParsedRun:
@@ -181,6 +211,10 @@ def parse_record(dir_name: str, record: Any, done_text: str) -> ParsedRun:
         raise RecordError(f"the done marker says {marker!r} but record.json says {status!r}")
     if not row[_LABEL]:
         row[_LABEL] = row[_TASK]
+    if not row[_FAMILY]:
+        row[_FAMILY] = resolve_family(row[_TASK])
+    if not row[_KIND]:
+        row[_KIND] = resolve_kind(row[_METHOD])
     metrics = record.get("metrics")
     if metrics is not None and type(metrics) is not list:
         raise _wrong("", "metrics", "list", metrics)

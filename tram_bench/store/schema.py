@@ -11,7 +11,8 @@ inside one batch into errors. The primary keys below are the integrity checks we
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2  # 2: suite_design, suite_cells.baseline; runs.asset_time_s, runs.analysis_error
+SCHEMA_VERSION = 3  # 2: suite_design, suite_cells.baseline; runs.asset_time_s, runs.analysis_error;
+# 3: runs.task_family, runs.method_kind
 
 # (column, SQL type) in the order of architecture.md; the collector fills them in this order.
 RUNS_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -51,6 +52,8 @@ RUNS_COLUMNS: tuple[tuple[str, str], ...] = (
     ("world_size", "INTEGER"),
     ("error", "VARCHAR"),
     ("analysis_error", "VARCHAR"),
+    ("task_family", "VARCHAR"),
+    ("method_kind", "VARCHAR"),  # NULL only in an export made before the column existed
 )
 
 METRICS_COLUMNS: tuple[tuple[str, str], ...] = (

@@ -24,7 +24,7 @@ from tram_bench.suite.display import differing, format_value
 from tram_bench.suite.errors import KeyPath, SuiteError, one_line
 from tram_bench.suite.fieldtypes import FieldInfo, FieldTypeError, coerce, field_infos, grid_values, to_jsonable
 from tram_bench.suite.locations import SourceMap
-from tram_bench.suite.spec import RunSpec
+from tram_bench.suite.spec import RunSpec, descriptions
 from tram_bench.suite.train_rules import check_analysis_budget, check_train_combination
 from tram_bench.tasks.base import Task
 from tram_bench.tasks.train_setup import TrainSetup, value_problem
@@ -402,7 +402,7 @@ def _cells(suite: SuiteConfig, task_cells: list[TaskCell], method_cells: list[Me
                     suite=suite.suite, task=tc.entry.id, task_version=str(tc.task_cls.version),
                     task_params=tc.params, train=tc.train, method=mc.entry.id,
                     method_version=str(mc.method_cls.version), hparams=mc.hparams, seed=seed,
-                    analysis=tuple(suite.analysis), label=tc.label,
+                    analysis=tuple(suite.analysis), label=tc.label, **descriptions(tc.task_cls, mc.method_cls),
                 )
                 rid = spec.run_id
                 if rid not in seen:

@@ -22,9 +22,13 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from typing import TYPE_CHECKING
+
 from tram_bench.suite.fieldtypes import coerce, field_infos, to_jsonable
-from tram_bench.tasks.train_setup import TrainSetup
 from tram_bench.util.hashing import derive_seed, stable_hash
+
+if TYPE_CHECKING:  # imported where a document is decoded: readers of documents stay free of tram_bench.tasks
+    from tram_bench.tasks.train_setup import TrainSetup
 
 
 @dataclass(frozen=True)
@@ -49,11 +53,16 @@ class CellDoc:
     analysis: tuple[str, ...] = ()
     # Per-task display label when one suite holds the same task id twice with different params.
     label: str = field(default="", compare=False)
+    # What readers of results group by without importing the task or method: the task class's
+    # ``family`` and the method class's ``kind`` (tram_bench.methods.kinds). Descriptions, not
+    # identity: "" in documents written before they existed (the collector resolves those once).
+    task_family: str = field(default="", compare=False)
+    method_kind: str = field(default="", compare=False)
 
     def identity(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d.pop("suite")
-        d.pop("label")
+        for description in ("suite", "label", "task_family", "method_kind"):
+            d.pop(description)
         d["analysis"] = sorted(self.analysis)
         return d
 
@@ -118,6 +127,8 @@ class RunSpec:
     seed: int
     analysis: tuple[str, ...] = ()
     label: str = field(default="", compare=False)
+    task_family: str = field(default="", compare=False)  # the task class's ``family``
+    method_kind: str = field(default="", compare=False)  # the method class's ``kind``
 
     @functools.cached_property
     def doc(self) -> CellDoc:
@@ -127,6 +138,7 @@ class RunSpec:
             task_params={} if self.task_params is None else to_jsonable(self.task_params),
             train=to_jsonable(self.train), method=self.method, method_version=self.method_version,
             hparams=to_jsonable(self.hparams), seed=self.seed, analysis=tuple(self.analysis), label=self.label,
+            task_family=self.task_family, method_kind=self.method_kind,
         )
 
     @property
@@ -176,6 +188,7 @@ def typed(doc: CellDoc) -> RunSpec:
     """The :class:`RunSpec` of a document (see :meth:`RunSpec.from_json`)."""
     from tram_bench.methods.registry import METHODS
     from tram_bench.tasks.registry import TASKS
+    from tram_bench.tasks.train_setup import TrainSetup
 
     task_cls, method_cls = TASKS.get(doc.task), METHODS.get(doc.method)
     return RunSpec(
@@ -183,5 +196,11 @@ def typed(doc: CellDoc) -> RunSpec:
         task_params=_instance(getattr(task_cls, "Params", None), doc.task_params),
         train=_instance(TrainSetup, doc.train), method=doc.method, method_version=doc.method_version,
         hparams=_instance(method_cls.Hparams, doc.hparams), seed=doc.seed, analysis=tuple(doc.analysis),
-        label=doc.label,
+        label=doc.label, **descriptions(task_cls, method_cls),
     )
+
+
+def descriptions(task_cls: type, method_cls: type) -> dict[str, str]:
+    """The cell's ``task_family`` and ``method_kind``, read from the classes (a plugin class without
+    them gets "" and ``Method.kind``'s default)."""
+    return {"task_family": str(getattr(task_cls, "family", "") or ""), "method_kind": str(method_cls.kind)}

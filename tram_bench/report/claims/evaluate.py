@@ -42,13 +42,15 @@ from typing import Any, Iterable, Mapping, Sequence
 from tram_bench.report.claims.ledger import BASELINE, Claim, load_claims
 from tram_bench.report.published import PublishedData, insert_rows, read_published
 from tram_bench.report.significance import signed_difference, units_for
+from tram_bench.methods.kinds import PLAIN
+from tram_bench.report.kinds import kind_of, method_kinds
 from tram_bench.stats import paired
 from tram_bench.suite.design import DEFAULT_ALPHA
 
 VERDICTS = ("reproduced", "contradicted", "inconclusive", "not testable here")
-#: What ``@baseline`` may stand for: the built-in plain methods (``tram_bench.methods.plain``; ``adam``
-#: includes ``base: adamw``), the paper's "base optimizer alone".
-BASE_OPTIMIZERS = ("sgd", "adam")
+#: What ``@baseline`` may stand for: a method whose recorded kind is plain (``tram_bench.methods.plain``;
+#: ``adam`` includes ``base: adamw``), the paper's "base optimizer alone".
+BASELINE_KIND = PLAIN
 NOT_TESTABLE = "not testable here"
 #: Fewest paired seeds for a tested row (a mean, an SD and an interval need two).
 MIN_PAIRS = 2
@@ -134,6 +136,7 @@ class _Task:
     baseline: str | None = None  # configuration name
     primary_metric: str | None = None
     configs: dict[str, list[str]] = field(default_factory=dict)  # method -> its configurations here
+    kinds: dict[str, str] = field(default_factory=dict)  # method -> kind, as the store records it
     # (metric, score, config) -> seed -> values; a list so that a duplicate seed is seen, never overwritten
     scores: dict[tuple[str, str, str], dict[int, list[float]]] = field(default_factory=dict)
     higher_is_better: dict[str, bool] = field(default_factory=dict)  # metric -> direction
@@ -150,8 +153,10 @@ def _rows(con, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
 
 def _read(con) -> dict[tuple[str, str], _Task]:
     tasks: dict[tuple[str, str], _Task] = {}
+    kinds = method_kinds(con)
     for r in _rows(con, "SELECT DISTINCT suite, task_label, task, method, config FROM cells ORDER BY config"):
-        t = tasks.setdefault((r["suite"], r["task_label"]), _Task(r["suite"], r["task_label"], r["task"]))
+        t = tasks.setdefault((r["suite"], r["task_label"]),
+                             _Task(r["suite"], r["task_label"], r["task"], kinds=kinds))
         t.configs.setdefault(r["method"], []).append(r["config"])
     for r in _rows(con, "SELECT * FROM task_design"):
         t = tasks.get((r["suite"], r["task_label"]))
@@ -227,10 +232,9 @@ def _config(t: _Task, method: str) -> str:
         if t.baseline is None:
             raise _NotTestable("no declared baseline for this task")
         base = next((m for m, cs in t.configs.items() if t.baseline in cs), None)
-        if base not in BASE_OPTIMIZERS:
+        if base is None or kind_of(t.kinds, base) != BASELINE_KIND:
             # The paper's claims compare with the base optimizer alone; a suite may declare another baseline.
-            raise _NotTestable(f"the declared baseline {t.baseline} is not a plain base optimizer "
-                               f"({' or '.join(BASE_OPTIMIZERS)})")
+            raise _NotTestable(f"the declared baseline {t.baseline} is not a plain base optimizer")
         return t.baseline
     configs = t.configs.get(method, [])
     if not configs:
