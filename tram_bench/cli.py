@@ -139,11 +139,11 @@ def _plan_power(args, suite, results: Path, console) -> None:
 
 
 def _plan_cost(args, specs, console, design) -> None:
-    """The cost section of ``plan --cost`` (tram_bench/report/projection.py): memory, FLOPs, GPU-hours."""
+    """The cost section of ``plan --cost`` (tram_bench/train/rehearsal/projection.py): memory, FLOPs, GPU-hours."""
     from rich.text import Text
 
-    from tram_bench.report.gpus import DEFAULT_EFFICIENCY, DEFAULT_GPU, GPUS, custom_gpu
-    from tram_bench.report.projection import cost_section
+    from tram_bench.train.rehearsal.gpus import DEFAULT_EFFICIENCY, DEFAULT_GPU, GPUS, custom_gpu
+    from tram_bench.train.rehearsal.projection import cost_section
 
     efficiency = DEFAULT_EFFICIENCY if args.efficiency is None else args.efficiency
     if efficiency > 1:
@@ -162,7 +162,7 @@ def _plan_cost(args, specs, console, design) -> None:
 
 
 def cmd_rehearse(args) -> int:
-    from tram_bench.report.rehearsal_view import rehearse_command
+    from tram_bench.train.rehearsal.view import rehearse_command
 
     _, specs = _load_specs(args)
     _check_device(args.device)
@@ -331,6 +331,39 @@ def cmd_claims(args) -> int:
     return 0
 
 
+def cmd_frontier(args) -> int:
+    from tram_bench.report.frontier import (
+        frontier_charts,
+        frontier_markdown,
+        frontier_points,
+        frontier_verdicts,
+        load_step_ratios,
+    )
+    from tram_bench.report.terminal import ensure_views
+
+    try:
+        ratios = load_step_ratios(Path(args.bench), workload=args.workload)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    con = _open_db(Path(args.results))
+    try:
+        ensure_views(con)
+        points = frontier_points(con, args.suite, ratios)
+        if not points:
+            raise UserError(f"suite {args.suite!r}: no configuration with an OOD score in {args.results}")
+        verdicts = frontier_verdicts(con, args.suite, args.variants.split(","), args.references.split(","))
+    finally:
+        con.close()
+    print(frontier_markdown(points, verdicts))
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        for task, charts in frontier_charts(points).items():
+            for axis, svg in zip(("passes", "step-time"), charts):
+                (out / f"{task}-{axis}.svg").write_text(svg)
+    return 0
+
+
 def cmd_readme_tables(args) -> int:
     from tram_bench.report.readme_tables import ExportError, regenerate
 
@@ -453,7 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     results_arg(sp)
     sp.add_argument("--mde", type=float, default=None, metavar="X",
                     help="effect to plan seeds for, in the task's units (default: each task's delta)")
-    from tram_bench.report.gpus import DEFAULT_EFFICIENCY, GPU_NAMES
+    from tram_bench.train.rehearsal.gpus import DEFAULT_EFFICIENCY, GPU_NAMES
 
     sp.add_argument("--cost", action="store_true",
                     help="project memory, FLOPs and GPU-hours per cell (activations from tram-bench rehearse)")
@@ -494,6 +527,22 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("claims", help="test the paper's headline claims on the results (tram_bench/report/claims/)")
     results_arg(sp)
     sp.set_defaults(func=cmd_claims)
+
+    sp = sub.add_parser("frontier", help="OOD score against cost per task with its Pareto front, and whether "
+                        "cheap methods are equivalent to the references (TOST, Holm)")
+    sp.add_argument("suite", help="suite name, e.g. frontier")
+    sp.add_argument("--results", default="results", metavar="DIR", type=cliargs.nonempty,
+                    help="results directory (default: results)")
+    sp.add_argument("--bench", default="benchmarks/step_cost.json",
+                    help="step_cost.py --json output for the measured cost axis (default: %(default)s)")
+    sp.add_argument("--workload", default="cnn", help="its workload whose ratios to use (default: %(default)s)")
+    sp.add_argument("--variants", default="looksam,random-sam,late-sam,msam",
+                    help="comma-separated configurations tested for equivalence (default: %(default)s)")
+    sp.add_argument("--references", default="sam,tram-prev",
+                    help="comma-separated configurations they are compared with (default: %(default)s)")
+    sp.add_argument("--out", default=None, type=cliargs.nonempty,
+                    help="also write the charts as SVG files into this directory")
+    sp.set_defaults(func=cmd_frontier)
 
     sp = sub.add_parser("readme-tables", help="regenerate the README's result tables, verdicts and claims from "
                                               "committed exports (docs/results/<suite>/)")

@@ -104,3 +104,24 @@ def test_a_missing_or_malformed_benchmark_file_is_one_clear_error(tmp_path):
         load_step_ratios(bad)
     with pytest.raises(ValueError, match="no rows for workload 'cnn'"):
         load_step_ratios(_bench(tmp_path, [{"workload": "mlp", "device": "cpu", "method": "sam", "ratio_to_base": 2.0}]))
+
+
+def test_cli_prints_the_table_and_writes_the_charts(tmp_path, capsys):
+    from tram_bench.cli import main
+
+    results = tmp_path / "results"
+    results.mkdir()
+    b = new_store(results / "tram-bench.duckdb")
+    for method, (level, _) in OOD.items():
+        for seed in SEEDS:
+            b.add_run("frontier", "digits", method, seed, [Metric("clean", 95.0, True), Metric("mnist", level, False)])
+    b.declare("frontier", "digits", "sgd", delta=1.0)
+    b.con.close()
+    bench = _bench(tmp_path, [{"workload": "cnn", "device": "cpu", "method": m, "ratio_to_base": 1.0 + i}
+                              for i, m in enumerate(OOD)])
+    assert main(["frontier", "frontier", "--results", str(results), "--bench", str(bench),
+                 "--out", str(tmp_path / "charts")]) == 0
+    assert "Equivalence (TOST, margin ±1, Holm over 4 pairs)" in capsys.readouterr().out
+    assert sorted(f.name for f in (tmp_path / "charts").iterdir()) == ["digits-passes.svg", "digits-step-time.svg"]
+    assert main(["frontier", "frontier", "--results", str(results), "--bench", str(tmp_path / "none.json")]) == 2
+    assert "no such benchmark file" in capsys.readouterr().err
