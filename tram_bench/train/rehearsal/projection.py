@@ -6,7 +6,7 @@ whole grid:
 * memory at the suite's real per-device batch size, by part (``tram_bench.train.rehearsal.footprint``): weights,
   gradients, optimizer state, the two-pass step's saved weights, target copies, activations (the rehearsal's
   measured saved-activation bytes per example times the batch) and target logits;
-* whether that fits the stated GPU (``tram_bench.report.gpus.GPUS``, or ``--tflops`` / ``--memory-gb``), keeping
+* whether that fits the stated GPU (``tram_bench.train.rehearsal.gpus.GPUS``, or ``--tflops`` / ``--memory-gb``), keeping
   :data:`HEADROOM` of its memory for the CUDA context, the allocator's fragmentation and workspaces; a cell that
   does not fit says what would: the largest per-device batch that fits with gradient accumulation to the same
   batch, bf16 autocast for an fp32 suite (halves the activations; measured activations are at the suite's own
@@ -15,7 +15,7 @@ whole grid:
   pass over the ``N`` parameters (matrix products only; attention's ``T^2`` terms and the optimizer are left
   out), times tokens per example (patches + CLS for ViT) and the batch;
 * GPU-hours: steps x FLOPs per step / (peak TFLOPs at the suite's precision x efficiency), per run and for the
-  grid (every seed). ``--efficiency`` (default ``tram_bench.report.gpus.DEFAULT_EFFICIENCY``) is the share of the peak a run
+  grid (every seed). ``--efficiency`` (default ``tram_bench.train.rehearsal.gpus.DEFAULT_EFFICIENCY``) is the share of the peak a run
   sustains; evaluation passes are not included.
 
 Activation bytes come from an earlier ``tram-bench rehearse`` of the same suite (saved in the tram-bench cache,
@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from tram_bench.report.gpus import Gpu
+from tram_bench.train.rehearsal.gpus import Gpu
 from tram_bench.train.rehearsal.footprint import MemoryProjection, method_footprint, project_memory
 from tram_bench.train.rehearsal.measurements import Measurement, cell_key, load_measurements
 
