@@ -1,5 +1,12 @@
-"""Suite-wide test hooks: slow tests run last, ``gpu``-marked tests need CUDA, and CI fails on any skip
-outside the allow-list.
+"""Suite-wide test hooks: slow tests run last, ``gpu``-marked tests need CUDA, CI fails on any skip
+outside the allow-list, and no test touches the user's asset cache.
+
+Asset cache policy (one for every test): ``TRAM_BENCH_CACHE`` points at one directory of this pytest run
+(:func:`asset_cache`), shared by every test and every xdist worker of the run, so a small model pre-trained
+by one test is reused by the next (builds are serialised by ``tram_bench.util.files``' cache lock) and
+the user's ``~/.cache/tram-bench`` is never read or written; subprocesses (the CLI) inherit it. A test that
+needs a cold cache of its own (asset-time accounting, cache-miss behaviour) opts out by setting
+``TRAM_BENCH_CACHE`` to its own ``tmp_path`` with ``monkeypatch``.
 
 With the environment variable ``CI`` set (to anything but empty, ``0``, ``false`` or ``no``), a run that
 skipped a test, or a whole module, for a reason that :mod:`skip_allowlist` does not list exits with
@@ -10,12 +17,30 @@ receives every worker's reports, and only the controller decides.
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 from skip_allowlist import disallowed
 
 GPU_SKIP_REASON = "needs a CUDA device (test marked gpu)"
+
+
+SHARED_CACHE_NAME = "tram-bench-cache"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def asset_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The run's asset cache (see the module docstring); yields its path."""
+    base = tmp_path_factory.getbasetemp()
+    # Under xdist each worker's basetemp is <run basetemp>/popen-gw<N>: the run's directory is its parent.
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    cache = root / SHARED_CACHE_NAME
+    cache.mkdir(parents=True, exist_ok=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TRAM_BENCH_CACHE", str(cache))
+        yield cache
 
 
 def ci_active() -> bool:

@@ -1,4 +1,5 @@
-"""Fixtures of the vision task tests: a private asset cache, offline hub switches, tiny hub stand-ins."""
+"""Fixtures of the vision task tests: offline hub switches, one CPU thread, tiny hub stand-ins (assets go to the
+run's cache, tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -12,19 +13,13 @@ from tram_bench.util.files import single_threaded_torch
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "vision" / "hub_fixtures.py"
 
 
-@pytest.fixture(scope="session")
-def _session_cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("tram-bench-cache")
-
-
 @pytest.fixture(autouse=True)
-def vision_env(monkeypatch, _session_cache):
-    """Every vision test: derived assets in a temporary cache, no hub, one CPU thread."""
-    monkeypatch.setenv("TRAM_BENCH_CACHE", str(_session_cache))
+def vision_env(monkeypatch, asset_cache):
+    """Every vision test: no hub, one CPU thread (derived assets in the run's cache)."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     with single_threaded_torch():
-        yield _session_cache
+        yield asset_cache
 
 
 def _load_fixture_writers():

@@ -1,5 +1,5 @@
-"""Shared fixtures of the cross-lingual tests: one asset cache per test session (the e5 conversion runs
-once), offline hub settings."""
+"""Shared fixtures of the cross-lingual tests: the run's asset cache (tests/conftest.py; the e5 conversion
+runs once), offline hub settings."""
 
 from __future__ import annotations
 
@@ -14,15 +14,14 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 
 @pytest.fixture(scope="session")
-def xling_cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("xling-cache")
+def xling_cache(asset_cache) -> Path:
+    return asset_cache
 
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(xling_cache, monkeypatch):
     from tram_bench.util.files import single_threaded_torch
 
-    monkeypatch.setenv("TRAM_BENCH_CACHE", str(xling_cache))
     monkeypatch.setenv("HF_DATASETS_CACHE", str(xling_cache / "hf-datasets"))
     with single_threaded_torch():  # the test machine's cores are shared
         yield
