@@ -44,7 +44,36 @@ def test_chatterbot_bound_is_the_english_training_folds():
 def test_lm_bound_counts_the_blocks_of_the_token_cap(task_id):
     for cap, block in ((2000, 64), (63, 64), (64, 64), (1, 2)):
         assert bound(task_id, max_train_tokens=cap, block_size=block) == len(BlockView(np.arange(cap + 1), block))
-    assert bound(task_id) is None  # a whole corpus is counted only by tokenizing it
+
+
+def test_m2d2_without_a_cap_is_unknown_until_tokenized():
+    assert bound("lm-m2d2") is None  # hub text: counted only by tokenizing it
+
+
+@pytest.mark.parametrize("task_id", ["lm-bbc", "lm-bbc-smollm2"])
+def test_bbc_bound_without_a_cap_is_the_training_articles_bytes(task_id):
+    from tram_bench.tasks.lm.bbc import load_bbc
+
+    cls = TASKS.get(task_id)
+    docs = load_bbc(None)["entertainment"]["train"]
+    sep = cls._SEP_TOKENS_BOUND
+    tokens = sum(len(d.encode("utf-8")) + sep for d in docs) + sep
+    assert cls.train_tokens_bound(cls.Params()) == tokens
+    assert bound(task_id) == len(BlockView(np.arange(tokens + 1), cls.Params().block_size))
+    assert bound(task_id, max_train_tokens=1000) < bound(task_id)  # the smaller of the cap and the bytes
+
+
+def test_a_byte_level_bpe_never_yields_more_tokens_than_bytes():
+    """The property the BBC bound rests on, checked with a byte-level BPE trained here on the articles."""
+    from tokenizers import ByteLevelBPETokenizer
+
+    from tram_bench.tasks.lm.bbc import load_bbc
+
+    docs = list(load_bbc(None)["entertainment"]["train"][:60])
+    tok = ByteLevelBPETokenizer()
+    tok.train_from_iterator(docs, vocab_size=600, min_frequency=2, show_progress=False)
+    for doc in docs + ["", "naïve café — 東京 🙂", "\n\n  x"]:
+        assert len(tok.encode(doc).ids) <= len(doc.encode("utf-8"))
 
 
 @pytest.mark.parametrize("task_id, rows", [("vit-cifar100", 50_000), ("vit-cars", 8_144), ("vit-flowers", 1_020)])
@@ -82,6 +111,7 @@ methods:
 @pytest.mark.parametrize("task_id, params, steps", [
     ("xling-chatterbot", "{}", 11),  # 359 training conversations
     ("lm-bbc", "{max_train_tokens: 2000, block_size: 64}", 1),
+    ("lm-bbc", "{}", None),  # no cap: the training articles' bytes bound the stream
     ("lm-m2d2", "{max_train_tokens: 20000}", None),
     ("vit-flowers", "{}", 31),
     ("dg-office-home", "{target_domains: [Art, Clipart, Product]}", 4_357 // 32),
@@ -104,11 +134,11 @@ def test_every_registered_task_bounds_or_says_it_cannot():
 
 
 def test_validate_warns_in_one_line_when_the_size_is_unknown(write_suite, capsys):
-    path = write_suite(SUITE.replace("TASK", "lm-bbc").replace("PARAMS", "{}"))  # no max_train_tokens
+    path = write_suite(SUITE.replace("TASK", "lm-m2d2").replace("PARAMS", "{}"))  # no max_train_tokens
     assert validate(path) == []
     assert main(["validate", str(path)]) == 0
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["warning: task lm-bbc: epochs 1 with a training-set size known only once the data is read: "
+    assert err == ["warning: task lm-m2d2: epochs 1 with a training-set size known only once the data is read: "
                    "warmup_steps (200) is checked against the run's length when each run starts (give steps, "
                    "or cap the data in params, to check it here)"]
     # A bounded task (or a run given in steps) is checked here instead: no warning.

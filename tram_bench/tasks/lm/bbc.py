@@ -164,9 +164,24 @@ class BBCTaskBase(CausalLMTask):
 
     corpus_label: ClassVar[str] = "bbc"
 
+    # Tokens between documents (``TextEncoder.sep_ids``): one for every BBC tokenizer here; a margin
+    # keeps the bound below an upper bound for any short separator.
+    _SEP_TOKENS_BOUND: ClassVar[int] = 8
+
     @abstractmethod
     def encoder(self, corpus: dict[str, dict[str, tuple[str, ...]]]) -> TextEncoder:
         """The task's tokenizer (may build or load the pretrained assets it belongs to)."""
+
+    @classmethod
+    def train_tokens_bound(cls, params: Any) -> int | None:
+        """Bytes of the fine-tuning topic's training articles plus separators: every tokenizer of this
+        family is a byte-level BPE (each token spans at least one UTF-8 byte), so the stream cannot be
+        longer. Reads the articles (cached per process), never the tokenizer or the model."""
+        corpus = load_bbc(params.corpus_dir, params.max_docs_per_domain)
+        docs = corpus.get(params.finetune_domain, {}).get("train", ())
+        if not docs:
+            return None  # an unknown topic of a local corpus: the run reports it when it loads the data
+        return sum(len(d.encode("utf-8")) + cls._SEP_TOKENS_BOUND for d in docs) + cls._SEP_TOKENS_BOUND
 
     def load_data(self) -> LMData:
         p = self.params

@@ -62,14 +62,21 @@ class CausalLMTask(Task):
             raise ValueError(f"task {self.id}: the training split holds no block of tokens")
 
     @classmethod
+    def train_tokens_bound(cls, params: Any) -> int | None:
+        """An upper bound on the training stream's length in tokens, known without tokenizing (None:
+        unknown). A family whose text is on disk can bound it by its bytes (byte-level BPE)."""
+        return None
+
+    @classmethod
     def train_examples_bound(cls, params: Any) -> int | None:
-        """Training blocks of ``params.max_train_tokens`` targets (stride ``block_size - 1``, as
-        :class:`BlockView` counts them); None without that cap, since the count of a whole corpus is
-        only known after tokenizing it."""
-        cap = getattr(params, "max_train_tokens", None)
-        if cap is None:
+        """Training blocks of at most ``params.max_train_tokens`` targets, or of the family's own
+        :meth:`train_tokens_bound` (stride ``block_size - 1``, as :class:`BlockView` counts them);
+        None when neither is known."""
+        bounds = [b for b in (getattr(params, "max_train_tokens", None), cls.train_tokens_bound(params))
+                  if b is not None]
+        if not bounds:
             return None
-        return -(-cap // (params.block_size - 1))  # BlockView's ceil((n - 1) / stride) for n = cap + 1 tokens
+        return -(-min(bounds) // (params.block_size - 1))  # BlockView's ceil((n - 1) / stride), n = bound + 1
 
     @abstractmethod
     def load_data(self) -> LMData:
