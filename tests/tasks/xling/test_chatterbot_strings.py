@@ -6,7 +6,7 @@ from __future__ import annotations
 import yaml
 
 from tests.tasks.xling.xling_support import needs_chatterbot
-from tram_bench.tasks.xling.chatterbot import LANGUAGE_DIRS, corpus_root, read_conversations
+from tram_bench.tasks.xling.chatterbot import LANGUAGE_DIRS, _as_text, corpus_root, read_conversations
 
 
 def test_yaml_11_words_and_times_stay_text(tmp_path):
@@ -28,7 +28,7 @@ def test_installed_corpus_reads_as_before_and_all_strings():
     files = [f for folder in LANGUAGE_DIRS.values() for f in sorted((root / folder).glob("*.yml"))]
     assert len(files) > 100
     for path in files:
-        convs = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)["conversations"]
+        convs = _as_text(yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader))["conversations"]
         leaves = [u for c in convs for u in (c if isinstance(c, list) else [c])]
         assert all(isinstance(u, str) for u in leaves), path
         assert read_conversations(path) == _safe_load_texts(path), path

@@ -75,13 +75,24 @@ def topic_file(root: Path, language: str, topic: str) -> Path:
     return root / LANGUAGE_DIRS[language] / f"{topic}.yml"
 
 
+def _as_text(node):
+    """Lists, dicts and scalar texts of a composed YAML node (None for an empty document)."""
+    import yaml
+
+    if node is None or isinstance(node, yaml.ScalarNode):
+        return None if node is None else node.value
+    if isinstance(node, yaml.SequenceNode):
+        return [_as_text(n) for n in node.value]
+    return {_as_text(k): _as_text(v) for k, v in node.value}
+
+
 def read_conversations(path: Path) -> list[str]:
     """One text per conversation: its utterances joined by a space (the tokenizer maps newlines to
     spaces anyway). A conversation written as a bare string (a few files miss the "- " of a list item)
     is one utterance.
 
-    Every scalar is read as written: PyYAML's ``BaseLoader`` applies none of YAML 1.1's implicit types,
-    so an utterance ``no``, ``on`` or ``1:30`` stays that text instead of becoming False or 90. (None of
+    Every scalar is read as written: the file is only composed into nodes (``yaml.compose`` with the safe
+    loader: no tag is ever constructed) and each scalar kept as its text, so an utterance ``no``, ``on`` or ``1:30`` stays that text instead of becoming False or 90. (None of
     the installed corpus's 237 files has such an item today, so the texts equal a ``safe_load``'s;
     tests/tasks/xling/test_chatterbot_strings.py checks both.)
 
@@ -89,7 +100,7 @@ def read_conversations(path: Path) -> list[str]:
     import yaml
 
     try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
+        doc = _as_text(yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader))
     except yaml.YAMLError as exc:
         raise CorpusError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("conversations"), list):
