@@ -13,16 +13,38 @@ from typing import Any
 from tram_bench.tasks.synthetic import SyntheticShiftTask
 from tram_bench.util.files import cached
 
-BUILD_S = 0.6
+BUILD_S = 1000.0  # what a build costs on CLOCK: a jump of the clock, so no assertion rests on real time
 ASSET = ("test-slow-asset", {"asset": "slow", "version": 1})
 
 
-def build_slow_asset(tmp: Path, started: Any = None) -> None:
-    """Sleep ``BUILD_S`` seconds, as a pre-training would, then write the asset. ``started`` (an
-    event) is set once the build holds the cache lock."""
+class JumpClock:
+    """``time.perf_counter`` plus jumps: a test patches it in (``monkeypatch.setattr(time, "perf_counter",
+    CLOCK.now)``) and a stand-in build advances it by ``jump(seconds)`` instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.real = time.perf_counter
+        self.offset = 0.0
+
+    def now(self) -> float:
+        return self.real() + self.offset
+
+    def jump(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+CLOCK = JumpClock()
+
+
+def build_slow_asset(tmp: Path, started: Any = None, release: Any = None) -> None:
+    """Cost ``BUILD_S`` seconds on :data:`CLOCK`, as a pre-training would, then write the asset.
+    ``started`` (an event) is set once the build holds the cache lock; with ``release`` (an event; a
+    build in another process, whose clock is not the test's) the build waits for it instead."""
     if started is not None:
         started.set()
-    time.sleep(BUILD_S)
+    if release is not None:
+        assert release.wait(60)
+    else:
+        CLOCK.jump(BUILD_S)
     (tmp / "weights.txt").write_text("built\n")
 
 

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from asset_task_support import ASSET, BUILD_S, HEAVY_MB, build_slow_asset
+from asset_task_support import ASSET, BUILD_S, CLOCK, HEAVY_MB, build_slow_asset
 
 from tram_bench.suite.spec import CellDoc, RunSpec, typed
 from tram_bench.tasks.base import TrainDefaults
@@ -99,6 +99,8 @@ def test_peak_memory_is_none_where_it_cannot_be_reset(monkeypatch, tmp_path):
 def cache(tmp_path, monkeypatch) -> Path:
     root = tmp_path / "cache"
     monkeypatch.setenv("TRAM_BENCH_CACHE", str(root))
+    # Builds cost time on CLOCK (jumps), so the clocks' bookkeeping is checked without real time.
+    monkeypatch.setattr(time, "perf_counter", CLOCK.now)
     return root
 
 
@@ -129,15 +131,39 @@ def test_asset_build_is_recorded_apart_from_the_runs_cost(cache, tmp_path):
     assert stored == {"sgd": first["asset_time_s"], "sam": second["asset_time_s"]}
 
 
-def test_waiting_for_another_workers_build_is_asset_time(cache, tmp_path):
+def test_waiting_for_another_workers_build_is_asset_time(cache, tmp_path, monkeypatch):
+    import threading
+
+    import tram_bench.util.files as files
+
     ctx = mp.get_context("fork")
-    started = ctx.Event()
-    other = ctx.Process(target=cached, args=ASSET, kwargs={"build": lambda tmp: build_slow_asset(tmp, started)})
+    started, release = ctx.Event(), ctx.Event()
+    other = ctx.Process(target=cached, args=ASSET,
+                        kwargs={"build": lambda tmp: build_slow_asset(tmp, started, release)})
     other.start()
+    # While this run waits for the other worker's lock, the clock jumps by the build's cost; then the other
+    # worker finishes. The wait, not real time, is what the run must report as asset time.
+    waiting = threading.Event()
+    real_lock = files.cache_lock
+
+    def announced_lock(d):
+        waiting.set()
+        return real_lock(d)
+
+    def finish_the_other_build():
+        if waiting.wait(60):
+            CLOCK.jump(BUILD_S)
+        release.set()
+
+    monkeypatch.setattr(files, "cache_lock", announced_lock)
+    helper = threading.Thread(target=finish_the_other_build)
     try:
         assert started.wait(30)
+        helper.start()
         record = run_cell(_spec("asset_task_support:SlowAssetTask"), tmp_path)
     finally:
+        release.set()
+        helper.join(60)
         other.join(30)
     assert other.exitcode == 0
     assert record["status"] == "ok"
@@ -148,14 +174,14 @@ def test_waiting_for_another_workers_build_is_asset_time(cache, tmp_path):
 def test_asset_clock_counts_a_memoised_build_once_with_the_builds_inside_it(cache):
     @asset_memo(maxsize=2)
     def prepare(n: int) -> int:
-        cached("test-nested", {"n": n}, lambda tmp: time.sleep(0.2))  # a disk asset inside it
-        time.sleep(0.1)
+        cached("test-nested", {"n": n}, lambda tmp: CLOCK.jump(200.0))  # a disk asset inside it
+        CLOCK.jump(100.0)
         return n
 
     t0 = ASSET_CLOCK.seconds()
     assert prepare(1) == 1
     first = ASSET_CLOCK.seconds() - t0
-    assert 0.3 <= first < 0.45  # the nested build is not counted twice
+    assert 300.0 <= first < 450.0  # the nested build is not counted twice
     assert prepare(1) == 1
     assert ASSET_CLOCK.seconds() - t0 == first  # a hit costs nothing
 
