@@ -9,7 +9,8 @@ Checks, each run on its own (a failure is recorded as FAIL with its one-line err
   and weights stay finite, the weights move, and fp16 skips at most one step per model (the scaler's first
   scale may overflow).
 * ``<arch>/<id>``: a real-size step of each paper architecture, built from the exact configuration of the
-  paper's checkpoint with random weights (no hub): ViT-B/16 at 224 px (google/vit-base-patch16-224, through
+  paper's checkpoint (the table of tram_bench/train/rehearsal/checkpoints.py, which ``tram-bench rehearse``
+  builds from too) with random weights (no hub): ViT-B/16 at 224 px (google/vit-base-patch16-224, through
   the vision tasks' ``ViTClassifier``), GPT-2 base at 1024 tokens (openai-community/gpt2, the M2D2 task's
   causal-LM objective) and XLM-R base at 128 tokens (FacebookAI/xlm-roberta-base, the XNLI task's
   ``XLMRClassifier``), at each paper suite's batch size, precision and base optimizer, on generated data
@@ -78,6 +79,8 @@ from rich.table import Table  # noqa: E402
 from tram_bench.methods.base import Method, StepContext  # noqa: E402
 from tram_bench.methods.registry import BUILTIN_METHOD_IDS, METHODS  # noqa: E402
 from tram_bench.train.loop import _precision  # noqa: E402  (the training loop's autocast dtype and GradScaler)
+# The paper checkpoints' configurations (needs numpy only, which transformers needs too).
+from tram_bench.train.rehearsal.checkpoints import CHECKPOINTS, GPT2_BASE, VIT_B16, XLMR_BASE  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -244,31 +247,20 @@ class PaperArch:
 
 
 PAPER_ARCHS = (
-    PaperArch("vit-b16", "google/vit-base-patch16-224", "suites/paper/vision.yaml",
-              batch_size=128, precision="bf16", base="sgd", length=224),
-    PaperArch("gpt2", "openai-community/gpt2", "suites/paper/lm.yaml",
-              batch_size=16, precision="fp32", base="adam", length=1024),
-    PaperArch("xlmr-base", "FacebookAI/xlm-roberta-base", "suites/paper/xling.yaml",
-              batch_size=32, precision="fp32", base="adam", length=128),
+    PaperArch("vit-b16", VIT_B16, "suites/paper/vision.yaml", batch_size=128, precision="bf16", base="sgd", length=224),
+    PaperArch("gpt2", GPT2_BASE, "suites/paper/lm.yaml", batch_size=16, precision="fp32", base="adam", length=1024),
+    PaperArch("xlmr-base", XLMR_BASE, "suites/paper/xling.yaml", batch_size=32, precision="fp32", base="adam",
+              length=128),
 )
 
-# The checkpoints' config.json values (PAPER_ARCHS' hub ids, in order; GPT-2's and XLM-R's as read in
-# shared/research/hub-schemas.md, ViT-B/16's the standard definition, which is also ViTConfig's default, since
-# that file did not read its config.json); --quick keeps vocabulary, image and patch sizes, shrinks the rest.
-VIT_B16 = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
-               hidden_act="gelu", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-               initializer_range=0.02, layer_norm_eps=1e-12, image_size=224, patch_size=16, num_channels=3,
-               qkv_bias=True)
-GPT2_BASE = dict(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=12, n_inner=None,
-                 activation_function="gelu_new", resid_pdrop=0.1, embd_pdrop=0.1, attn_pdrop=0.1,
-                 layer_norm_epsilon=1e-5, initializer_range=0.02, bos_token_id=50256, eos_token_id=50256)
-XLMR_BASE = dict(vocab_size=250002, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-                 intermediate_size=3072, hidden_act="gelu", hidden_dropout_prob=0.1,
-                 attention_probs_dropout_prob=0.1, max_position_embeddings=514, type_vocab_size=1,
-                 initializer_range=0.02, layer_norm_eps=1e-5, pad_token_id=1, bos_token_id=0, eos_token_id=2)
-TINY = {"vit-b16": dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64),
-        "gpt2": dict(n_embd=32, n_layer=1, n_head=2),
-        "xlmr-base": dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)}
+
+def arch_config(arch: PaperArch, quick: bool) -> dict[str, Any]:
+    """The ``config.json`` values of ``arch``'s checkpoint (tram_bench/train/rehearsal/checkpoints.py, the one
+    table that ``tram-bench rehearse`` builds from too); --quick keeps vocabulary, image and patch sizes and
+    shrinks depth and width."""
+    return CHECKPOINTS[arch.checkpoint].values(tiny=quick)
+
+
 CIFAR100_CLASSES = 100  # the vision suite's first task
 NLI_CLASSES = 3
 
@@ -295,7 +287,7 @@ def build_vit(arch: PaperArch, device: torch.device, quick: bool, batch_size: in
     from tram_bench.tasks.vision.objective import PixelClassificationObjective
     from tram_bench.tasks.vision.vit import ViTClassifier
 
-    cfg = ViTConfig(**{**VIT_B16, **(TINY[arch.name] if quick else {})}, num_labels=CIFAR100_CLASSES)
+    cfg = ViTConfig(**arch_config(arch, quick), num_labels=CIFAR100_CLASSES)
     labels = [f"class{i}" for i in range(CIFAR100_CLASSES)]
     with tempfile.TemporaryDirectory(prefix="gpu-check-vit-") as tmp:
         # Through a local directory, as the vision tasks load a checkpoint (ViTClassifier.from_pretrained).
@@ -327,7 +319,7 @@ def build_gpt2(arch: PaperArch, device: torch.device, quick: bool, batch_size: i
 
     from tram_bench.tasks.lm.objective import CausalLMObjective
 
-    cfg = GPT2Config(**{**GPT2_BASE, **(TINY[arch.name] if quick else {})})
+    cfg = GPT2Config(**arch_config(arch, quick))
     torch.manual_seed(0)
     model = GPT2LMHeadModel(cfg)
     # M2D2 blocks are full 1024-token windows of a token stream: no padding.
@@ -341,7 +333,7 @@ def build_xlmr(arch: PaperArch, device: torch.device, quick: bool, batch_size: i
 
     from tram_bench.tasks.xling.classifier import ClassificationObjective, XLMRClassifier
 
-    cfg = XLMRobertaConfig(**{**XLMR_BASE, **(TINY[arch.name] if quick else {})}, num_labels=NLI_CLASSES)
+    cfg = XLMRobertaConfig(**arch_config(arch, quick), num_labels=NLI_CLASSES)
     torch.manual_seed(0)
     model = XLMRClassifier(XLMRobertaForSequenceClassification(cfg), torch.Generator().manual_seed(0))
     tokens = _token_batch(cfg.vocab_size, cfg.pad_token_id, batch_size, arch.length if not quick else 32, padded=True)

@@ -120,7 +120,7 @@ def test_paper_archs_match_the_paper_suites(gc):
             params = s.doc.task_params
             checkpoint = params.get("model_path") or params.get("model")
             assert checkpoint == arch.checkpoint
-            length = params.get("block_size") or params.get("max_length") or gc.VIT_B16["image_size"]
+            length = params.get("block_size") or params.get("max_length") or gc.arch_config(arch, False)["image_size"]
             assert length == arch.length
 
 

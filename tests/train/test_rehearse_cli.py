@@ -46,7 +46,35 @@ def test_a_failing_cell_is_one_line_naming_it(isolated, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1
     assert err == ["rehearse: cell vit-cars/sgd: KeyError: \"no configuration known for checkpoint 'org/unknown-vit' "
-                   f"(known: {VIT}, openai-community/gpt2, FacebookAI/xlm-roberta-base)\""]
+                   f"(known: {VIT}, openai-community/gpt2, openai-community/gpt2-xl, FacebookAI/xlm-roberta-base)\""]
+
+
+@pytest.mark.parametrize("checkpoint,memory_gib", [("openai-community/gpt2-xl", 24), ("openai-community/gpt2", 1)])
+def test_a_cell_too_large_for_the_machine_is_skipped_with_its_projection(isolated, capsys, monkeypatch,
+                                                                        checkpoint, memory_gib):
+    # GPT2-XL (Table 10) under Adam does not fit a 24 GB machine; GPT-2 base does not fit 1 GiB. Neither may be
+    # staged: writing GPT2-XL's random weights alone would take 6 GB of disk and minutes.
+    from tram_bench.train.rehearsal import run, stages
+    from tram_bench.train.rehearsal.checkpoints import parameter_count
+    from tram_bench.train.rehearsal.footprint import method_footprint, project_memory
+
+    monkeypatch.setattr(run, "machine_memory_bytes", lambda: memory_gib * 2**30)
+    monkeypatch.setattr(stages, "write_checkpoint", lambda *a, **k: pytest.fail("a skipped cell was staged"))
+    code = main(["rehearse", str(ROOT / "suites" / "paper" / "lm.yaml"), "--only", "m2d2-s2orc-math/adam/0",
+                 "-O", f"tasks.1.params.model_path={checkpoint}"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    n = parameter_count(checkpoint)
+    states = project_memory(method_footprint("adam", {"base": "adam"}), parameters=n, trainable=n, batch_size=2,
+                            activation_bytes_per_example=0)
+    # Weights, gradients and Adam's two moments: 16 bytes per parameter, more than 80 % of the machine.
+    assert states.total >= 16 * n > run.FIT_SHARE * memory_gib * 2**30
+    line = next(line for line in out.out.splitlines() if line.startswith("m2d2-s2orc-math/adam"))
+    assert line.startswith(f"m2d2-s2orc-math/adam: skipped, weights and optimizer state alone project to "
+                           f"{states.total / 2**30:.1f} GiB at batch 2 (more than this machine can hold): weights "
+                           f"{4 * n / 2**30:.1f}")
+    assert "1 of 1 cells ok (1 projected only)" in out.out
+    assert list(isolated.iterdir()) == [] and not measurements_path("paper-lm").exists()
 
 
 def _measurement(method: str, hparams: dict, activations: float) -> Measurement:

@@ -1,9 +1,11 @@
 """The paper tier's checkpoints as configurations: random-weight model folders with full-size vocabularies.
 
 A rehearsal (``tram-bench rehearse``) must run the real architectures without the hub. Each :class:`Checkpoint`
-holds the ``config.json`` values of one hub checkpoint the paper suites fine-tune (GPT-2's and XLM-R's as read
-in shared/research/hub-schemas.md; ViT-B/16's the standard definition, which is also ``ViTConfig``'s default)
-and :func:`write_checkpoint` saves, into a folder that the tasks accept as ``model_path`` / ``model``, that
+holds the ``config.json`` values of one hub checkpoint the paper fine-tunes (GPT-2's and XLM-R's as read in
+shared/research/hub-schemas.md; ViT-B/16's the standard definition, which is also ``ViTConfig``'s default;
+GPT2-XL's, of the paper's Table 10, the published 1.5B definition: 48 layers of width 1600, 25 heads, GPT-2's
+vocabulary and positions, its ``config.json`` not read either). This table is the one source of these values:
+benchmarks/gpu_check.py builds its real-size models from it too. :func:`write_checkpoint` saves, into a folder that the tasks accept as ``model_path`` / ``model``, that
 architecture with random weights plus what the task loads beside it:
 
 * ViT-B/16: the image processor of the hub repository (224 px, mean = std = 0.5, hub-schemas.md §1.4);
@@ -25,6 +27,7 @@ import numpy as np
 
 VIT_B16 = "google/vit-base-patch16-224"
 GPT2_BASE = "openai-community/gpt2"
+GPT2_XL = "openai-community/gpt2-xl"
 XLMR_BASE = "FacebookAI/xlm-roberta-base"
 GPT2_EOS = "<|endoftext|>"
 
@@ -46,6 +49,15 @@ class Checkpoint:
     def vocab_size(self) -> int | None:
         return self.config.get("vocab_size")
 
+    def values(self, tiny: bool = False) -> dict[str, Any]:
+        """The configuration to build: :attr:`config`, with :attr:`tiny`'s overrides when ``tiny``."""
+        return {**self.config, **(self.tiny if tiny else {})}
+
+
+# GPT-2 base's config.json; GPT2-XL shares all but depth, width and heads.
+_GPT2 = dict(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=12, n_inner=None,
+             activation_function="gelu_new", resid_pdrop=0.1, embd_pdrop=0.1, attn_pdrop=0.1, layer_norm_epsilon=1e-5,
+             initializer_range=0.02, bos_token_id=50256, eos_token_id=50256)
 
 CHECKPOINTS: dict[str, Checkpoint] = {
     VIT_B16: Checkpoint(
@@ -55,13 +67,10 @@ CHECKPOINTS: dict[str, Checkpoint] = {
              image_size=224, patch_size=16, num_channels=3, qkv_bias=True),
         dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64),
     ),
-    GPT2_BASE: Checkpoint(
-        GPT2_BASE, "causal-lm",
-        dict(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=12, n_inner=None,
-             activation_function="gelu_new", resid_pdrop=0.1, embd_pdrop=0.1, attn_pdrop=0.1,
-             layer_norm_epsilon=1e-5, initializer_range=0.02, bos_token_id=50256, eos_token_id=50256),
-        dict(n_embd=32, n_layer=1, n_head=2),
-    ),
+    GPT2_BASE: Checkpoint(GPT2_BASE, "causal-lm", _GPT2, dict(n_embd=32, n_layer=1, n_head=2)),
+    # Table 10's model (S2ORC Math).
+    GPT2_XL: Checkpoint(GPT2_XL, "causal-lm", _GPT2 | dict(n_embd=1600, n_layer=48, n_head=25),
+                        dict(n_embd=32, n_layer=1, n_head=2)),
     XLMR_BASE: Checkpoint(
         XLMR_BASE, "encoder",
         dict(vocab_size=250002, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
@@ -118,12 +127,12 @@ def write_checkpoint(hub_id: str, out: Path, *, tiny: bool = False, seed: int = 
     """Save ``hub_id``'s architecture with random weights (and its tokenizer or image processor) into ``out``.
 
     Returns ``out``. Raises KeyError for a checkpoint not in :data:`CHECKPOINTS`. Writes about 0.5 GB (GPT-2),
-    1.1 GB (XLM-R) or 0.35 GB (ViT-B/16) at full size.
+    6.2 GB (GPT2-XL), 1.1 GB (XLM-R) or 0.35 GB (ViT-B/16) at full size.
     """
     import transformers
 
     ck = checkpoint_for(hub_id)
-    cfg = {**ck.config, **(ck.tiny if tiny else {})}
+    cfg = ck.values(tiny)
     out.mkdir(parents=True, exist_ok=True)
     if ck.kind == "vit":
         model = transformers.ViTForImageClassification(transformers.ViTConfig(**cfg))
@@ -156,19 +165,25 @@ def write_checkpoint(hub_id: str, out: Path, *, tiny: bool = False, seed: int = 
     return out
 
 
-def parameter_count(hub_id: str, classes: int | None = None) -> int:
-    """Parameters of ``hub_id``'s architecture with a ``classes``-way head (ViT, XLM-R; ignored for GPT-2), counted
-    on the meta device (no memory, no weights). Raises KeyError for an unknown checkpoint."""
+def meta_model(hub_id: str, classes: int | None = None, *, tiny: bool = False):
+    """``hub_id``'s architecture (with :attr:`Checkpoint.tiny`'s overrides when ``tiny``) and a ``classes``-way
+    head (ViT, XLM-R; default 2; ignored for a causal LM), built on the meta device: shapes only, no memory, no
+    weights, nothing written. Raises KeyError for an unknown checkpoint."""
     import torch
     import transformers
 
     ck = checkpoint_for(hub_id)
+    cfg = ck.values(tiny)
     with torch.device("meta"):
         if ck.kind == "vit":
-            model = transformers.ViTForImageClassification(transformers.ViTConfig(**ck.config, num_labels=classes or 2))
-        elif ck.kind == "causal-lm":
-            model = transformers.GPT2LMHeadModel(transformers.GPT2Config(**ck.config))
-        else:
-            model = transformers.XLMRobertaForSequenceClassification(
-                transformers.XLMRobertaConfig(**ck.config, num_labels=classes or 2))
-    return sum(p.numel() for p in model.parameters())
+            return transformers.ViTForImageClassification(transformers.ViTConfig(**cfg, num_labels=classes or 2))
+        if ck.kind == "causal-lm":
+            return transformers.GPT2LMHeadModel(transformers.GPT2Config(**cfg))
+        return transformers.XLMRobertaForSequenceClassification(
+            transformers.XLMRobertaConfig(**cfg, num_labels=classes or 2))
+
+
+def parameter_count(hub_id: str, classes: int | None = None) -> int:
+    """Parameters of ``hub_id``'s architecture with a ``classes``-way head (:func:`meta_model`). Raises KeyError for
+    an unknown checkpoint."""
+    return sum(p.numel() for p in meta_model(hub_id, classes).parameters())

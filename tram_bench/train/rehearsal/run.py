@@ -129,30 +129,20 @@ def private_caches(root: Path) -> Iterator[None]:
             dsc.HF_DATASETS_CACHE = patched
 
 
-def model_facts(cell: RehearsalCell, params: dict[str, Any]) -> tuple[int, int, str]:
-    """(parameters, trainable parameters, attention implementation) of the cell's model, built on the meta
-    device for a staged checkpoint (no memory), or by the task itself otherwise."""
-    import torch
+def model_facts(cell: RehearsalCell, staged: Staged, tiny: bool) -> tuple[int, int, str]:
+    """(parameters, trainable parameters, attention implementation) of the cell's model: for a paper checkpoint
+    built on the meta device from its configuration (no memory, nothing staged yet, so that a cell too large for
+    this machine is never written out), otherwise by the task itself from its parameters."""
+    if staged.params:
+        from tram_bench.train.rehearsal.checkpoints import meta_model
 
-    if cell.staged.params:
-        import transformers
-
-        folder = params.get("model_path") or params.get("model")
-        config = transformers.AutoConfig.from_pretrained(folder)
-        auto = {"vit": transformers.AutoModelForImageClassification, "gpt2": transformers.AutoModelForCausalLM}
-        cls = auto.get(config.model_type, transformers.AutoModelForSequenceClassification)
-        if cls is transformers.AutoModelForSequenceClassification:
-            config.num_labels = cell.staged.classes or 2
-        elif config.model_type == "vit":
-            config.num_labels = cell.staged.classes or 2
-        with torch.device("meta"):
-            model = cls.from_config(config)
+        model = meta_model(staged.architecture, staged.classes, tiny=tiny)
         attention = str(getattr(model.config, "_attn_implementation", None) or "eager")
     else:
         from tram_bench.tasks.registry import TASKS
 
         task_cls = TASKS.get(cell.doc["task"])
-        model = task_cls(task_cls.Params(**params), seed=0).build_model()
+        model = task_cls(task_cls.Params(**cell.doc["task_params"]), seed=0).build_model()
         attention = "-"
     n = sum(p.numel() for p in model.parameters())
     return n, sum(p.numel() for p in model.parameters() if p.requires_grad), attention
@@ -178,15 +168,18 @@ def rehearse_cell(cell: RehearsalCell, work: Workdir, *, steps: int, batch_size:
     row = RehearsalRow(cell=cell.name, architecture=cell.staged.architecture, input=cell.staged.input,
                        precision=str(doc["train"].get("precision", "fp32")))
     try:
-        staged = stage(doc["task"], doc["task_params"], batch_size, work)
-        run_spec = rehearsal_spec(doc, staged, steps, batch_size)
-        row.parameters, trainable, row.attention = model_facts(cell, {**doc["task_params"], **staged.params})
+        # Named first (nothing written), so that a cell projected not to fit is skipped before its checkpoint
+        # (6 GB for GPT2-XL) and data are generated; an unknown checkpoint fails here, naming itself.
+        planned = stage(doc["task"], doc["task_params"], batch_size, work.dry_run())
+        row.parameters, trainable, row.attention = model_facts(cell, planned, work.tiny)
         fp = method_footprint(doc["method"], doc["hparams"])
         states = project_memory(fp, parameters=row.parameters, trainable=trainable, batch_size=batch_size,
                                 activation_bytes_per_example=0)
         if states.total > memory_limit:
             row.projection = states
             return row
+        staged = stage(doc["task"], doc["task_params"], batch_size, work)
+        run_spec = rehearsal_spec(doc, staged, steps, batch_size)
         with SavedBytes() as saved:
             result = train_cell(run_spec, device=device)
         cost = result["cost"]

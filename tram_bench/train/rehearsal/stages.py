@@ -65,6 +65,10 @@ class Workdir:
             self._done[key] = path
         return path
 
+    def dry_run(self) -> "Workdir":
+        """The same folder names, nothing written."""
+        return Workdir(self.root, tiny=self.tiny, dry=True)
+
     def model(self, hub_id: str) -> str:
         return str(self.once(f"model/{hub_id}", lambda p: write_checkpoint(hub_id, p, tiny=self.tiny)))
 
