@@ -39,10 +39,13 @@ class _Parser(argparse.ArgumentParser):
 
 # --------------------------------------------------------------------------------------------- suites
 def _load_specs(args) -> tuple[object, list]:
-    """(the suite resolved once, its cells that ``--only`` selects)."""
-    from tram_bench.suite.load import resolve_suite
+    """(the suite resolved once, its cells that ``--only`` selects); with ``--pilot``, the suite on its
+    pilot seeds."""
+    from tram_bench.suite.load import pilot_suite, resolve_suite
 
     suite = resolve_suite(args.suite, args.override or [])
+    if getattr(args, "pilot", False):
+        suite = pilot_suite(suite)
     specs = list(suite.cells)
     if getattr(args, "only", None):
         specs = [s for s in specs if _matches(s, args.only)]
@@ -125,16 +128,29 @@ def cmd_plan(args) -> int:
     return 0
 
 
+def _pilot_store(results: Path) -> Path:
+    """Where ``run --pilot`` writes and ``plan`` reads the pilot runs: ``RESULTS/pilot``."""
+    return results / "pilot"
+
+
 def _plan_power(args, suite, results: Path, console) -> None:
-    """The power section of ``plan``: per task m, n, the smallest adjusted p, and (from earlier runs) MDE."""
+    """The power section of ``plan``: per task m, n, the smallest adjusted p, and (from the pilot runs) the
+    SD of paired differences and the MDE; then the pilot's conditioning numbers."""
     from rich.text import Text
 
-    from tram_bench.report.earlier_runs import earlier_sds
+    from tram_bench.report.earlier_runs import PilotError, pilot_evidence
     from tram_bench.report.power import design_power, power_lines
 
     design = suite.design  # the whole suite's design, whatever --only shows
-    rows = design_power(design, earlier_sds(results, suite.config.suite), args.mde)
-    for line in power_lines(design, rows, override=args.mde is not None):
+    name = suite.config.suite
+    try:
+        pilot = pilot_evidence(_pilot_store(results), Path("docs") / "results" / name / "pilot", name)
+    except PilotError as exc:
+        raise UserError(str(exc)) from None
+    rows = design_power(design, pilot.sds, args.mde)
+    for line in power_lines(design, rows, override=args.mde is not None, source=pilot.source):
+        console.print(Text(line))
+    for line in pilot.conditioning_lines():
         console.print(Text(line))
 
 
@@ -177,7 +193,8 @@ def cmd_run(args) -> int:
 
     resolved, specs = _load_specs(args)
     suite = resolved.config
-    results = Path(args.results)
+    # Pilot runs have their own store, so they never mix with the reported runs nor enter a verdict.
+    results = _pilot_store(Path(args.results)) if args.pilot else Path(args.results)
     _check_device(args.device)
     trackers = _trackers(args.tracker)
     from tram_bench.train.quiet import silence_progress_bars
@@ -452,6 +469,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--threads", type=cliargs.int_at_least(1), default=None,
                     help="torch threads per worker (default: cores/workers)")
     sp.add_argument("--retry-failed", action="store_true", help="also rerun cells that failed before")
+    sp.add_argument("--pilot", action="store_true",
+                    help="run the suite's pilot_seeds instead of its seeds, into RESULTS/pilot (their own store: "
+                         "pilot runs size the budget in plan and never enter a verdict)")
     sp.add_argument("--executor", choices=("local", "ray", "slurm"), default="local",
                     help="where runs execute: local processes (default), a Ray cluster, or a Slurm job array")
     sp.add_argument("--address", type=cliargs.nonempty, default=None,

@@ -85,13 +85,18 @@ def design_power(design, sds: Mapping[str, float], mde_target: float | None = No
     return out
 
 
-def power_lines(design, rows: list[tuple[str, TaskPower]], *, override: bool) -> list[str]:
-    """The ``tram-bench plan`` power section as plain lines: a heading, then one line per task."""
+def power_lines(design, rows: list[tuple[str, TaskPower]], *, override: bool, source: str = "earlier runs") -> list[str]:
+    """The ``tram-bench plan`` power section as plain lines: a heading, then one line per task.
+
+    ``source`` names, in words, where the SDs come from (``plan`` passes the pilot's, see
+    :func:`tram_bench.report.earlier_runs.pilot_evidence`). Each task with an SD and a delta says
+    plainly whether its MDE is at most delta, else ``cannot reach delta within this budget: MDE X``.
+    """
     from tram_bench.report.formatting import fmt
     from tram_bench.report.wording import unit_words
 
     lines = [f"power (per task: Holm over its m comparisons at alpha {design.alpha:g}, exact Wilcoxon signed-rank; "
-             f"MDE and seeds needed at {POWER:.0%} power and alpha/m):"]
+             f"MDE and seeds needed at {POWER:.0%} power and alpha/m; SD of paired differences from the {source}):"]
     baselines = {t.task_label: t.baseline_method for t in design.tasks}
     for label, p in rows:
         base = baselines.get(label)
@@ -99,12 +104,18 @@ def power_lines(design, rows: list[tuple[str, TaskPower]], *, override: bool) ->
         parts = [head, f"m = {p.m}", f"n = {p.n} seeds", p.reach_text()]
         units = unit_words(p.units)
         if p.sd is None:
-            parts.append("SD of paired differences: no earlier runs in the results directory")
+            parts.append(f"SD of paired differences: none ({source})")
         else:
             parts.append(f"SD of paired differences {fmt(p.sd)} {units}")
             parts.append(f"MDE {fmt(p.mde)} {units}" if p.mde is not None else "MDE: none (alpha unreachable)")
             if p.delta is not None:
                 what = "--mde" if override else "delta"
+                if p.mde is not None and p.mde <= p.delta:
+                    parts.append(f"MDE <= {what}: yes")
+                elif p.mde is not None:
+                    parts.append(f"cannot reach {what} within this budget: MDE {fmt(p.mde)} {units}")
+                else:
+                    parts.append(f"cannot reach {what} within this budget (alpha unreachable)")
                 need = f"{p.seeds_needed} seeds" if p.seeds_needed is not None else "more than 100 seeds"
                 parts.append(f"{need} to detect {what} = {fmt(p.delta)} {units}")
         lines.append(", ".join(parts))

@@ -17,7 +17,8 @@ from tram_bench.suite.aliases import canonical_method_id
 from tram_bench.suite.errors import KeyPath, SuiteError
 from tram_bench.suite.locations import SourceMap
 
-TOP_KEYS = ("suite", "description", "seeds", "analysis", "train", "baseline", "alpha", "delta", "tasks", "methods")
+TOP_KEYS = ("suite", "description", "seeds", "pilot_seeds", "analysis", "train", "baseline", "alpha", "delta", "tasks",
+            "methods")
 REQUIRED_TOP_KEYS = ("suite", "seeds", "tasks", "methods")
 TASK_KEYS = ("id", "label", "params", "train", "baseline", "methods")
 METHOD_KEYS = ("id", "hparams")
@@ -77,6 +78,8 @@ class SuiteConfig:
     baseline: BaselineDecl | None = None
     alpha: float | None = None
     delta: float | dict[str, float] | None = None
+    # Seeds of the pilot runs (``tram-bench run --pilot``) that size the budget; disjoint from ``seeds``.
+    pilot_seeds: tuple[int, ...] = ()
     # Line numbers of the file it came from, for errors found later (expansion).
     source: SourceMap | None = field(default=None, compare=False, repr=False)
 
@@ -139,6 +142,7 @@ def build_config(data: Any, src: SourceMap, path: Path | None) -> tuple[SuiteCon
         description = ""
 
     seeds = _seeds(data, src, errors) if "seeds" in data else ()
+    pilot_seeds = _pilot_seeds(data, seeds, src, errors) if "pilot_seeds" in data else ()
     analysis = _analysis(data.get("analysis"), src, errors)
     train = _mapping_or_empty(data.get("train"), ("train",), src, errors)
     tasks = tuple(_entries(data, "tasks", _task_entry, src, errors)) if "tasks" in data else ()
@@ -150,27 +154,41 @@ def build_config(data: Any, src: SourceMap, path: Path | None) -> tuple[SuiteCon
     config = SuiteConfig(
         suite=name or "", description=description, seeds=seeds, analysis=analysis, train=train or {},
         tasks=tasks, methods=methods, path=path, source=src, baseline=baseline, alpha=alpha, delta=delta,
+        pilot_seeds=pilot_seeds,
     )
     return config, errors
 
 
-def _seeds(data: dict, src: SourceMap, errors: list[SuiteError]) -> tuple[int, ...]:
-    seeds = data["seeds"]
+def _seeds(data: dict, src: SourceMap, errors: list[SuiteError], key: str = "seeds",
+           example: str = "[0, 1, 2]") -> tuple[int, ...]:
+    seeds = data[key]
     if not isinstance(seeds, list):
-        errors.append(src.error(("seeds",), f"must be a list of ints, e.g. [0, 1, 2]; got {seeds!r}"))
+        errors.append(src.error((key,), f"must be a list of ints, e.g. {example}; got {seeds!r}"))
         return ()
     if not seeds:
-        errors.append(src.error(("seeds",), "must list at least one seed"))
+        errors.append(src.error((key,), "must list at least one seed"))
         return ()
     out: list[int] = []
     for i, s in enumerate(seeds):
         if not isinstance(s, int) or isinstance(s, bool):
-            errors.append(src.error(("seeds", i), f"a seed must be an int, got {s!r}"))
+            errors.append(src.error((key, i), f"a seed must be an int, got {s!r}"))
         elif s in out:
-            errors.append(src.error(("seeds", i), f"duplicate seed {s}"))
+            errors.append(src.error((key, i), f"duplicate seed {s}"))
         else:
             out.append(s)
     return tuple(out)
+
+
+def _pilot_seeds(data: dict, seeds: tuple[int, ...], src: SourceMap, errors: list[SuiteError]) -> tuple[int, ...]:
+    """The pilot seeds, each an int and none of them a reported seed: a pilot run that is also a reported
+    run would let the runs that set the budget enter the verdicts they were meant to size."""
+    pilot = _seeds(data, src, errors, "pilot_seeds", "[100, 101, 102]")
+    written = data["pilot_seeds"] if isinstance(data["pilot_seeds"], list) else []
+    shared = [i for i, s in enumerate(written) if type(s) is int and s in seeds]
+    for i in shared:
+        errors.append(src.error(("pilot_seeds", i), f"seed {written[i]} is also in seeds: pilot seeds "
+                                                    "must be disjoint from the reported seeds"))
+    return () if shared else pilot
 
 
 def _analysis(value: Any, src: SourceMap, errors: list[SuiteError]) -> tuple[str, ...]:

@@ -9,7 +9,7 @@ Every problem becomes a :class:`SuiteError`; none escapes as a traceback.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -43,6 +43,23 @@ def resolve_suite(path: str | Path, overrides: Sequence[str] = ()) -> ResolvedSu
     if errors or resolved is None:
         raise SuiteInvalid(errors)
     return resolved
+
+
+def pilot_suite(suite: ResolvedSuite) -> ResolvedSuite:
+    """The pilot of a checked suite: the same tasks and methods on its ``pilot_seeds`` instead of its
+    ``seeds`` (what ``tram-bench run --pilot`` runs into ``RESULTS/pilot``). Raises :class:`SuiteInvalid`
+    (one line naming the file) when the suite declares no ``pilot_seeds``."""
+    config = suite.config
+    if not config.pilot_seeds:
+        raise SuiteInvalid([config.source_map().error((), "declares no pilot_seeds (add e.g. 'pilot_seeds: "
+                                                           "[100, 101, 102]', disjoint from seeds) for --pilot")])
+    pilot = replace(config, seeds=config.pilot_seeds)
+    specs, errors = resolve(pilot)
+    if not errors:
+        design, errors = check_design(pilot, [s.doc for s in specs])
+    if errors:
+        raise SuiteInvalid(sorted_unique(errors))
+    return ResolvedSuite(pilot, tuple(specs), design)
 
 
 def load_suite(path: str | Path, overrides: Sequence[str] = ()) -> SuiteConfig:
