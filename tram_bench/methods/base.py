@@ -49,13 +49,18 @@ class StepContext:
 
 @dataclass
 class StepStats:
-    """What one step did. ``loss`` is the pass-1 loss at w (never the loss at w + e)."""
+    """What one step did. ``loss`` is the pass-1 loss at w (never the loss at w + e).
+
+    ``forward``/``backward``: passes over the whole batch; ``forward_examples``: examples that went
+    through a forward, summed over the step's forwards (target forwards on part of a batch count
+    their rows only); 0 when the method does not count them."""
 
     loss: float
     forward: int
     backward: int
     skipped: bool = False
     extras: dict[str, float] = field(default_factory=dict)
+    forward_examples: int = 0
 
 
 @dataclass

@@ -24,6 +24,7 @@ from tram_bench.optim.asam import ASAM
 from tram_bench.optim.divergence import DIVERGENCES
 from tram_bench.optim.fisher_sam import FisherSAM
 from tram_bench.optim.sam import SAM
+from tram_bench.util.hashing import OMIT_AT_DEFAULT
 
 BASE_OPTIMIZERS = ("sgd", "adam", "adamw")
 NOISE_KINDS = ("normal", "uniform")
@@ -51,9 +52,17 @@ def check_choice(hp: object, name: str, choices: tuple[str, ...]) -> str:
     return value
 
 
-def number(default: float, low: float = 0.0, high: float = math.inf) -> Any:
-    """A numeric field with its default and its limits ``[low, high]`` (checked by :func:`check_fields`)."""
-    return field(default=default, metadata={"limits": (low, high)})
+def number(default: float, low: float = 0.0, high: float = math.inf, *, since_results: bool = False) -> Any:
+    """A numeric field with its default and its limits ``[low, high]`` (checked by :func:`check_fields`).
+
+    ``since_results``: the field was added after results existed; at its default it stays out of the
+    run id (``OMIT_AT_DEFAULT``), so those results and caches stay valid."""
+    return field(default=default, metadata={"limits": (low, high), OMIT_AT_DEFAULT: since_results})
+
+
+def whole(default: int, low: int = 1, high: float = math.inf, *, since_results: bool = False) -> Any:
+    """An integer field in ``[low, high]`` (a float such as 2.0 is refused); see :func:`number`."""
+    return field(default=default, metadata={"limits": (low, high), "integer": True, OMIT_AT_DEFAULT: since_results})
 
 
 def one_of(default: str, choices: tuple[str, ...]) -> Any:
@@ -65,6 +74,8 @@ def check_fields(hp: object) -> None:
     """Check every field that declares limits (:func:`number`) or choices (:func:`one_of`), in field
     order; ValueError naming the first field outside its limits."""
     for f in fields(hp):
+        if f.metadata.get("integer") and (isinstance(getattr(hp, f.name), bool) or not isinstance(getattr(hp, f.name), int)):
+            raise ValueError(f"{_where(hp, f.name)} must be a whole number, got {getattr(hp, f.name)!r}")
         if "limits" in f.metadata:
             check_number(hp, f.name, *f.metadata["limits"])
         if "choices" in f.metadata:
@@ -220,10 +231,19 @@ class TRAMHparams(CheckedHparams):
     """TRAM-θ_{t-1} / TRAM-θ_0: the radius is ``d = divergence(target || current)``, measured per batch.
 
     ``eta`` is the ASAM offset of ``T = |w| + eta`` (ASAM's default, as in the paper's Eq. 7).
+
+    Cheaper TRAM (not in the paper; the defaults are the paper's TRAM and stay out of the run id):
+    ``radius_every`` k measures ``d`` on steps 0, k, 2k, ... and reuses the last measured value on
+    the steps between (the target forward runs on measuring steps only; TRAM-θ_{t-1} copies its
+    target only on the step before one). ``radius_batch_fraction`` f measures ``d`` on the first
+    ``max(1, ceil(f * B))`` examples of each micro-batch of B (see
+    :class:`tram_bench.methods.tram.TRAMMethod`).
     """
 
     divergence: str = one_of("kl", DIVERGENCES)
     eta: float = number(ASAM.ETA)
+    radius_every: int = whole(1, 1, since_results=True)
+    radius_batch_fraction: float = number(1.0, 0.0, 1.0, since_results=True)
 
 
 @dataclass

@@ -49,6 +49,7 @@ import torch
 from torch import Tensor, nn
 
 from tram_bench.methods.base import BaseHparams, InputNoise, Method, Objective, Output, StepContext, StepStats
+from tram_bench.methods.batch_rows import batch_rows, head_rows, measured_rows
 from tram_bench.methods.hparams import NoiseHparams
 from tram_bench.methods.targets import Target
 from tram_bench.optim.divergence import divergence_by_name
@@ -181,12 +182,15 @@ class Measure:
         current logits (the trust-region penalty of TRPO, R3F, MESA).
     reuse: take the target logits an earlier pass of this step computed (only for targets whose
         ``reusable_within_step`` holds: their logits do not depend on the current weights).
+    fraction: below 1, measure on the first ``max(1, ceil(fraction * B))`` examples of each
+        micro-batch of B only (TRAM's ``radius_batch_fraction``), weighted by their loss units.
     """
 
     target: Target
     divergence: str
     weight: float | None = None
     reuse: bool = False
+    fraction: float = 1.0
 
 
 @dataclass
@@ -220,8 +224,8 @@ class StepRun:
         self.ctx = ctx
         self.noise = noise
         self.params = [p for group in base_optimizer.param_groups for p in group["params"]]
-        self.forward = 0
-        self.backward = 0
+        # Passes over the whole batch, and examples through a forward (StepStats).
+        self.forward = self.backward = self.forward_examples = 0
         self._rng = DropoutRngFork(self.params[0].device if self.params else torch.device("cpu"))
         self._noise_states: dict[int, Tensor] = {}
         self._target_cache: dict[int, Tensor] = {}
@@ -265,18 +269,24 @@ class StepRun:
         with torch.no_grad(), self._frozen_norm_stats(module), self.ctx.autocast():
             out = self.objective(module, batch, noise)
         self._target_ran = True
+        self.forward_examples += batch_rows(batch)
         return out.logits
 
-    def _divergence(self, measure: Measure, index: int, batch: Any, out: Output) -> Tensor:
-        """``D(target || current)`` on one micro-batch, with gradient through the current logits
-        when the measure is a penalty."""
+    def _divergence(self, measure: Measure, index: int, batch: Any, out: Output) -> tuple[Tensor, int]:
+        """``D(target || current)`` on one micro-batch (or its first rows, ``measure.fraction``), with
+        gradient through the current logits for a penalty, and the loss units it averaged over."""
+        logits, mask, count = out.logits, out.mask, int(out.count)
+        rows = measured_rows(measure.fraction, batch_rows(batch)) if measure.fraction < 1 else logits.shape[0]
+        if rows < logits.shape[0]:
+            batch, logits, mask = head_rows(batch, rows), logits[:rows], None if mask is None else mask[:rows]
+            count = rows if mask is None else int(mask.sum())
         target_logits = self._target_cache.get(index) if measure.reuse else None
         if target_logits is None:
             target_logits = self._target_logits(measure.target, index, batch)
             if measure.reuse:
                 self._target_cache[index] = target_logits
-        current = out.logits if measure.weight is not None else out.logits.detach()
-        return divergence_by_name(measure.divergence, target_logits, current, out.mask)
+        current = logits if measure.weight is not None else logits.detach()
+        return divergence_by_name(measure.divergence, target_logits, current, mask), count
 
     # --- passes -------------------------------------------------------------------------------
     def grad_pass(self, *, noised: bool = False, measure: Measure | None = None) -> PassResult:
@@ -295,20 +305,23 @@ class StepRun:
         weighted_losses: list[Tensor] = []
         total = 0
         reference: int | None = None
+        div_count = 0
         for index, batch in enumerate(self.batches):
             self._rng.enter(index)
             noise = self.input_noise(index) if noised else None
             guard = contextlib.nullcontext() if updates_stats else self._frozen_norm_stats(self.model)
             with guard, self.ctx.autocast():
                 out = self.objective(self.model, batch, noise)
+            self.forward_examples += batch_rows(batch)
             count = int(out.count)
             if accumulate and count == 0:
                 continue  # nothing to average over: contributes no gradient and no loss
             value = out.loss
             if measure is not None:
-                d = self._divergence(measure, index, batch, out)
-                weighted = d.detach().to(torch.float64) * out.count
+                d, measured = self._divergence(measure, index, batch, out)
+                weighted = d.detach().to(torch.float64) * measured
                 div_sum = weighted if div_sum is None else div_sum + weighted
+                div_count += measured
                 if measure.weight is not None:
                     value = value + measure.weight * d
             if accumulate:
@@ -328,7 +341,7 @@ class StepRun:
         if total == 0:  # a single micro-batch with no loss units: report its (NaN) mean as is
             return PassResult(loss=float(out.loss), count=0)
         # Converted to floats once per pass: one host sync each, not one per micro-batch.
-        divergence = None if div_sum is None else float(div_sum) / total
+        divergence = None if div_sum is None else float(div_sum) / div_count
         return PassResult(loss=float(torch.stack(weighted_losses).sum()) / total, count=total, divergence=divergence)
 
     # --- AMP, skipping, descending --------------------------------------------------------------
@@ -410,6 +423,7 @@ class StepRun:
             loss=loss,
             forward=self.forward,
             backward=self.backward,
+            forward_examples=self.forward_examples,
             skipped=skipped,
             extras={k: float(v) for k, v in extras.items() if v is not None},
         )

@@ -15,6 +15,8 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
+from tram_bench.util.hashing import OMIT_AT_DEFAULT
+
 _MISSING = dataclasses.MISSING
 
 
@@ -168,9 +170,14 @@ def _describe(value: Any) -> str:
 
 
 def to_jsonable(value: Any) -> Any:
-    """Resolved values for a RunSpec: tuples become lists, dataclasses dicts, keys strings."""
+    """Resolved values for a RunSpec: tuples become lists, dataclasses dicts, keys strings; a field
+    marked ``OMIT_AT_DEFAULT`` (:mod:`tram_bench.util.hashing`) is left out while at its default."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {
+            f.name: to_jsonable(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if not (f.metadata.get(OMIT_AT_DEFAULT) and getattr(value, f.name) == f.default)
+        }
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -264,7 +264,7 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
     setup_time = setup_clock.own_s()
     data_gen = torch.Generator().manual_seed(spec.data_seed)
     batches = _endless(task, batch_size, data_gen)
-    fwd = bwd = skips = consecutive_skips = 0
+    fwd = bwd = fwd_examples = skips = consecutive_skips = 0
     examples = 0
     tokens: int | None = 0
     step_times: list[float] = []
@@ -283,6 +283,7 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
         stats = method.step(micro, ctx)
         step_times.append(time.perf_counter() - t0)
         fwd += stats.forward
+        fwd_examples += stats.forward_examples
         bwd += stats.backward
         examples += _batch_size(batch)
         n_tok = _batch_tokens(batch)
@@ -346,6 +347,7 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
             "step_time_total_s": sum(step_times),
             "data_time_total_s": data_time,
             "forward": fwd,
+            "forward_examples": fwd_examples,  # examples through a forward, all passes summed
             "backward": bwd,
             "skipped_steps": skips,
             "step_time_s": step_time,

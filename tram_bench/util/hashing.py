@@ -8,6 +8,12 @@ import math
 from typing import Any
 
 
+# A dataclass field whose metadata holds this key (true) is left out of the JSON documents that
+# identify a cell (hparams -> run id, derived seeds) while it equals its default: an option added
+# after results exist keeps every earlier run id (and cache) valid at its default.
+OMIT_AT_DEFAULT = "omit_at_default"
+
+
 def canonical(obj: Any) -> Any:
     """A JSON-ready, order-independent form: dict keys sorted, tuples as lists, floats normalised."""
     if isinstance(obj, dict):
