@@ -85,7 +85,8 @@ def design_power(design, sds: Mapping[str, float], mde_target: float | None = No
     return out
 
 
-def power_lines(design, rows: list[tuple[str, TaskPower]], *, override: bool, source: str = "earlier runs") -> list[str]:
+def power_lines(design, rows: list[tuple[str, TaskPower]], *, override: bool,
+                source: str = "earlier runs") -> list[str]:
     """The ``tram-bench plan`` power section as plain lines: a heading, then one line per task.
 
     ``source`` names, in words, where the SDs come from (``plan`` passes the pilot's, see
