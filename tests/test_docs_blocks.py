@@ -140,7 +140,7 @@ class MyTask(SyntheticShiftTask):
     id = "my-task"
 '''
 PLUGIN_METHODS = '''
-from tram_bench.methods.plain import SGDMethod
+from tram_bench.methods.table import SGDMethod
 
 
 class MyMethod(SGDMethod):

@@ -12,7 +12,7 @@ from tram_bench.train.schedule import lr_multiplier
 def test_aliases_plugin_references_and_typed_values_resolve_as_in_a_suite():
     assert resolve_method("fsam").cls.id == "fisher_sam"
     assert resolve_method("Fisher-SAM").cls.id == "fisher_sam"
-    plugin = resolve_method("tram_bench.methods.sam_family:SAMMethod", {"rho": 1})
+    plugin = resolve_method("tram_bench.methods.table:SAMMethod", {"rho": 1})
     assert plugin.cls.id == "sam" and plugin.hparams.rho == 1.0 and isinstance(plugin.hparams.rho, float)
     adam = resolve_method("adam", {"betas": [0.9, 0.95]})
     assert adam.hparams.betas == (0.9, 0.95)

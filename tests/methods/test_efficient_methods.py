@@ -25,7 +25,7 @@ from methods_support import (
 )
 
 from tram_bench.methods.base import StepContext
-from tram_bench.methods.efficient import (
+from tram_bench.methods.table import (
     LateSAMMethod,
     LookSAMMethod,
     MomentumSAMMethod,

@@ -2,8 +2,8 @@
 
 Not the TRAM paper's methods: four published ways of buying most of SAM's effect for less compute,
 here so that the frontier suite can measure what the saving costs out of domain. Each takes SAM's
-perturbation ``e = rho g / ||g||`` (the ``sam`` method's ``rho``, 0.05, unless its paper says
-otherwise) or a cheaper direction, on any base optimizer, and records the passes it actually ran
+perturbation ``e = rho g / ||g||`` (the ``sam`` method's default ``rho``, ``SAM.RHO``, unless its
+paper says otherwise) or a cheaper direction, on any base optimizer, and records the passes it actually ran
 (``StepStats.forward`` / ``backward``: they vary from step to step). ``passes`` is the most a step
 can run; :meth:`mean_passes` the expected passes per step at given hyperparameters (the cost
 bound ``benchmarks/step_cost.py`` compares step times with).
@@ -33,7 +33,6 @@ from tram_bench.methods.base import StepContext, StepStats
 from tram_bench.methods.hparams import SAMHparams, check_number
 from tram_bench.methods.passes import StepMethod, StepRun
 from tram_bench.optim.momentum_sam import MomentumSAM
-from tram_bench.optim.sam import SAM
 
 # --- hyperparameters (this module is the one place their defaults live) --------------------------
 
@@ -122,17 +121,14 @@ def run_params(method: StepMethod) -> list[nn.Parameter]:
 
 class SAMOrBaseMethod(StepMethod):
     """A method whose steps are SAM steps or base-optimizer steps; subclasses say which, and give
-    ``mean_passes(hparams, total_steps)``: the expected (forward, backward) passes per step."""
+    ``mean_passes(hparams, total_steps)``: the expected (forward, backward) passes per step. The
+    optimizer is SAM's (``sam_family.build_sam``, named by the table's rows)."""
 
-    passes = (2, 2)
     kind = kinds.EFFICIENT
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.steps_taken = 0  # step() calls so far, skipped ones included (the schedules' t)
-
-    def build_optimizer(self, params: list[nn.Parameter], base_cls: type, base_kwargs: dict) -> torch.optim.Optimizer:
-        return SAM(params, base_cls, rho=self.hparams.rho, **base_kwargs)
 
     def sam_step(self, run: StepRun) -> StepStats:
         first = run.grad_pass()
@@ -155,7 +151,7 @@ class SAMOrBaseMethod(StepMethod):
 # --- the methods ------------------------------------------------------------------------------------
 
 
-class LookSAMMethod(SAMOrBaseMethod):
+class LookSAMStep(SAMOrBaseMethod):
     """LookSAM (Liu, Mai, Chen, Hsieh, You: "Towards Efficient and Scalable Sharpness-Aware
     Minimization", CVPR 2022; Algorithm 1 and Eqs. 5-6), with the global vectors of its equations.
 
@@ -168,9 +164,6 @@ class LookSAMMethod(SAMOrBaseMethod):
     ``g_v`` is taken from the descent gradient as the base step sees it (unscaled, and clipped when
     the run clips); a SAM step whose gradient overflowed keeps the previous ``g_v``.
     """
-
-    id = "looksam"
-    Hparams = LookSAMHparams
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -234,7 +227,7 @@ class LookSAMMethod(SAMOrBaseMethod):
         self.orthogonal_norm = _norm(list(self.orthogonal.values()))
 
 
-class RandomSAMMethod(SAMOrBaseMethod):
+class RandomSAMStep(SAMOrBaseMethod):
     """Randomized SAM (Zhao, Zhang, Hu: "Randomized Sharpness-Aware Training for Boosting
     Computational Efficiency in Deep Learning", 2022; RST, Algorithm 1 with a constant schedule).
 
@@ -242,9 +235,6 @@ class RandomSAMMethod(SAMOrBaseMethod):
     seed): ``u < p`` takes a SAM step (2/2 passes), otherwise a base step (1/1); ``1 + p`` each on
     average. ``p = 1`` is SAM, ``p = 0`` the base optimizer.
     """
-
-    id = "random-sam"
-    Hparams = RandomSAMHparams
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -270,7 +260,7 @@ class RandomSAMMethod(SAMOrBaseMethod):
         self.coin.set_state(state["coin"])
 
 
-class LateSAMMethod(SAMOrBaseMethod):
+class LateSAMStep(SAMOrBaseMethod):
     """Late-phase SAM (Zhou, Wang, Mao, Li, Yan: "Sharpness-Aware Minimization Efficiently Selects
     Flatter Minima Late in Training", ICLR 2025; the switching scheme of its Section 2 / Figure 1).
 
@@ -278,9 +268,6 @@ class LateSAMMethod(SAMOrBaseMethod):
     rest SAM steps (2/2): ``1 + ceil(fraction * T) / T`` each on average. ``T`` is the run's step
     count (``StepContext.total_steps``); a step without it is a ValueError.
     """
-
-    id = "late-sam"
-    Hparams = LateSAMHparams
 
     @classmethod
     def mean_passes(cls, hparams: Any, total_steps: int = 0) -> tuple[float, float]:
@@ -297,7 +284,12 @@ class LateSAMMethod(SAMOrBaseMethod):
         return self.sam_step(run) if late else self.base_step(run)
 
 
-class MomentumSAMMethod(StepMethod):
+def build_momentum_sam(hp: MomentumSAMHparams, params: list[nn.Parameter], base_cls: type, base_kwargs: dict) -> MomentumSAM:
+    """``msam``: the perturbation along the base optimizer's momentum."""
+    return MomentumSAM(params, base_cls, rho=hp.rho, **base_kwargs)
+
+
+class MomentumSAMStep(StepMethod):
     """Momentum-SAM (Becker, Altrock, Risse: "Momentum-SAM: Sharpness Aware Minimization without
     Computational Overhead", 2024, arXiv 2401.12033; Algorithm 1).
 
@@ -312,13 +304,7 @@ class MomentumSAMMethod(StepMethod):
     not take a number from its tables, so set ``rho`` per task when it matters.
     """
 
-    id = "msam"
-    passes = (1, 1)
     kind = kinds.EFFICIENT
-    Hparams = MomentumSAMHparams
-
-    def build_optimizer(self, params: list[nn.Parameter], base_cls: type, base_kwargs: dict) -> torch.optim.Optimizer:
-        return MomentumSAM(params, base_cls, rho=self.hparams.rho, **base_kwargs)
 
     @classmethod
     def mean_passes(cls, hparams: Any, total_steps: int = 0) -> tuple[float, float]:
@@ -332,5 +318,3 @@ class MomentumSAMMethod(StepMethod):
         stepped = run.descend(restore=self.two_pass.restore)
         return run.stats(first.loss, skipped=not stepped, perturbation_norm=e_norm)
 
-
-EFFICIENT_METHODS: tuple[type[StepMethod], ...] = (LookSAMMethod, RandomSAMMethod, LateSAMMethod, MomentumSAMMethod)

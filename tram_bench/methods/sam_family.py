@@ -1,4 +1,5 @@
-"""SAM, ASAM and Fisher SAM: ascend to ``w + e`` from the pass-1 gradient, descend with the
+"""SAM (Foret et al. 2021), ASAM (Kwon et al. 2021, the paper's Eq. 2 form) and Fisher SAM (Kim et al.
+2022; not Friendly SAM): ascend to ``w + e`` from the pass-1 gradient, descend with the
 gradient at ``w + e``. Two forwards and two backwards per step (paper Table 1).
 
 The perturbation formulas are the optimizers' (``tram_bench.optim``): SAM ``e = rho g / ||g||``;
@@ -11,24 +12,36 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import torch
 from torch import nn
 
 from tram_bench.methods import kinds
 from tram_bench.methods.base import StepContext, StepStats
-from tram_bench.methods.hparams import AdaptiveHparams, ASAMHparams, FisherSAMHparams, SAMHparams
+from tram_bench.methods.hparams import AdaptiveHparams, FisherSAMHparams, SAMHparams
 from tram_bench.methods.passes import StepMethod
 from tram_bench.optim.asam import ASAM
 from tram_bench.optim.fisher_sam import FisherSAM
 from tram_bench.optim.sam import SAM
 
 
+def build_sam(hp: SAMHparams, params: list[nn.Parameter], base_cls: type, base_kwargs: dict) -> SAM:
+    """``sam`` and the cheaper methods that take SAM's steps."""
+    return SAM(params, base_cls, rho=hp.rho, **base_kwargs)
+
+
 def build_asam(hp: AdaptiveHparams, params: list[nn.Parameter], base_cls: type, base_kwargs: dict) -> ASAM:
+    """``asam`` and the ASAM + trust-region combinations."""
     return ASAM(params, base_cls, rho=hp.rho, eta=hp.eta, **base_kwargs)
 
 
+def build_fisher_sam(hp: FisherSAMHparams, params: list[nn.Parameter], base_cls: type, base_kwargs: dict) -> FisherSAM:
+    """``fisher_sam``: the paper's gamma is ``rho``."""
+    return FisherSAM(params, base_cls, rho=hp.rho, eta=hp.eta, **base_kwargs)
+
+
 class SharpnessMethod(StepMethod):
-    passes = (2, 2)
+    """The step recipe of ``sam``, ``asam`` and ``fisher_sam`` (rows of ``tram_bench.methods.table``):
+    pass 1 at ``w``, ascent to ``w + e``, pass 2 there, restore, base step."""
+
     kind = kinds.SAM_FAMILY
 
     def step(self, micro_batches: Sequence[Any], ctx: StepContext) -> StepStats:
@@ -36,33 +49,3 @@ class SharpnessMethod(StepMethod):
         first = run.grad_pass()
         stepped, e_norm = run.perturbed_descent(self.two_pass)
         return run.stats(first.loss, skipped=not stepped, perturbation_norm=e_norm)
-
-
-class SAMMethod(SharpnessMethod):
-    """SAM (Foret et al. 2021)."""
-
-    id = "sam"
-    Hparams = SAMHparams
-
-    def build_optimizer(self, params: list[nn.Parameter], base_cls: type, base_kwargs: dict) -> torch.optim.Optimizer:
-        return SAM(params, base_cls, rho=self.hparams.rho, **base_kwargs)
-
-
-class ASAMMethod(SharpnessMethod):
-    """ASAM (Kwon et al. 2021) in the paper's Eq. 2 form."""
-
-    id = "asam"
-    Hparams = ASAMHparams
-
-    def build_optimizer(self, params: list[nn.Parameter], base_cls: type, base_kwargs: dict) -> torch.optim.Optimizer:
-        return build_asam(self.hparams, params, base_cls, base_kwargs)
-
-
-class FisherSAMMethod(SharpnessMethod):
-    """Fisher SAM (Kim et al. 2022; not Friendly SAM); the paper's gamma is ``rho``."""
-
-    id = "fisher_sam"
-    Hparams = FisherSAMHparams
-
-    def build_optimizer(self, params: list[nn.Parameter], base_cls: type, base_kwargs: dict) -> torch.optim.Optimizer:
-        return FisherSAM(params, base_cls, rho=self.hparams.rho, eta=self.hparams.eta, **base_kwargs)

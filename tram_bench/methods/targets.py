@@ -40,6 +40,12 @@ class Target:
     noised: bool = False
     reusable_within_step: bool = True
 
+    @classmethod
+    def for_method(cls, model: nn.Module, hparams: Any) -> "Target":
+        """The target of a method on ``model`` with ``hparams`` (how ``tram_bench.methods.table``
+        builds the target a row names)."""
+        return cls()
+
     def before_step(self, model: nn.Module) -> None:
         """Called with the weights ``w`` restored, just before the base step."""
 
@@ -76,6 +82,10 @@ class WeightCopy(Target):
     def __init__(self, model: nn.Module) -> None:
         self.module = frozen_copy(model)
 
+    @classmethod
+    def for_method(cls, model: nn.Module, hparams: Any) -> "WeightCopy":
+        return cls(model)
+
     def state_dict(self) -> dict[str, Any]:
         return {"weights": self.module.state_dict()}
 
@@ -97,6 +107,10 @@ class AveragedWeights(WeightCopy):
     def __init__(self, model: nn.Module, decay: float) -> None:
         super().__init__(model)
         self.decay = decay
+
+    @classmethod
+    def for_method(cls, model: nn.Module, hparams: Any) -> "AveragedWeights":
+        return cls(model, hparams.decay)
 
     @torch.no_grad()
     def after_step(self, model: nn.Module) -> None:

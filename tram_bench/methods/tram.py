@@ -23,23 +23,30 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-import torch
 from torch import nn
 
 from tram_bench.methods import kinds
 from tram_bench.methods.base import StepContext, StepStats
-from tram_bench.methods.hparams import TRAMFisherHparams, TRAMHparams, TRAMXHparams
+from tram_bench.methods.hparams import TRAMFisherHparams, TRAMHparams
 from tram_bench.methods.passes import Measure, StepMethod
-from tram_bench.methods.targets import InitialWeights, NoisedInputs, PreviousWeights, Target
 from tram_bench.optim.tram import TRAM
 
 
-class TRAMMethod(StepMethod):
-    passes = (3, 2)
-    kind = kinds.TRAM
+def build_tram(hp: TRAMHparams, params: list[nn.Parameter], base_cls: type, base_kwargs: dict) -> TRAM:
+    """``tram-prev``, ``tram-init``, ``tram-x``: the radius comes with each ``first_step``."""
+    return TRAM(params, base_cls, eta=hp.eta, **base_kwargs)
 
-    def build_optimizer(self, params: list[nn.Parameter], base_cls: type, base_kwargs: dict) -> torch.optim.Optimizer:
-        return TRAM(params, base_cls, eta=self.hparams.eta, **base_kwargs)
+
+def build_tram_fisher(hp: TRAMFisherHparams, params: list[nn.Parameter], base_cls: type, base_kwargs: dict) -> TRAM:
+    """``tram-fisher``: the Fisher-SAM ellipsoid (its radius, ``rho``, comes with each ``first_step``)."""
+    return TRAM(params, base_cls, fisher=True, fisher_eta=hp.fisher_eta, **base_kwargs)
+
+
+class TRAMMethod(StepMethod):
+    """The step recipe of ``tram-prev``, ``tram-init`` and ``tram-x`` (rows of
+    ``tram_bench.methods.table``, which give each its target and its optimizer, :func:`build_tram`)."""
+
+    kind = kinds.TRAM
 
     def step(self, micro_batches: Sequence[Any], ctx: StepContext) -> StepStats:
         run = self.new_run(micro_batches, ctx)
@@ -53,39 +60,8 @@ class TRAMMethod(StepMethod):
         return run.stats(first.loss, skipped=not stepped, divergence=d, perturbation_norm=e_norm)
 
 
-class TRAMPrevMethod(TRAMMethod):
-    """TRAM-θ_{t-1}: the trust region is measured against the previous step's model."""
-
-    id = "tram-prev"
-    Hparams = TRAMHparams
-
-    def build_target(self) -> Target:
-        return PreviousWeights(self.model)
-
-
-class TRAMInitMethod(TRAMMethod):
-    """TRAM-θ_0: the trust region is measured against the pre-trained model (frozen at construction)."""
-
-    id = "tram-init"
-    Hparams = TRAMHparams
-
-    def build_target(self) -> Target:
-        return InitialWeights(self.model)
-
-
-class TRAMXMethod(TRAMMethod):
-    """TRAM-x: the trust region is measured against the current model on noised inputs x + z,
-    z ~ N(0, sigma^2) (or U(-sigma, sigma)). The paper does not state sigma; the default is R3F's."""
-
-    id = "tram-x"
-    Hparams = TRAMXHparams
-
-    def build_target(self) -> Target:
-        return NoisedInputs()
-
-
-class TRAMFisherMethod(StepMethod):
-    """TRAM-Fisher (paper Algorithm 2): the Fisher-SAM ellipsoid with the Fisher taken at ``x + z``.
+class TRAMFisherStep(StepMethod):
+    """The step recipe of ``tram-fisher`` (paper Algorithm 2): the Fisher-SAM ellipsoid with the Fisher taken at ``x + z``.
 
     Step: pass 1 forward + backward at ``w`` on the *noised* batch ``x + z`` (its gradient ``g~``
     gives both the ascent direction and the diagonal Fisher ``f = 1 + fisher_eta g~^2``, Eq. 9 at
@@ -108,13 +84,7 @@ class TRAMFisherMethod(StepMethod):
     but cost a third forward, against the paper's stated cost; with ``rho = 0`` the two coincide.
     """
 
-    id = "tram-fisher"
-    passes = (2, 2)
     kind = kinds.TRAM
-    Hparams = TRAMFisherHparams
-
-    def build_optimizer(self, params: list[nn.Parameter], base_cls: type, base_kwargs: dict) -> torch.optim.Optimizer:
-        return TRAM(params, base_cls, fisher=True, fisher_eta=self.hparams.fisher_eta, **base_kwargs)
 
     def step(self, micro_batches: Sequence[Any], ctx: StepContext) -> StepStats:
         run = self.new_run(micro_batches, ctx)

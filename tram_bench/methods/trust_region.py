@@ -31,22 +31,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import torch
-from torch import nn
-
 from tram_bench.methods import kinds
 from tram_bench.methods.base import StepContext, StepStats
-from tram_bench.methods.hparams import (
-    ASAMMESAHparams,
-    ASAMR3FHparams,
-    ASAMTRPOHparams,
-    MESAHparams,
-    R3FHparams,
-    TRPOHparams,
-)
 from tram_bench.methods.passes import Measure, StepMethod
-from tram_bench.methods.sam_family import build_asam
-from tram_bench.methods.targets import AveragedWeights, NoisedInputs, PreviousWeights, Target
 
 
 class PenaltyMethod(StepMethod):
@@ -60,7 +47,7 @@ class PenaltyMethod(StepMethod):
 
 
 class TrustRegionMethod(PenaltyMethod):
-    passes = (2, 1)
+    """The step recipe of ``trpo``, ``r3f`` and ``mesa``: one penalised gradient pass, then the base step."""
 
     def step(self, micro_batches: Sequence[Any], ctx: StepContext) -> StepStats:
         run = self.new_run(micro_batches, ctx)
@@ -70,10 +57,8 @@ class TrustRegionMethod(PenaltyMethod):
 
 
 class ASAMTrustRegionMethod(PenaltyMethod):
-    passes = (3, 2)
-
-    def build_optimizer(self, params: list[nn.Parameter], base_cls: type, base_kwargs: dict) -> torch.optim.Optimizer:
-        return build_asam(self.hparams, params, base_cls, base_kwargs)
+    """The step recipe of ``asam+trpo``, ``asam+r3f`` and ``asam+mesa``: ASAM with the penalised loss in
+    both passes (its optimizer, ``sam_family.build_asam``, comes from the table's row)."""
 
     def step(self, micro_batches: Sequence[Any], ctx: StepContext) -> StepStats:
         run = self.new_run(micro_batches, ctx)
@@ -83,57 +68,3 @@ class ASAMTrustRegionMethod(PenaltyMethod):
         stepped, e_norm = run.perturbed_descent(self.two_pass, measure=penalty, target=self.target)
         return run.stats(first.loss, skipped=not stepped, divergence=first.divergence, perturbation_norm=e_norm)
 
-
-def _previous(method: StepMethod) -> Target:
-    return PreviousWeights(method.model)
-
-
-def _noised(method: StepMethod) -> Target:
-    return NoisedInputs()
-
-
-def _averaged(method: StepMethod) -> Target:
-    return AveragedWeights(method.model, method.hparams.decay)
-
-
-class TRPOMethod(TrustRegionMethod):
-    """TRPO-style KL penalty to the previous step's model."""
-
-    id = "trpo"
-    Hparams = TRPOHparams
-    build_target = _previous
-
-
-class R3FMethod(TrustRegionMethod):
-    """R3F (Aghajanyan et al. 2021) as the paper's Eq. 5 penalty."""
-
-    id = "r3f"
-    Hparams = R3FHparams
-    build_target = _noised
-
-
-class MESAMethod(TrustRegionMethod):
-    """MESA (Du et al. 2022): KL penalty to an EMA of the weights."""
-
-    id = "mesa"
-    Hparams = MESAHparams
-    build_target = _averaged
-
-
-class ASAMTRPOMethod(ASAMTrustRegionMethod):
-    id = "asam+trpo"
-    Hparams = ASAMTRPOHparams
-    build_target = _previous
-
-
-class ASAMR3FMethod(ASAMTrustRegionMethod):
-    id = "asam+r3f"
-    passes = (4, 2)
-    Hparams = ASAMR3FHparams
-    build_target = _noised
-
-
-class ASAMMESAMethod(ASAMTrustRegionMethod):
-    id = "asam+mesa"
-    Hparams = ASAMMESAHparams
-    build_target = _averaged

@@ -13,15 +13,14 @@ from typing import Any, Sequence
 import torch
 
 from tram_bench.methods import kinds
-from tram_bench.methods.base import BaseHparams, Method, StepContext, StepStats
+from tram_bench.methods.base import Method, StepContext, StepStats
 
 
-class ZeroShotMethod(Method):
-    id = "zero-shot"
-    passes = (0, 0)
+class NoTraining(Method):
+    """The recipe of ``zero-shot`` (a row of ``tram_bench.methods.table``): no step at all."""
+
     kind = kinds.ZERO_SHOT
     trains = False
-    Hparams = BaseHparams
 
     @property
     def optimizer(self) -> torch.optim.Optimizer:
