@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from tram_bench.methods import kinds
 from tram_bench.methods.base import StepContext, StepStats
-from tram_bench.methods.hparams import SAMHparams, check_number
+from tram_bench.methods.hparams import SAMHparams, number
 from tram_bench.methods.passes import StepMethod, StepRun
 from tram_bench.optim.momentum_sam import MomentumSAM
 
@@ -39,49 +39,41 @@ from tram_bench.optim.momentum_sam import MomentumSAM
 
 @dataclass
 class LookSAMHparams(SAMHparams):
-    """``k``: a SAM step every k steps (the paper's LookSAM-5); ``alpha``: the weight of the reused
-    component (the paper's 0.7). ``rho``: SAM's."""
+    """``k``: a SAM step every k steps (the default is the paper's LookSAM-5); ``alpha``: the weight
+    of the reused component (the paper's). ``rho``: SAM's."""
 
     k: int = 5
-    alpha: float = 0.7
+    alpha: float = number(0.7)
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        # An integer field: checked here, the number() limits being for floats.
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
             raise ValueError(f"LookSAMHparams.k must be an integer >= 1, got {self.k!r}")
-        check_number(self, "alpha")
 
 
 @dataclass
 class RandomSAMHparams(SAMHparams):
-    """``p``: the probability of a SAM step (0.5: the paper's constant schedule that halves SAM's
-    extra cost). ``rho``: SAM's."""
+    """``p``: the probability of a SAM step (the default is the paper's constant schedule that halves
+    SAM's extra cost). ``rho``: SAM's."""
 
-    p: float = 0.5
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_number(self, "p", 0.0, 1.0)
+    p: float = number(0.5, 0.0, 1.0)
 
 
 @dataclass
 class LateSAMHparams(SAMHparams):
-    """``fraction``: the last share of the run's steps that take SAM steps (0.125: the paper's
+    """``fraction``: the last share of the run's steps that take SAM steps (the default: the paper's
     Figure 1 switches from SGD to SAM at epoch 175 of 200). ``rho``: SAM's."""
 
-    fraction: float = 0.125
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_number(self, "fraction", 0.0, 1.0)
+    fraction: float = number(0.125, 0.0, 1.0)
 
 
 @dataclass
 class MomentumSAMHparams(SAMHparams):
     """``rho``: the length of the step against the momentum (the paper tunes it per model and finds
-    it larger than SAM's; 0.3 is our default, see :class:`MomentumSAMMethod`)."""
+    it larger than SAM's; the default, ``MomentumSAM.RHO``, is ours, see :class:`MomentumSAMStep`)."""
 
-    rho: float = 0.3
+    rho: float = number(MomentumSAM.RHO)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -286,7 +278,7 @@ class LateSAMStep(SAMOrBaseMethod):
 
 def build_momentum_sam(hp: MomentumSAMHparams, params: list[nn.Parameter], base_cls: type, base_kwargs: dict) -> MomentumSAM:
     """``msam``: the perturbation along the base optimizer's momentum."""
-    return MomentumSAM(params, base_cls, rho=hp.rho, **base_kwargs)
+    return MomentumSAM.prechecked(params, base_cls, rho=hp.rho, **base_kwargs)
 
 
 class MomentumSAMStep(StepMethod):
@@ -299,7 +291,7 @@ class MomentumSAMStep(StepMethod):
     gradient: 1/1 passes, the base optimizer's. The first step (no momentum yet) is a base step.
 
     ``StepStats.loss`` is the loss at ``w~`` (the method runs no pass at ``w``), and BatchNorm
-    running statistics come from that pass, as in the paper. ``rho`` defaults to 0.3: the paper
+    running statistics come from that pass, as in the paper. ``rho``'s default is ours: the paper
     tunes it per model (its values exceed SAM's because ``-v`` is not the ascent direction); we did
     not take a number from its tables, so set ``rho`` per task when it matters.
     """

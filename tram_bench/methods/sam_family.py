@@ -25,17 +25,17 @@ from tram_bench.optim.sam import SAM
 
 def build_sam(hp: SAMHparams, params: list[nn.Parameter], base_cls: type, base_kwargs: dict) -> SAM:
     """``sam`` and the cheaper methods that take SAM's steps."""
-    return SAM(params, base_cls, rho=hp.rho, **base_kwargs)
+    return SAM.prechecked(params, base_cls, rho=hp.rho, **base_kwargs)
 
 
 def build_asam(hp: AdaptiveHparams, params: list[nn.Parameter], base_cls: type, base_kwargs: dict) -> ASAM:
     """``asam`` and the ASAM + trust-region combinations."""
-    return ASAM(params, base_cls, rho=hp.rho, eta=hp.eta, **base_kwargs)
+    return ASAM.prechecked(params, base_cls, rho=hp.rho, eta=hp.eta, **base_kwargs)
 
 
 def build_fisher_sam(hp: FisherSAMHparams, params: list[nn.Parameter], base_cls: type, base_kwargs: dict) -> FisherSAM:
     """``fisher_sam``: the paper's gamma is ``rho``."""
-    return FisherSAM(params, base_cls, rho=hp.rho, eta=hp.eta, **base_kwargs)
+    return FisherSAM.prechecked(params, base_cls, rho=hp.rho, eta=hp.eta, **base_kwargs)
 
 
 class SharpnessMethod(StepMethod):

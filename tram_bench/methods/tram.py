@@ -34,12 +34,12 @@ from tram_bench.optim.tram import TRAM
 
 def build_tram(hp: TRAMHparams, params: list[nn.Parameter], base_cls: type, base_kwargs: dict) -> TRAM:
     """``tram-prev``, ``tram-init``, ``tram-x``: the radius comes with each ``first_step``."""
-    return TRAM(params, base_cls, eta=hp.eta, **base_kwargs)
+    return TRAM.prechecked(params, base_cls, eta=hp.eta, **base_kwargs)
 
 
 def build_tram_fisher(hp: TRAMFisherHparams, params: list[nn.Parameter], base_cls: type, base_kwargs: dict) -> TRAM:
     """``tram-fisher``: the Fisher-SAM ellipsoid (its radius, ``rho``, comes with each ``first_step``)."""
-    return TRAM(params, base_cls, fisher=True, fisher_eta=hp.fisher_eta, **base_kwargs)
+    return TRAM.prechecked(params, base_cls, fisher=True, fisher_eta=hp.fisher_eta, **base_kwargs)
 
 
 class TRAMMethod(StepMethod):

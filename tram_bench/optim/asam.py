@@ -58,8 +58,6 @@ class ASAM(TwoPassOptimizer):
         eta: float = ETA,
         **base_kwargs: Any,
     ) -> None:
-        check_nonnegative("ASAM", "rho", rho)
-        check_nonnegative("ASAM", "eta", eta)
         super().__init__(params, base_optimizer, {"rho": rho, "eta": eta}, **base_kwargs)
 
     def check_group(self, group: dict[str, Any], index: int) -> None:

@@ -49,8 +49,6 @@ class FisherSAM(TwoPassOptimizer):
         eta: float = ETA,
         **base_kwargs: Any,
     ) -> None:
-        check_nonnegative("FisherSAM", "rho", rho)
-        check_nonnegative("FisherSAM", "eta", eta)
         super().__init__(params, base_optimizer, {"rho": rho, "eta": eta}, **base_kwargs)
 
     def check_group(self, group: dict[str, Any], index: int) -> None:

@@ -47,14 +47,16 @@ class MomentumSAM(TwoPassOptimizer):
     backward there, ``second_step()`` (restores ``w``, base step with that gradient).
     """
 
+    #: Our default radius (the paper tunes it per model; see ``tram_bench.methods.efficient``).
+    RHO = 0.3
+
     def __init__(
         self,
         params: Any,
         base_optimizer: type[torch.optim.Optimizer],
-        rho: float = 0.3,
+        rho: float = RHO,
         **base_kwargs: Any,
     ) -> None:
-        check_nonnegative("MomentumSAM", "rho", rho)
         if issubclass(base_optimizer, torch.optim.SGD) and not base_kwargs.get("momentum"):
             raise ValueError(
                 "MomentumSAM: an SGD base needs momentum > 0 (the perturbation follows its momentum "

@@ -34,7 +34,6 @@ class SAM(TwoPassOptimizer):
         rho: float = RHO,
         **base_kwargs: Any,
     ) -> None:
-        check_nonnegative("SAM", "rho", rho)
         super().__init__(params, base_optimizer, {"rho": rho}, **base_kwargs)
 
     def check_group(self, group: dict[str, Any], index: int) -> None:

@@ -76,8 +76,6 @@ class TRAM(TwoPassOptimizer):
         fisher_eta: float = FisherSAM.ETA,
         **base_kwargs: Any,
     ) -> None:
-        check_nonnegative("TRAM", "eta", eta)
-        check_nonnegative("TRAM", "fisher_eta", fisher_eta)
         if not isinstance(fisher, bool):
             raise ValueError(f"TRAM: fisher must be True or False, got {fisher!r}")
         if fisher and eta != 0:

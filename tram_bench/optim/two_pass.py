@@ -206,11 +206,32 @@ class TwoPassOptimizer(torch.optim.Optimizer):
         """``e`` for every parameter with a gradient, computed from the current weights and grads."""
 
     def check_group(self, group: dict[str, Any], index: int) -> None:
-        """Validate one param group's options (ValueError naming the option and value)."""
+        """Validate one param group's options (ValueError naming the option, value and group). The one
+        check of a standalone optimizer's options: the constructor's keywords are the groups'
+        defaults, so each group is checked as it is added (and again when a checkpoint is loaded)."""
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         super().add_param_group(param_group)
-        self.check_group(self.param_groups[-1], len(self.param_groups) - 1)
+        if not self._options_prechecked:
+            self.check_group(self.param_groups[-1], len(self.param_groups) - 1)
+
+    # Set only while :meth:`prechecked` builds an optimizer.
+    _options_prechecked = False
+
+    @classmethod
+    def prechecked(cls, params: Any, base_optimizer: type[torch.optim.Optimizer], **options: Any) -> "TwoPassOptimizer":
+        """``cls(params, base_optimizer, **options)`` for a caller that has validated the options
+        itself: a method's ``Hparams`` check ``rho``, ``eta``, ... against their limits when a suite
+        is resolved (``tram_bench.methods.hparams.check_fields``), so the methods build their
+        optimizers here and every value is checked once on that path. Groups added later and loaded
+        checkpoints are checked as usual."""
+        self = cls.__new__(cls)
+        self._options_prechecked = True
+        try:
+            self.__init__(params, base_optimizer, **options)  # type: ignore[misc]
+        finally:
+            del self._options_prechecked
+        return self
 
     def _reset_buffers(self) -> None:
         # The parameters now at w + e (empty when not perturbed) and, per parameter, the reusable
