@@ -24,10 +24,16 @@ def isolated(tmp_path, monkeypatch):
 
 
 def test_tiny_rehearsal_runs_one_real_schema_cell_and_writes_nothing(isolated, capsys):
+    import torch
+
+    threads = torch.get_num_threads()
     code = main(["rehearse", VISION, "--tiny", "--only", "vit-flowers/tram-prev/0", "--steps", "1",
                  "--batch-size", "2", "--device", "cpu"])
     out = capsys.readouterr()
     assert code == 0, out.err
+    # One torch thread on a CPU by default (view.CPU_THREADS), and the caller's setting back afterwards.
+    assert "per cell on cpu with 1 thread (tiny architectures)" in out.out.splitlines()[0]
+    assert torch.get_num_threads() == threads
     row = next(line for line in out.out.splitlines() if line.startswith("vit-flowers/tram-prev"))
     cells = [c.strip() for c in row.split("|")]
     assert cells[1:4] == [VIT, "224x224 px", "bf16"]

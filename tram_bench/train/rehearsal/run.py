@@ -202,25 +202,34 @@ def rehearse_cell(cell: RehearsalCell, work: Workdir, *, steps: int, batch_size:
 
 
 def rehearse(specs: Sequence[RunSpec], *, steps: int = DEFAULT_STEPS, batch_size: int = DEFAULT_BATCH,
-             device: str = "cpu", tiny: bool = False, memory_limit: float | None = None,
+             device: str = "cpu", tiny: bool = False, memory_limit: float | None = None, threads: int | None = None,
              on_row=None) -> list[RehearsalRow]:
     """Rehearse every distinct cell of ``specs`` (module docstring) in a temporary folder, removed afterwards.
 
     ``memory_limit``: bytes that weights and optimizer state may take (default :data:`FIT_SHARE` of this
-    machine's memory); ``on_row(row)`` is called as each cell finishes. Raises ValueError for ``steps`` or
-    ``batch_size`` below 1."""
-    if steps < 1 or batch_size < 1:
-        raise ValueError(f"steps and batch_size must be >= 1, got {steps} and {batch_size}")
+    machine's memory); ``threads``: torch's CPU threads for the rehearsal (restored afterwards; None keeps the
+    current setting); ``on_row(row)`` is called as each cell finishes. Raises ValueError for ``steps``,
+    ``batch_size`` or ``threads`` below 1."""
+    import torch
+
+    if steps < 1 or batch_size < 1 or (threads is not None and threads < 1):
+        raise ValueError(f"steps, batch_size and threads must be >= 1, got {steps}, {batch_size} and {threads}")
     limit = FIT_SHARE * machine_memory_bytes() if memory_limit is None else memory_limit
     rows = []
+    before = torch.get_num_threads()
     with tempfile.TemporaryDirectory(prefix="tram-bench-rehearse-") as tmp, private_caches(Path(tmp) / "cache"):
         _quiet_transformers()
         work = Workdir(Path(tmp) / "staged", tiny=tiny)
-        for cell in distinct_cells(specs, batch_size, tiny):
-            row = rehearse_cell(cell, work, steps=steps, batch_size=batch_size, device=device, memory_limit=limit)
-            rows.append(row)
-            if on_row is not None:
-                on_row(row)
+        try:
+            torch.set_num_threads(threads or before)
+            for cell in distinct_cells(specs, batch_size, tiny):
+                row = rehearse_cell(cell, work, steps=steps, batch_size=batch_size, device=device,
+                                    memory_limit=limit)
+                rows.append(row)
+                if on_row is not None:
+                    on_row(row)
+        finally:
+            torch.set_num_threads(before)
     return rows
 
 

@@ -13,6 +13,11 @@ from tram_bench.train.rehearsal.run import RehearsalRow, rehearse
 ATTENTION_NOTE = ("saved activations are counted with the attention implementation shown, on this device; on a "
                   "GPU, fused attention (flash / memory-efficient sdpa) keeps less than the CPU's math path")
 MIB = 2**20
+# Torch threads of a CPU rehearsal unless --threads says otherwise. One, because a rehearsal measures memory and
+# the code path, not speed, and because on a shared machine two threads that wait for each other at every
+# kernel's barrier are the slow case: ViT-B/16's bf16 step at batch 2 took 17-21 s with two threads against 3.5-4 s
+# with one, on 2 cores at load 10 (nice 15).
+CPU_THREADS = 1
 
 
 def _cells(row: RehearsalRow) -> list[str]:
@@ -30,9 +35,11 @@ COLUMNS = ("cell", "architecture", "input", "precision", "params", "attention", 
            "saved MiB/example", "wall s")
 
 
-def rehearse_command(suite: str, specs: Sequence, *, steps: int, batch_size: int, device: str, tiny: bool) -> int:
+def rehearse_command(suite: str, specs: Sequence, *, steps: int, batch_size: int, device: str, tiny: bool,
+                     threads: int | None = None) -> int:
     """Run :func:`~tram_bench.train.rehearsal.run.rehearse` on ``specs`` and print its table (see module
-    docstring). Saves the measurements of a full-size rehearsal under the suite's name."""
+    docstring). Saves the measurements of a full-size rehearsal under the suite's name. ``threads``: torch's CPU
+    threads (default: :data:`CPU_THREADS` on a CPU, torch's own setting on CUDA)."""
     from rich.console import Console
     from rich.text import Text
 
@@ -40,7 +47,10 @@ def rehearse_command(suite: str, specs: Sequence, *, steps: int, batch_size: int
 
     console = Console(soft_wrap=True)
     started = time.perf_counter()
+    if threads is None and device == "cpu":
+        threads = CPU_THREADS
     console.print(Text(f"{suite}: rehearsing {steps} steps of batch {batch_size} per cell on {device}"
+                       + (f" with {threads} thread{'s' * (threads > 1)}" if threads else "")
                        + (" (tiny architectures)" if tiny else "") + f"; {ATTENTION_NOTE}"))
 
     def show(row: RehearsalRow) -> None:
@@ -55,7 +65,8 @@ def rehearse_command(suite: str, specs: Sequence, *, steps: int, batch_size: int
             console.print(Text(" | ".join(_cells(row))))
 
     console.print(Text(" | ".join(COLUMNS)))
-    rows = rehearse(specs, steps=steps, batch_size=batch_size, device=device, tiny=tiny, on_row=show)
+    rows = rehearse(specs, steps=steps, batch_size=batch_size, device=device, tiny=tiny, threads=threads,
+                    on_row=show)
     failed = [r for r in rows if r.error]
     measured = [r.measurement for r in rows if r.measurement is not None]
     if measured and not tiny:
