@@ -183,7 +183,7 @@ def cmd_rehearse(args) -> int:
     _, specs = _load_specs(args)
     _check_device(args.device)
     return rehearse_command(specs[0].suite, specs, steps=args.steps, batch_size=args.batch_size,
-                            device=args.device, tiny=args.tiny)
+                            device=args.device, tiny=args.tiny, threads=args.threads)
 
 
 def cmd_run(args) -> int:
@@ -528,6 +528,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--tiny", action="store_true",
                     help="one-layer, width-32 architectures (vocabularies and input sizes real): the code path in "
                          "seconds; measurements are not saved")
+    sp.add_argument("--threads", type=cliargs.int_at_least(1), default=None,
+                    help="torch CPU threads (default 1 on cpu: a shared machine's cores are not all free)")
     sp.set_defaults(func=cmd_rehearse)
 
     sp = sub.add_parser("collect", help="ingest finished run directories into results/tram-bench.duckdb")
