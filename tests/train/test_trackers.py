@@ -80,7 +80,7 @@ def test_rows_reach_each_tracker_as_they_are_appended_and_a_failing_one_is_dropp
     good, bad = _Recorder(), _Recorder(fail_on="log")
     log = MirroredLog(trackers={"good": good, "bad": bad}, run_id="abc123")
     log.append({"kind": "train", "step": 1, "loss": 1.0})
-    log.lanes["good"].queued[-1].result(timeout=10)  # live: logged by the tracker's thread right away
+    log.lanes["good"].queued[-1][1].result(timeout=10)  # live: logged by the tracker's thread right away
     assert good.calls == [("log", 1, {"train/loss": 1.0})]
     log.append({"kind": "eval", "step": 1, "domain": "d", "split": "val", "metric": "loss", "value": 0.5})
     log.finish({"status": "ok", "steps": 1, "metrics": []})
@@ -121,8 +121,73 @@ def test_a_tracker_that_cannot_open_leaves_a_plain_log(monkeypatch, tmp_path, ca
     monkeypatch.setattr("tram_bench.train.tracking.mirror.open_tracker", refuse)
     log = MirroredLog.open(["wandb", "wandb"], tmp_path, SPEC)
     log.append({"kind": "train", "step": 1, "loss": 1.0})
+    log.finish({"status": "ok", "steps": 1, "metrics": []})  # the tracker opens on its thread: wait for it
     assert log.trackers == {} and len(log) == 1
     assert capsys.readouterr().err.count("tracker wandb failed to open run abc123 (cannot open wandb)") == 1
+
+
+def test_a_tracker_opens_on_its_thread_while_the_run_sets_up_and_gets_the_rows_appended_meanwhile(monkeypatch,
+                                                                                                   tmp_path):
+    import threading
+
+    release = threading.Event()
+    recorder = _Recorder()
+    threads = []
+
+    class Recording(_Recorder):
+        def log(self, step, scalars):
+            threads.append(threading.current_thread())
+            recorder.log(step, scalars)
+
+        def finish(self, summary):
+            threads.append(threading.current_thread())
+            recorder.finish(summary)
+
+    def slow_open(name, results, run):
+        release.wait(10)  # opening a tracker (W&B's service, MLflow's run) takes a while
+        threads.append(threading.current_thread())
+        return Recording()
+
+    monkeypatch.setattr("tram_bench.train.tracking.mirror.open_tracker", slow_open)
+    log = MirroredLog.open(["wandb"], tmp_path, SPEC)
+    assert not threads and log.trackers == {}  # open returned while the tracker was still opening
+    for step in (1, 2):
+        log.append({"kind": "train", "step": step, "loss": 1.0})
+    release.set()
+    log.finish({"status": "ok", "steps": 2, "metrics": []})
+    assert [c[:2] for c in recorder.calls] == [("log", 1), ("log", 2), ("finish", recorder.calls[-1][1])]
+    # open, every row and finish on one thread, not the run's (trackio keeps its current run per thread)
+    assert len(set(threads)) == 1 and threads[0] is not threading.main_thread()
+
+
+def test_rows_go_to_a_tracker_in_batches_and_the_first_at_once(monkeypatch):
+    import threading
+
+    from tram_bench.train.tracking import mirror
+
+    handed = []
+    submit = mirror._Lane.submit
+    monkeypatch.setattr(mirror._Lane, "submit", lambda lane, what, *a: (handed.append(what), submit(lane, what, *a)))
+    first = threading.Event()
+
+    class Recorder(_Recorder):
+        def log(self, step, scalars):
+            super().log(step, scalars)
+            first.set()
+
+    recorder = Recorder()
+    monkeypatch.setattr(mirror, "BATCH_SECS", 3600.0)
+    log = MirroredLog(trackers={"r": recorder}, run_id="abc123")
+    for step in range(1, 51):
+        log.append({"kind": "train", "step": step, "loss": 1.0})
+    assert first.wait(10) and [c[1] for c in recorder.calls] == [1]  # live from the first row
+    assert handed == ["log"] and len(log.lanes["r"].pending) == 49  # the rest wait: no thread woken per row
+    monkeypatch.setattr(mirror, "BATCH_SECS", 0.0)  # the interval has passed: the next row takes all along
+    log.append({"kind": "train", "step": 51, "loss": 1.0})
+    assert handed == ["log", "log"] and not log.lanes["r"].pending
+    log.finish({"status": "ok", "steps": 51, "metrics": []})
+    assert [c[1] for c in recorder.calls[:-1]] == list(range(1, 52)) and recorder.calls[-1][0] == "finish"
+    assert handed == ["log", "log", "finish"]
 
 
 def test_unknown_tracker_names_are_refused_and_repeats_open_once():

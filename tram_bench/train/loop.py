@@ -380,7 +380,8 @@ def run_cell(spec: RunSpec, results: Path, *, device: str = "cpu", progress: Pro
         prepare_process(spec, device)
     except Exception:  # noqa: BLE001 - train_cell meets the same failure again and records it
         pass
-    # Trackers open before the run's clock: their imports and setup are not the method's cost.
+    # Trackers start opening before the run's clock, each on its own thread, so that opening overlaps the
+    # task's setup (after prepare_process: no tracker imports while the run's modules are being imported).
     log = MirroredLog.open(trackers, results, spec.to_json())
     started = _now()
     clock = Stopwatch.start()
