@@ -123,3 +123,27 @@ def test_every_two_pass_builder_uses_the_prechecked_path(monkeypatch):
         built.clear()
         cls(MLP().double(), ClassifierObjective(), cls.Hparams(), lr=0.1)
         assert len(built) == 1, row.id
+
+
+def test_a_new_hyperparameter_at_its_default_leaves_run_ids_equal(tmp_path):
+    """The rule of docs/architecture.md: a field declared ``since_results`` stays out of the cell's
+    document, hence its run id and seeds, while it equals its default."""
+    import dataclasses
+
+    from tram_bench.methods.hparams import SAMHparams, number
+
+    @dataclasses.dataclass
+    class LaterSAMHparams(SAMHparams):
+        extra: float = number(0.0, since_results=True)
+
+    suite = tmp_path / "later.yaml"
+    suite.write_text(
+        "suite: later\nseeds: [0]\ntrain: {steps: 1, batch_size: 8, lr: 0.1}\n"
+        "tasks:\n  - id: synthetic\nmethods:\n  - id: sam\n",
+        encoding="utf-8",
+    )
+    (spec,) = resolve_suite(suite).cells
+    later = dataclasses.replace(spec, hparams=LaterSAMHparams())
+    assert (later.doc.run_id, later.doc.method_seed) == (spec.doc.run_id, spec.doc.method_seed)
+    changed = dataclasses.replace(spec, hparams=LaterSAMHparams(extra=0.5))
+    assert changed.doc.run_id != spec.doc.run_id and changed.doc.hparams["extra"] == 0.5

@@ -16,6 +16,20 @@ pass 1 at ``w`` (TRAM-x's forward on ``x + z`` leaves them untouched, as every t
 ``perturbation_norm`` (``||e||_2``; note ``||e / T|| = d``). No clipping of ``d`` (as in the paper).
 If ``d`` is not finite (overflowed logits) the step is skipped before any weight moves (with a
 GradScaler the scale backs off, as for an overflowed gradient).
+
+Cheaper TRAM (hyperparameters of these three methods; their defaults are the paper's algorithm):
+
+* ``radius_every: k``: step ``t`` (0-based, skipped steps included) *measures* ``d`` when
+  ``t % k == 0`` (or when no finite ``d`` has been measured yet) and reuses the last measured ``d``
+  otherwise; the target forward runs on measuring steps only, so a step costs 3 forward / 2
+  backward passes when measuring and 2 / 2 between. ``tram-prev`` copies ``θ_{t-1}`` only on the
+  step before a measuring step, so a measuring step still compares with the weights one step back.
+* ``radius_batch_fraction: f``: the target forward and ``d`` use the first ``max(1, ceil(f * B))``
+  examples of each micro-batch of B (the current logits are pass 1's rows), weighted by their loss
+  units. With BatchNorm in train mode (batch statistics of the smaller batch) or dropout (masks
+  drawn for the smaller shape), this is *not* the full-batch ``d`` restricted to those rows.
+
+``StepStats.forward_examples`` counts what ran: B per full forward plus the measured rows.
 """
 
 from __future__ import annotations
@@ -48,16 +62,39 @@ class TRAMMethod(StepMethod):
 
     kind = kinds.TRAM
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.steps_taken = 0  # step() calls so far, skipped ones included (radius_every's t)
+        self.radius: float | None = None  # the last finite d measured (reused between measurements)
+
     def step(self, micro_batches: Sequence[Any], ctx: StepContext) -> StepStats:
         run = self.new_run(micro_batches, ctx)
         assert self.target is not None
-        first = run.grad_pass(measure=Measure(self.target, self.hparams.divergence))
-        d = first.divergence
-        if d is None or not math.isfinite(d):
-            run.skip()
-            return run.stats(first.loss, skipped=True, divergence=math.nan if d is None else d)
-        stepped, e_norm = run.perturbed_descent(self.two_pass, radius=d, target=self.target)
-        return run.stats(first.loss, skipped=not stepped, divergence=d, perturbation_norm=e_norm)
+        every = self.hparams.radius_every
+        t, self.steps_taken = self.steps_taken, self.steps_taken + 1
+        if t % every == 0 or self.radius is None:
+            measure = Measure(self.target, self.hparams.divergence, fraction=self.hparams.radius_batch_fraction)
+            first = run.grad_pass(measure=measure)
+            d = first.divergence
+            if d is None or not math.isfinite(d):
+                run.skip()
+                return run.stats(first.loss, skipped=True, divergence=math.nan if d is None else d)
+            self.radius = d
+        else:
+            first = run.grad_pass()
+        # The target's hooks (TRAM-prev's copy of w) run only before a step that measures.
+        target = self.target if (t + 1) % every == 0 else None
+        stepped, e_norm = run.perturbed_descent(self.two_pass, radius=self.radius, target=target)
+        return run.stats(first.loss, skipped=not stepped, divergence=self.radius, perturbation_norm=e_norm)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "steps_taken": self.steps_taken, "radius": self.radius}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        # Checkpoints written before radius_every existed: every step measured, nothing to reuse.
+        self.steps_taken = int(state.get("steps_taken", 0))
+        self.radius = state.get("radius")
 
 
 class TRAMFisherStep(StepMethod):
