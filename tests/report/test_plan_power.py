@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 from pathlib import Path
 
@@ -25,10 +26,12 @@ def _suite(path, name: str, seeds, methods, extra: str = "") -> str:
 def test_five_seeds_and_ten_methods_cannot_reach_alpha(tmp_path, capsys):
     suite = _suite(tmp_path / "ten.yaml", "ten", range(5), TEN_METHODS)
     assert main(["plan", suite, "--results", str(tmp_path / "results")]) == 0
-    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("  synthetic:"))
+    out = capsys.readouterr().out
+    assert "SD of paired differences: no pilot runs (neither " in out
+    line = next(x for x in out.splitlines() if x.startswith("  synthetic:"))
     # m = 9 comparisons with the default baseline sgd; 9 * 2 / 2**5 = 0.5625.
     assert "baseline sgd, m = 9, n = 5 seeds, smallest adjusted p 0.562: cannot reach alpha 0.05" in line
-    assert "SD of paired differences: none (no pilot runs" in line
+    assert "SD of paired differences: none" in line
 
 
 DIFFS = [0.8, 1.3, 0.2, 1.9, 0.6, 1.1, 1.6, 0.4, 1.0, 0.9]  # points, sam - sgd on the OOD domain per pilot seed
@@ -52,7 +55,7 @@ def test_pilot_runs_give_the_sd_the_mde_and_the_seeds_needed(tmp_path, capsys):
     suite = _suite(tmp_path / "two.yaml", "two", range(10), ("sgd", "sam"))
     assert main(["plan", suite, "--results", str(results)]) == 0
     out = capsys.readouterr().out
-    assert f"SD of paired differences from the pilot runs in {results / 'pilot'}" in out
+    assert f"SD of paired differences: pilot runs in {results / 'pilot'})" in out
     line = next(x for x in out.splitlines() if x.startswith("  synthetic:"))
     sd = statistics.stdev([100 * ((0.5 + d / 100) - 0.5) for d in DIFFS])
     assert "m = 1, n = 10 seeds, smallest adjusted p 0.00195 < alpha 0.05" in line
@@ -72,7 +75,7 @@ def test_runs_of_the_reported_seeds_are_not_a_pilot(tmp_path, capsys):
     suite = _suite(tmp_path / "two.yaml", "two", range(10), ("sgd", "sam"))
     assert main(["plan", suite, "--results", str(results)]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("  synthetic:"))
-    assert "SD of paired differences: none (no pilot runs" in line and "MDE" not in line
+    assert "SD of paired differences: none" in line and "MDE" not in line
 
 
 def _sd_mde(n: int) -> tuple[float, float]:
@@ -113,7 +116,7 @@ def test_plan_falls_back_to_the_committed_pilot_export(tmp_path, capsys, monkeyp
     monkeypatch.chdir(tmp_path)  # the export is read from docs/results/<suite>/pilot of the working directory
     assert main(["plan", suite, "--results", str(tmp_path / "elsewhere")]) == 0
     out = capsys.readouterr().out
-    assert f"from the pilot export {Path('docs/results/two/pilot')}" in out
+    assert f"SD of paired differences: pilot export {Path('docs/results/two/pilot')})" in out
     line = next(x for x in out.splitlines() if x.startswith("  synthetic:"))
     assert f"SD of paired differences {fmt(statistics.stdev(DIFFS))} percentage points" in line
     assert not (tmp_path / "elsewhere").exists()  # plan writes nothing
@@ -159,3 +162,36 @@ def test_run_with_only_keeps_the_whole_suite_in_the_plan_so_earlier_runs_stay_cu
         "sgd": 1, "sam": 1, "tram-prev": 0}
     assert con.execute("""SELECT reference, config, n_pairs FROM significance WHERE "group" = 'primary'
                           AND config = 'sam'""").fetchall() == [("sgd", "sam", 1)]
+
+
+def test_lm_conditioning_gain_forgetting_and_median_radius_by_hand(tmp_path):
+    from tram_bench.report.earlier_runs import pilot_evidence
+
+    store = tmp_path / "results" / "pilot"
+    store.mkdir(parents=True)
+    b = new_store(store / "tram-bench.duckdb")
+    # perplexity per (seed, method): in-domain "ent", out-of-domain "biz" and "sport"
+    ppl = {100: {"zero-shot": (300.0, 200.0, 400.0), "adam": (240.0, 220.0, 420.0)},
+           101: {"zero-shot": (300.0, 200.0, 400.0), "adam": (210.0, 240.0, 440.0)},
+           102: {"zero-shot": (300.0, 200.0, 400.0), "adam": (270.0, 210.0, 400.0)}}
+    adam = {"base": "adam"}
+    radii = {100: [0.02, 0.06], 101: [0.04], 102: [0.10, 0.08]}
+    for seed, rows in ppl.items():
+        for method, (ent, biz, sport) in rows.items():
+            b.add_run("lm", "lm-bbc", method, seed, [Metric("ent", ent, True, "perplexity"),
+                                                     Metric("biz", biz, False, "perplexity"),
+                                                     Metric("sport", sport, False, "perplexity")],
+                      hparams={} if method == "zero-shot" else adam)
+        rid = b.add_run("lm", "lm-bbc", "tram-prev", seed, [Metric("ent", 1.0, True, "perplexity")], hparams=adam)
+        (store / "runs" / rid).mkdir(parents=True)
+        (store / "runs" / rid / "metrics.jsonl").write_text("".join(
+            json.dumps({"kind": "train", "step": i + 1, "loss": 1.0, "divergence": d}) + "\n"
+            for i, d in enumerate(radii[seed])) + json.dumps({"kind": "eval", "step": 2, "value": 9.0}) + "\n")
+    b.declare("lm", "lm-bbc", "adam", adam, units="log_ratio", delta=0.01, family="lm")
+    b.con.close()
+    (c,) = pilot_evidence(store, tmp_path / "no-export", "lm").shifts
+    # gain = 1 - ent/zs: 0.2, 0.3, 0.1 -> median 0.2; forgetting = mean(biz/zs - 1, sport/zs - 1):
+    # (0.1 + 0.05) / 2, (0.2 + 0.1) / 2, (0.05 + 0) / 2 -> median 0.075; radius median of 5 steps 0.06.
+    assert (c.task_label, c.seeds) == ("lm-bbc", 3)
+    assert c.gain == pytest.approx(0.2) and c.forgetting == pytest.approx(0.075)
+    assert c.radius == pytest.approx(0.06)

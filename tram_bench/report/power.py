@@ -97,7 +97,7 @@ def power_lines(design, rows: list[tuple[str, TaskPower]], *, override: bool,
     from tram_bench.report.wording import unit_words
 
     lines = [f"power (per task: Holm over its m comparisons at alpha {design.alpha:g}, exact Wilcoxon signed-rank; "
-             f"MDE and seeds needed at {POWER:.0%} power and alpha/m; SD of paired differences from the {source}):"]
+             f"MDE and seeds needed at {POWER:.0%} power and alpha/m; SD of paired differences: {source}):"]
     baselines = {t.task_label: t.baseline_method for t in design.tasks}
     for label, p in rows:
         base = baselines.get(label)
@@ -105,7 +105,7 @@ def power_lines(design, rows: list[tuple[str, TaskPower]], *, override: bool,
         parts = [head, f"m = {p.m}", f"n = {p.n} seeds", p.reach_text()]
         units = unit_words(p.units)
         if p.sd is None:
-            parts.append(f"SD of paired differences: none ({source})")
+            parts.append("SD of paired differences: none")
         else:
             parts.append(f"SD of paired differences {fmt(p.sd)} {units}")
             parts.append(f"MDE {fmt(p.mde)} {units}" if p.mde is not None else "MDE: none (alpha unreachable)")
