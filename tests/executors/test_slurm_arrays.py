@@ -32,11 +32,11 @@ class _FinishedJob:
     def __init__(self, spec_json: dict) -> None:
         self.spec_json = spec_json
 
-    def result(self) -> dict:
+    def result(self):
+        from tram_bench.executors.base import RunOutcome
         from tram_bench.suite.spec import RunSpec
 
-        return {"run_id": RunSpec.from_json(self.spec_json).run_id, "status": "ok", "error": None,
-                "wall_time_s": 0.0}
+        return RunOutcome(RunSpec.from_json(self.spec_json).run_id, "ok")
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ import io
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from tram_bench.executors.local import ExecutionReport, Reporter, RunOutcome
+from tram_bench.executors.base import ExecutionReport, Finished, Reporter, RunOutcome, Started, drive
 from tram_bench.executors.slurm_defaults import DEFAULT_MAX_ARRAY_SIZE
 from tram_bench.suite.spec import RunSpec
 from tram_bench.train.loop import run_cell
@@ -54,15 +54,14 @@ class Resources:
 
 
 def _run_payload(spec_json: dict[str, Any], results: str, device: str, threads: int,
-                 trackers: tuple[str, ...] = ()) -> dict[str, Any]:
+                 trackers: tuple[str, ...] = ()) -> RunOutcome:
     """The body of one remote run (module-level so Ray and submitit can pickle it by reference)."""
     import torch
 
     # Use exactly the CPUs the scheduler granted: oversubscribed threads slow every run on the node.
     torch.set_num_threads(threads)
     record = run_cell(RunSpec.from_json(spec_json), Path(results), device=device, trackers=trackers)
-    return {"run_id": record["run_id"], "status": record["status"], "error": record.get("error"),
-            "wall_time_s": record.get("wall_time_s", 0.0)}
+    return RunOutcome.of_record(record)
 
 
 # ------------------------------------------------------------------------------------------------ Ray
@@ -113,29 +112,28 @@ def run_ray(specs: list[RunSpec], results: Path, *, device: str = "cpu", resourc
             ray.init(address=address, include_dashboard=False, log_to_driver=False, **(init_kwargs or {}))
     remote = ray.remote(_run_payload).options(num_cpus=resources.cpus, num_gpus=resources.gpus,
                                               max_retries=max_retries, retry_exceptions=False)
-    report = ExecutionReport()
-    reporter.grid_start(len(specs))
     threads = max(1, int(resources.cpus))
-    pending = {remote.remote(s.to_json(), str(Path(results).resolve()), device, threads, trackers): s for s in specs}
-    for slot, spec in enumerate(pending.values()):
-        reporter.run_start(spec, slot)
-    try:
+    pending: dict[Any, RunSpec] = {}
+
+    def submit_and_wait() -> Iterator[Started | Finished]:
+        for s in specs:
+            pending[remote.remote(s.to_json(), str(Path(results).resolve()), device, threads, trackers)] = s
+        for slot, spec in enumerate(pending.values()):
+            yield Started(spec, slot)
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             spec = pending.pop(done[0])
             try:
-                outcome = RunOutcome(**ray.get(done[0]))
+                outcome = ray.get(done[0])
             except Exception as exc:  # noqa: BLE001 - the worker was lost beyond its retries
-                outcome = RunOutcome(spec.run_id, "lost", f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
-            report.outcomes.append(outcome)
-            reporter.run_end(spec, outcome)
-    except KeyboardInterrupt:
+                outcome = RunOutcome.lost(spec.run_id, f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+            yield Finished(spec, outcome)
+
+    def cancel() -> None:
         for ref in pending:
             ray.cancel(ref, force=True)
-        report.interrupted = True
-    finally:
-        reporter.grid_end()
-    return report
+
+    return drive(submit_and_wait(), len(specs), reporter, ExecutionReport(), on_interrupt=cancel)
 
 
 # ---------------------------------------------------------------------------------------------- Slurm
@@ -184,8 +182,8 @@ def run_slurm(specs: list[RunSpec], results: Path, *, device: str = "cpu", resou
         executor.update_parameters(**params)
     chunks = [specs[i:i + max_array_size] for i in range(0, len(specs), max_array_size)]
     report = SlurmReport()
-    reporter.grid_start(len(specs))
-    try:
+
+    def submit_and_wait() -> Iterator[Started | Finished]:
         submitted: list[tuple[RunSpec, Any]] = []
         for number, chunk in enumerate(chunks, start=1):
             before = _entries(results / "slurm")
@@ -202,20 +200,16 @@ def run_slurm(specs: list[RunSpec], results: Path, *, device: str = "cpu", resou
                 report.unsubmitted = len(specs) - len(submitted)
                 break
             for spec, job in zip(chunk, jobs):
-                reporter.run_start(spec, len(submitted))
+                yield Started(spec, len(submitted))
                 submitted.append((spec, job))
         for spec, job in submitted:
             try:
-                outcome = RunOutcome(**job.result())
+                outcome = job.result()
             except Exception as exc:  # noqa: BLE001 - job killed, node failure, timeout
-                outcome = RunOutcome(spec.run_id, "lost", f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
-            report.outcomes.append(outcome)
-            reporter.run_end(spec, outcome)
-    except KeyboardInterrupt:
-        report.interrupted = True
-    finally:
-        reporter.grid_end()
-    return report
+                outcome = RunOutcome.lost(spec.run_id, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+            yield Finished(spec, outcome)
+
+    return drive(submit_and_wait(), len(specs), reporter, report)
 
 
 def _entries(folder: Path) -> set[Path] | None:

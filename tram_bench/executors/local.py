@@ -11,40 +11,13 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
+from tram_bench.executors.base import ExecutionReport, Finished, Reporter, RunOutcome, Started, drive
 from tram_bench.suite.spec import RunSpec
 from tram_bench.train.loop import ResultsWriteError, run_cell
 from tram_bench.train.preload import run_modules
-
-
-@dataclass
-class RunOutcome:
-    run_id: str
-    status: str  # ok / failed / diverged / lost (worker died) / interrupted
-    error: str | None = None
-    wall_time_s: float = 0.0
-
-
-@dataclass
-class ExecutionReport:
-    outcomes: list[RunOutcome] = field(default_factory=list)
-    interrupted: bool = False
-
-    def count(self, status: str) -> int:
-        return sum(1 for o in self.outcomes if o.status == status)
-
-
-class Reporter:
-    """Progress callbacks; the CLI supplies a rich implementation, tests a silent one."""
-
-    def grid_start(self, total: int) -> None: ...
-    def run_start(self, spec: RunSpec, slot: int) -> None: ...
-    def run_step(self, step: int, total: int, loss: float) -> None: ...
-    def run_end(self, spec: RunSpec, outcome: RunOutcome) -> None: ...
-    def grid_end(self) -> None: ...
 
 
 def available_cores() -> int:
@@ -52,10 +25,6 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - non-Linux
         return os.cpu_count() or 1
-
-
-def _outcome(record: dict[str, Any]) -> RunOutcome:
-    return RunOutcome(record["run_id"], record["status"], record.get("error"), record.get("wall_time_s", 0.0))
 
 
 def threads_per_run(workers: int, threads: int | None) -> int:
@@ -75,23 +44,19 @@ def run_sequential(specs: list[RunSpec], results: Path, device: str, reporter: R
                    threads: int | None = None, trackers: tuple[str, ...] = ()) -> ExecutionReport:
     import torch
 
+    def one_by_one() -> Iterator[Started | Finished]:
+        for spec in specs:
+            yield Started(spec, 0)
+            record = run_cell(spec, results, device=device, progress=reporter.run_step, trackers=trackers)
+            yield Finished(spec, RunOutcome.of_record(record))
+
     previous_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
-    report = ExecutionReport()
-    reporter.grid_start(len(specs))
     try:
-        for spec in specs:
-            reporter.run_start(spec, 0)
-            outcome = _outcome(run_cell(spec, results, device=device, progress=reporter.run_step, trackers=trackers))
-            report.outcomes.append(outcome)
-            reporter.run_end(spec, outcome)
-    except KeyboardInterrupt:
-        report.interrupted = True
+        return drive(one_by_one(), len(specs), reporter, ExecutionReport())
     finally:
         torch.set_num_threads(previous_threads)
-        reporter.grid_end()
-    return report
 
 
 def _worker_main(slot: int, gpu: str | None, threads: int, device: str, results: str,
@@ -116,8 +81,7 @@ def _worker_main(slot: int, gpu: str | None, threads: int, device: str, results:
         except ResultsWriteError as exc:
             events.put(("fatal", slot, str(exc)))
             return
-        events.put(("end", slot, {"run_id": record["run_id"], "status": record["status"],
-                                  "error": record.get("error"), "wall_time_s": record.get("wall_time_s", 0.0)}))
+        events.put(("end", slot, RunOutcome.of_record(record)))
 
 
 def run_parallel(specs: list[RunSpec], results: Path, device: str, workers: int, reporter: Reporter,
@@ -153,40 +117,39 @@ def run_parallel(specs: list[RunSpec], results: Path, device: str, workers: int,
         procs.append(p)
         if on_worker_start is not None:
             on_worker_start(slot, p.pid)
-    report = ExecutionReport()
-    fatal: str | None = None
-    in_flight: dict[int, RunSpec] = {}
+    fatal: list[str] = []
     by_id = {s.run_id: s for s in specs}
-    reporter.grid_start(len(specs))
-    try:
-        while len(report.outcomes) < len(specs):
+
+    def from_workers() -> Iterator[Started | Finished]:
+        in_flight: dict[int, RunSpec] = {}
+        finished = 0
+        while finished < len(specs):
             try:
                 kind, slot, payload = events.get(timeout=0.5)
             except queue.Empty:
                 for slot, p in enumerate(procs):
                     if not p.is_alive() and slot in in_flight:
                         spec = in_flight.pop(slot)
-                        outcome = RunOutcome(spec.run_id, "lost", f"worker {slot} died (exit code {p.exitcode})")
-                        report.outcomes.append(outcome)
-                        reporter.run_end(spec, outcome)
+                        finished += 1
+                        yield Finished(spec, RunOutcome.lost(spec.run_id, f"worker {slot} died (exit code {p.exitcode})"))
                 if not any(p.is_alive() for p in procs):
-                    # Everything left in the queue is pending; it runs next time.
-                    break
+                    return  # everything left in the queue is pending; it runs next time
                 continue
             if kind == "fatal":
-                fatal = payload
-                break
+                fatal.append(payload)
+                return
             if kind == "start":
                 spec = by_id[payload["run_id"]]  # the parent's own typed cell: no second decoding
                 in_flight[slot] = spec
-                reporter.run_start(spec, slot)
+                yield Started(spec, slot)
             else:
-                spec = in_flight.pop(slot, None) or by_id[payload["run_id"]]
-                outcome = RunOutcome(**payload)
-                report.outcomes.append(outcome)
-                reporter.run_end(spec, outcome)
-    except KeyboardInterrupt:
-        report.interrupted = True
+                spec = in_flight.pop(slot, None) or by_id[payload.run_id]
+                finished += 1
+                yield Finished(spec, payload)
+
+    report = ExecutionReport()
+    try:
+        drive(from_workers(), len(specs), reporter, report)
     finally:
         for p in procs:
             if p.is_alive() and (report.interrupted or fatal):
@@ -195,9 +158,8 @@ def run_parallel(specs: list[RunSpec], results: Path, device: str, workers: int,
             p.join(timeout=10)
             if p.is_alive():
                 p.kill()
-        reporter.grid_end()
     if fatal:
-        raise ResultsWriteError(fatal)
+        raise ResultsWriteError(fatal[0])
     return report
 
 

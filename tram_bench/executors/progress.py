@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from tram_bench.executors.local import Reporter, RunOutcome
+from tram_bench.executors.base import Reporter, RunOutcome
 from tram_bench.suite.spec import RunSpec
 
 
