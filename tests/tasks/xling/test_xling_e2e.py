@@ -26,8 +26,14 @@ def test_suites_validate(name):
 def test_suite_budget_choices():
     emb = yaml.safe_load((ROOT / "suites/xling.yaml").read_text(encoding="utf-8"))
     paper = yaml.safe_load((ROOT / "suites/paper/xling.yaml").read_text(encoding="utf-8"))
-    assert len(emb["seeds"]) >= 5 and len(paper["seeds"]) == 20
-    assert {"adam", "sam", "fisher_sam", "r3f", "tram-prev", "tram-x"} <= {m["id"] for m in emb["methods"]}
+    assert len(paper["seeds"]) == 20
+    # Power by design: m comparisons against the declared baseline reach alpha with the suite's seeds
+    # (exact Wilcoxon, Holm: m * 2 / 2**n < alpha), and the pilot seeds are not reported seeds.
+    methods = [m["id"] for m in emb["methods"]]
+    assert emb["baseline"] == {"id": "adam"} and (len(methods) - 1) * 2 / 2 ** len(emb["seeds"]) < emb["alpha"]
+    assert not set(emb["pilot_seeds"]) & set(emb["seeds"])
+    # The claims ledger's cross-lingual claims that fit the budget: TRAM-prev's CKA, naive ASAM + TRPO.
+    assert {"adam", "tram-prev", "tram-x", "asam+trpo"} <= set(methods) and "cka" in emb["analysis"]
     assert paper["tasks"][0]["params"]["languages"] == "ar bg de el es fr hi ru sw th tr ur vi zh".split()
     assert (paper["train"]["batch_size"], paper["train"]["selection"]) == (32, "val_loss")
 
