@@ -138,3 +138,27 @@ def test_copies_of_an_optimizer_carry_no_buffers(clone):
     opt.restore()
     copied = clone(opt)
     assert copied._saved == {} and copied._workspace == {} and copied._perturbed == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_first_step_writes_w_plus_e_into_a_spare_buffer_and_restore_copies_nothing(kind):
+    # w's own storage is kept aside unwritten while the parameter holds w + e in a spare buffer
+    # (the same spare every step), and restore hands the storage back: no copy of w either way.
+    model = _model(torch.float32)
+    params = list(model.parameters())
+    opt = _make(kind, params)
+    homes = [p.data_ptr() for p in params]
+    spares = None
+    for step in range(3):
+        opt.zero_grad()
+        _backward(model, torch.float32, seed=step)
+        w = [p.detach().clone() for p in params]
+        kept = [p.data for p in params]
+        _first_step(opt)
+        now = [p.data_ptr() for p in params]
+        assert all(a != b for a, b in zip(now, homes))
+        assert all(torch.equal(k, wi) for k, wi in zip(kept, w))
+        spares = spares or now
+        assert now == spares
+        opt.second_step(zero_grad=True)
+        assert [p.data_ptr() for p in params] == homes

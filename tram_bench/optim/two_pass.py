@@ -147,8 +147,12 @@ class TwoPassOptimizer(torch.optim.Optimizer):
         opt.second_step(zero_grad=True)         # w <- saved copy, then base step with that gradient
 
     ``restore()`` alone puts the saved weights back without stepping (e.g. to skip a step whose
-    gradient overflowed). Weights are restored by copying, never by subtracting ``e``: ``w + e - e``
-    is not ``w`` in floating point.
+    gradient overflowed). Weights are restored exactly, never by subtracting ``e`` (``w + e - e`` is
+    not ``w`` in floating point): between ``first_step`` and ``restore`` each perturbed parameter's
+    ``.data`` is a separate buffer holding ``w + e`` while ``w``'s own storage is kept aside
+    unwritten, and ``restore`` hands that storage back. Code that holds a parameter's storage by
+    address across the two (a flat-parameter wrapper, a captured CUDA graph) would see ``w``, not
+    ``w + e``; modules reach parameters through the ``Parameter`` objects, which stay the same.
 
     The base optimizer is built on this object's ``param_groups`` and the two objects then share
     the same list of group dicts, so an LR scheduler may be attached to either one; ``state`` is the
@@ -160,11 +164,12 @@ class TwoPassOptimizer(torch.optim.Optimizer):
     give non-finite ``e``; skipping such a step (GradScaler overflow) is the caller's job, via
     ``restore()`` without a base step.
 
-    Memory: the saved weights and the ``P g`` buffers of ``e`` (one copy each of every parameter
-    that has had a gradient, the latter in the compute dtype) are allocated on the first
-    ``first_step`` and reused by every later one, so they stay allocated between steps; saves,
-    perturbations and restores run as multi-tensor (foreach) kernels. The arithmetic is the same,
-    operation for operation, as cloning fresh copies parameter by parameter.
+    Memory: the buffer for ``w + e`` and the ``P g`` buffers of ``e`` (one copy each of every
+    parameter that has had a gradient, the latter in the compute dtype) are allocated on the first
+    ``first_step`` and reused by every later one, so they stay allocated between steps; norms and
+    scales run as multi-tensor (foreach) kernels. Saving and restoring ``w`` copies nothing (see
+    above). The arithmetic is the same, operation for operation, as cloning fresh copies parameter
+    by parameter and adding ``e`` in place.
     """
 
     def __init__(
@@ -238,6 +243,7 @@ class TwoPassOptimizer(torch.optim.Optimizer):
         # buffers: saved weights and the workspace that ellipsoid_perturbation fills with e.
         self._perturbed: list[Tensor] = []
         self._saved: dict[Tensor, Tensor] = {}
+        self._spare: dict[Tensor, Tensor] = {}
         self._workspace: dict[Tensor, Tensor] = {}
 
     # --- the two passes ----------------------------------------------------------------------------
@@ -253,12 +259,15 @@ class TwoPassOptimizer(torch.optim.Optimizer):
                 "are already perturbed"
             )
         if e:
-            # Buffers are keyed by the parameter objects (tensors hash by identity, so never by
-            # a detached alias).
-            saved = [reusable_buffer(self._saved, p, p.dtype) for p in e]
-            params = [p.detach() for p in e]
-            torch._foreach_copy_(saved, params)
-            torch._foreach_add_(params, list(e.values()))
+            # w + e is written into a spare buffer that the parameter then holds, and w itself is
+            # kept aside untouched: no copy to save w and none to restore it (each a full read and
+            # write of the weights). Buffers are keyed by the parameter objects (tensors hash by
+            # identity, so never by a detached alias).
+            for p, step in e.items():
+                spare = reusable_buffer(self._spare, p, p.dtype)
+                torch.add(p.detach(), step, out=spare)
+                self._saved[p] = p.data
+                p.data = spare
             self._perturbed = list(e)
         if zero_grad:
             self.zero_grad()
@@ -286,8 +295,11 @@ class TwoPassOptimizer(torch.optim.Optimizer):
     @torch.no_grad()
     def restore(self) -> None:
         """Copy the weights saved by ``first_step`` back (the buffers stay for the next step)."""
-        if self._perturbed:
-            torch._foreach_copy_([p.detach() for p in self._perturbed], [self._saved[p] for p in self._perturbed])
+        for p in self._perturbed:
+            # The weights w, never written since first_step: the parameter takes them back, and
+            # the buffer that held w + e is the spare of the next step.
+            self._spare[p] = p.data
+            p.data = self._saved.pop(p)
         self._perturbed = []
 
     @torch.no_grad()
@@ -338,7 +350,7 @@ class TwoPassOptimizer(torch.optim.Optimizer):
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
         state["base_optimizer"] = self.base_optimizer
-        for name in ("_perturbed", "_saved", "_workspace"):  # transient: rebuilt on the next step
+        for name in ("_perturbed", "_saved", "_spare", "_workspace"):  # transient: rebuilt on the next step
             state.pop(name, None)
         return state
 
