@@ -195,13 +195,6 @@ def test_schema_version_change_rebuilds_the_tables(results):
     assert _counts(results)["metrics"] == 1
 
 
-def test_record_fields_follow_the_schema_column_order():
-    from tram_bench.store.records import RUN_FIELDS
-    from tram_bench.store.schema import column_names
-
-    assert [f[0] for f in RUN_FIELDS] == column_names("runs")
-
-
 def test_missing_results_dir_is_a_clear_error(tmp_path):
     with pytest.raises(CollectorError, match="does not exist"):
         collect(tmp_path / "nope")

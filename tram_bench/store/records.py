@@ -12,10 +12,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from tram_bench.store.schema import RUN_FIELDS
 from tram_bench.suite.design import SuiteDesign, default_design
 from tram_bench.suite.spec import CellDoc
+from tram_bench.train.rundir import FINISHED
 
-FINISHED_STATUSES = ("ok", "failed", "diverged")
 
 try:  # orjson is several times faster on 10k records; json is the fallback (and reads NaN)
     import orjson as _orjson
@@ -56,51 +57,12 @@ class ParsedPlan:
 _KIND_NAMES = {"str": "a string", "int": "an integer", "num": "a number", "bool": "true/false",
                "json": "an object", "time": "an ISO-8601 time string", "list": "a list"}
 
-# The runs row, column by column: (column, object it is read from, key there, kind, required).
-# In the order of schema.RUNS_COLUMNS (tests/store checks that the two agree).
-RUN_FIELDS: tuple[tuple[str, str, str, str, bool], ...] = (
-    ("run_id", "", "run_id", "str", True),
-    ("suite", "spec.", "suite", "str", False),
-    ("task", "spec.", "task", "str", True),
-    ("task_label", "spec.", "label", "str", False),
-    ("task_version", "spec.", "task_version", "str", False),
-    ("method", "spec.", "method", "str", True),
-    ("method_version", "spec.", "method_version", "str", False),
-    ("hparams", "spec.", "hparams", "json", True),
-    ("task_params", "spec.", "task_params", "json", True),
-    ("train", "spec.", "train", "json", True),
-    ("seed", "spec.", "seed", "int", True),
-    ("status", "", "status", "str", True),
-    ("started_at", "", "started_at", "time", False),
-    ("finished_at", "", "finished_at", "time", False),
-    ("wall_time_s", "", "wall_time_s", "num", False),
-    ("train_time_s", "", "train_time_s", "num", False),
-    ("eval_time_s", "", "eval_time_s", "num", False),
-    ("asset_time_s", "", "asset_time_s", "num", False),
-    ("steps", "", "steps", "int", False),
-    ("selected_step", "", "selected_step", "int", False),
-    ("forward", "cost.", "forward", "int", False),
-    ("backward", "cost.", "backward", "int", False),
-    ("step_time_s", "cost.", "step_time_s", "num", False),
-    ("peak_memory_mb", "cost.", "peak_memory_mb", "num", False),
-    ("examples_per_s", "cost.", "examples_per_s", "num", False),
-    ("tokens_per_s", "cost.", "tokens_per_s", "num", False),
-    ("git_commit", "provenance.", "git_commit", "str", False),
-    ("tram_bench_version", "provenance.", "tram_bench_version", "str", False),
-    ("torch_version", "provenance.", "torch", "str", False),
-    ("cuda_version", "provenance.", "cuda", "str", False),
-    ("device", "provenance.", "device", "str", False),
-    ("device_name", "provenance.", "device_name", "str", False),
-    ("precision", "provenance.", "precision", "str", False),
-    ("world_size", "provenance.", "world_size", "int", False),
-    ("error", "", "error", "str", False),
-    ("analysis_error", "", "analysis_error", "str", False),
-    # Absent ("" or missing) in records written before cells carried them; the collector resolves those.
-    ("task_family", "spec.", "task_family", "str", False),
-    ("method_kind", "spec.", "method_kind", "str", False),
-)
-_TASK, _LABEL, _METHOD, _STATUS = 2, 3, 5, 11  # positions in RUN_FIELDS that are checked after the loop
-_FAMILY, _KIND = len(RUN_FIELDS) - 2, len(RUN_FIELDS) - 1
+# Positions in RUN_FIELDS of the values checked or filled in after the loop.
+_POSITION = {f.column: i for i, f in enumerate(RUN_FIELDS)}
+_TASK, _LABEL, _METHOD, _STATUS = _POSITION["task"], _POSITION["task_label"], _POSITION["method"], _POSITION["status"]
+_FAMILY, _KIND = _POSITION["task_family"], _POSITION["method_kind"]
+# The (source, key, kind, required) of each column, unpacked in the parser's loop.
+_READS = tuple((f.source, f.key, f.kind, f.required) for f in RUN_FIELDS)
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _MICROSECOND = dt.timedelta(microseconds=1)
@@ -172,7 +134,7 @@ def parse_record(dir_name: str, record: Any, done_text: str) -> ParsedRun:
                "provenance.": _object(record, "provenance")}
     row: list[Any] = []
     # Exact type() checks in one loop: this runs for every record of a cold collection.
-    for _, where, key, kind, required in RUN_FIELDS:
+    for where, key, kind, required in _READS:
         v = sources[where].get(key)
         if v is None:
             if required:
@@ -204,8 +166,8 @@ def parse_record(dir_name: str, record: Any, done_text: str) -> ParsedRun:
     run_id, status = row[0], row[_STATUS]
     if run_id != dir_name:
         raise RecordError(f"run_id {run_id!r} does not match the directory name {dir_name!r}")
-    if status not in FINISHED_STATUSES:
-        raise RecordError(f"status {status!r} is not one of {', '.join(FINISHED_STATUSES)}")
+    if status not in FINISHED:
+        raise RecordError(f"status {status!r} is not one of {', '.join(FINISHED)}")
     marker = done_text.strip()
     if marker and marker != status:
         raise RecordError(f"the done marker says {marker!r} but record.json says {status!r}")

@@ -11,50 +11,72 @@ inside one batch into errors. The primary keys below are the integrity checks we
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3  # 2: suite_design, suite_cells.baseline; runs.asset_time_s, runs.analysis_error;
-# 3: runs.task_family, runs.method_kind
+from dataclasses import dataclass
 
-# (column, SQL type) in the order of architecture.md; the collector fills them in this order.
-RUNS_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("run_id", "VARCHAR PRIMARY KEY"),
-    ("suite", "VARCHAR"),
-    ("task", "VARCHAR NOT NULL"),
-    ("task_label", "VARCHAR NOT NULL"),
-    ("task_version", "VARCHAR"),
-    ("method", "VARCHAR NOT NULL"),
-    ("method_version", "VARCHAR"),
-    ("hparams", "JSON"),
-    ("task_params", "JSON"),
-    ("train", "JSON"),
-    ("seed", "BIGINT"),
-    ("status", "VARCHAR NOT NULL"),
-    ("started_at", "TIMESTAMPTZ"),
-    ("finished_at", "TIMESTAMPTZ"),
-    ("wall_time_s", "DOUBLE"),
-    ("train_time_s", "DOUBLE"),
-    ("eval_time_s", "DOUBLE"),
-    ("asset_time_s", "DOUBLE"),
-    ("steps", "BIGINT"),
-    ("selected_step", "BIGINT"),
-    ("forward", "BIGINT"),
-    ("backward", "BIGINT"),
-    ("step_time_s", "DOUBLE"),
-    ("peak_memory_mb", "DOUBLE"),
-    ("examples_per_s", "DOUBLE"),
-    ("tokens_per_s", "DOUBLE"),
-    ("git_commit", "VARCHAR"),
-    ("tram_bench_version", "VARCHAR"),
-    ("torch_version", "VARCHAR"),
-    ("cuda_version", "VARCHAR"),
-    ("device", "VARCHAR"),
-    ("device_name", "VARCHAR"),
-    ("precision", "VARCHAR"),
-    ("world_size", "INTEGER"),
-    ("error", "VARCHAR"),
-    ("analysis_error", "VARCHAR"),
-    ("task_family", "VARCHAR"),
-    ("method_kind", "VARCHAR"),  # NULL only in an export made before the column existed
+SCHEMA_VERSION = 4  # 2: suite_design, suite_cells.baseline; runs.asset_time_s, runs.analysis_error;
+# 3: runs.task_family, runs.method_kind; 4: runs.forward_examples
+
+
+@dataclass(frozen=True)
+class RunField:
+    """One column of ``runs`` and where the collector reads it in a run's ``record.json``: the key
+    ``key`` of the object ``source`` ("" the record itself, "spec.", "cost.", "provenance."), of JSON
+    kind ``kind`` (str, int, num, bool, json, time); a missing required value rejects the record."""
+
+    column: str
+    sql: str
+    source: str
+    key: str
+    kind: str
+    required: bool
+
+
+# The runs table, column by column, in the order of architecture.md: the one list that both the
+# table's columns (RUNS_COLUMNS) and the collector's parser (store/records.py) read.
+RUN_FIELDS: tuple[RunField, ...] = (
+    RunField("run_id", "VARCHAR PRIMARY KEY", "", "run_id", "str", True),
+    RunField("suite", "VARCHAR", "spec.", "suite", "str", False),
+    RunField("task", "VARCHAR NOT NULL", "spec.", "task", "str", True),
+    RunField("task_label", "VARCHAR NOT NULL", "spec.", "label", "str", False),
+    RunField("task_version", "VARCHAR", "spec.", "task_version", "str", False),
+    RunField("method", "VARCHAR NOT NULL", "spec.", "method", "str", True),
+    RunField("method_version", "VARCHAR", "spec.", "method_version", "str", False),
+    RunField("hparams", "JSON", "spec.", "hparams", "json", True),
+    RunField("task_params", "JSON", "spec.", "task_params", "json", True),
+    RunField("train", "JSON", "spec.", "train", "json", True),
+    RunField("seed", "BIGINT", "spec.", "seed", "int", True),
+    RunField("status", "VARCHAR NOT NULL", "", "status", "str", True),
+    RunField("started_at", "TIMESTAMPTZ", "", "started_at", "time", False),
+    RunField("finished_at", "TIMESTAMPTZ", "", "finished_at", "time", False),
+    RunField("wall_time_s", "DOUBLE", "", "wall_time_s", "num", False),
+    RunField("train_time_s", "DOUBLE", "", "train_time_s", "num", False),
+    RunField("eval_time_s", "DOUBLE", "", "eval_time_s", "num", False),
+    RunField("asset_time_s", "DOUBLE", "", "asset_time_s", "num", False),
+    RunField("steps", "BIGINT", "", "steps", "int", False),
+    RunField("selected_step", "BIGINT", "", "selected_step", "int", False),
+    RunField("forward", "BIGINT", "cost.", "forward", "int", False),
+    RunField("backward", "BIGINT", "cost.", "backward", "int", False),
+    RunField("forward_examples", "BIGINT", "cost.", "forward_examples", "int", False),
+    RunField("step_time_s", "DOUBLE", "cost.", "step_time_s", "num", False),
+    RunField("peak_memory_mb", "DOUBLE", "cost.", "peak_memory_mb", "num", False),
+    RunField("examples_per_s", "DOUBLE", "cost.", "examples_per_s", "num", False),
+    RunField("tokens_per_s", "DOUBLE", "cost.", "tokens_per_s", "num", False),
+    RunField("git_commit", "VARCHAR", "provenance.", "git_commit", "str", False),
+    RunField("tram_bench_version", "VARCHAR", "provenance.", "tram_bench_version", "str", False),
+    RunField("torch_version", "VARCHAR", "provenance.", "torch", "str", False),
+    RunField("cuda_version", "VARCHAR", "provenance.", "cuda", "str", False),
+    RunField("device", "VARCHAR", "provenance.", "device", "str", False),
+    RunField("device_name", "VARCHAR", "provenance.", "device_name", "str", False),
+    RunField("precision", "VARCHAR", "provenance.", "precision", "str", False),
+    RunField("world_size", "INTEGER", "provenance.", "world_size", "int", False),
+    RunField("error", "VARCHAR", "", "error", "str", False),
+    RunField("analysis_error", "VARCHAR", "", "analysis_error", "str", False),
+    # NULL only in an export made before the column existed; "" or missing in records written before
+    # cells carried them (the collector resolves those).
+    RunField("task_family", "VARCHAR", "spec.", "task_family", "str", False),
+    RunField("method_kind", "VARCHAR", "spec.", "method_kind", "str", False),
 )
+RUNS_COLUMNS: tuple[tuple[str, str], ...] = tuple((f.column, f.sql) for f in RUN_FIELDS)
 
 METRICS_COLUMNS: tuple[tuple[str, str], ...] = (
     ("run_id", "VARCHAR NOT NULL"),
