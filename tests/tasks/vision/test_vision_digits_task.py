@@ -13,6 +13,7 @@ from torch import nn
 
 from tram_bench.methods.base import InputNoise
 from tram_bench.tasks.registry import TASKS
+from tram_bench.tasks.vision import corruptions as cr
 from tram_bench.tasks.vision import digits_data as dd
 from tram_bench.tasks.vision.digits import DigitsMnistToUciTask, DigitsParams, DigitsUciToMnistTask
 from tram_bench.tasks.vision.small_cnn import load_pretrained_cnn
@@ -51,6 +52,22 @@ def test_eval_sets_name_every_domain(cls, train, other):
         (f"{train}-invert-2", "test", False, 40),
     ]
     assert task.num_train_examples() == dd.role_splits(train, "target")["train"].numel()
+
+
+def test_noise_domain_images_are_drawn_from_the_domain_name(task):
+    # MNIST -> UCI's domains mnist-noise-1/2: the task's images are the noise of the seed derived from that
+    # domain's name (identical in another build, see the test below); another name's seed gives other images.
+    mnist = dd.load_dataset("mnist")
+    test_images = mnist.subset(dd.role_splits("mnist", "target")["test"])
+    sets = {e.domain: next(iter(e.batches(10_000)))["pixels"] for e in task.eval_sets()}
+
+    def pixels(seed):
+        noisy = cr.corrupt(test_images.images, "noise", 1, seed=seed)
+        return task._prepare(task._cap(dd.DigitImages(noisy, test_images.labels))).pixels
+
+    assert torch.equal(sets["mnist-noise-1"], pixels(cr.domain_seed("mnist-noise-1")))
+    assert not torch.equal(sets["mnist-noise-1"], pixels(cr.domain_seed("mnist-noise-2")))
+    assert not torch.equal(sets["mnist-noise-1"], sets["mnist-noise-2"])
 
 
 def test_data_do_not_depend_on_the_run_seed(task):

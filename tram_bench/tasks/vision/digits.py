@@ -30,10 +30,9 @@ from torch import nn
 
 from tram_bench.tasks.base import EvalSet, TrainDefaults, shuffled_batches
 from tram_bench.tasks.params import as_params, check_choice, check_choices, check_int, check_no_repeats, fail
-from tram_bench.tasks.vision.corruptions import CORRUPTIONS, MAX_SEVERITY, corrupt
+from tram_bench.tasks.vision.corruptions import CORRUPTIONS, MAX_SEVERITY, corrupt, domain_seed
 from tram_bench.tasks.vision.digits_data import NUM_CLASSES, DigitImages, load_dataset, role_splits, to_grid
 from tram_bench.tasks.vision.objective import PixelTask, init_linear_
-from tram_bench.util.hashing import derive_seed
 
 BACKBONES = ("small-cnn", "efficientnet-lite0")
 DEFAULT_IMAGE_SIZE = {"small-cnn": 16, "efficientnet-lite0": 32}
@@ -95,7 +94,9 @@ class DigitsTask(PixelTask):
 
     family = "vision"
     tier = "embedded"
-    version = "1"
+    # 2: corruptions through torchvision.transforms.v2 (blur pads by reflection, noise from a forked seeded
+    # global generator), so every corruption domain's images changed; results of version 1 are stale.
+    version = "2"
     Params = DigitsParams
     train_dataset: ClassVar[str]
     other_dataset: ClassVar[str]
@@ -135,9 +136,8 @@ class DigitsTask(PixelTask):
             for severity in params.severities:
                 domain = f"{self.train_dataset}-{name}-{severity}"
                 # The whole test split is corrupted before capping, so a domain's images do not depend on
-                # eval_size; the noise generator depends only on the domain name.
-                g = torch.Generator().manual_seed(derive_seed("vision-corruption", domain))
-                images = corrupt(test_images.images, name, severity, generator=g)
+                # eval_size; the noise seed depends only on the domain name.
+                images = corrupt(test_images.images, name, severity, seed=domain_seed(domain))
                 self._corrupted[domain] = self._prepare(self._cap(DigitImages(images, test_images.labels)))
 
     # --- data ------------------------------------------------------------------------------
