@@ -264,23 +264,28 @@ def _tracker_specs(case: RunLength, runs: int) -> list:
 
 def measure_open_close(trackers: list[str], results: Path, spec, tries: int) -> dict[str, list[float]]:
     """Seconds from opening a tracker to its closed files, with no rows in between (``tries`` each,
-    interleaved): the fixed cost a tracker adds to every run, whatever its length."""
-    from tram_bench.train.tracking.mirror import MirroredLog
+    interleaved), each into ``<results>/<name>``, the directory its runs used (trackio takes one directory
+    per process): the fixed cost a tracker adds to every run, whatever its length. Raises what a tracker
+    raises (a run would drop it with a warning; here a number for it would be wrong)."""
+    from tram_bench.train.tracking.choices import open_tracker
+    from tram_bench.train.tracking.contract import TrackedRun, final_summary
 
-    record = {"status": "ok", "steps": 0, "metrics": []}
+    run = TrackedRun.of(spec.to_json())
+    summary = final_summary({"status": "ok", "steps": 0, "metrics": []}, 0)
     out: dict[str, list[float]] = {t: [] for t in trackers}
     for _ in range(tries):
         for name in trackers:
             started = time.perf_counter()
-            log = MirroredLog.open((name,), results / name, spec.to_json())
-            log.finish(record)
+            open_tracker(name, results / name, run).finish(summary)
             out[name].append(time.perf_counter() - started)
     return out
 
 
-def measure_tracker_overhead(case: RunLength, runs: int, trackers: list[str]) -> TrackedShares:
+def measure_tracker_overhead(case: RunLength, runs: int, trackers: list[str], tmp: Path) -> TrackedShares:
     """Shares per configuration (``none`` and each tracker) of the same ``runs`` cells (cycling sgd, sam,
-    tram-prev) of ``case``, interleaved cell by cell, then each tracker's open-and-close cost."""
+    tram-prev) of ``case``, interleaved cell by cell, then each tracker's open-and-close cost. Results go to
+    ``<tmp>/<configuration>``: one directory per process and tracker, since trackio reads its directory
+    once per process (every case of one process into the same ``tmp``)."""
     from tram_bench.train.loop import run_cell
 
     specs = _tracker_specs(case, runs)
@@ -289,25 +294,24 @@ def measure_tracker_overhead(case: RunLength, runs: int, trackers: list[str]) ->
     warmup = _training_specs(20, 2)[-1]
     configs = [NO_TRACKER, *trackers]
     out: dict[str, list[RunShare]] = {c: [] for c in configs}
-    with tempfile.TemporaryDirectory(prefix="tram-bench-trackers-") as tmp:
-        # W&B writes its service's debug log into its cache directory: keep it in the temporary one.
-        os.environ.setdefault("WANDB_CACHE_DIR", str(Path(tmp) / "wandb-cache"))
-        os.environ.setdefault("WANDB_CONFIG_DIR", str(Path(tmp) / "wandb-config"))
+    # W&B writes its service's debug log into its cache directory: keep it in the temporary one.
+    os.environ.setdefault("WANDB_CACHE_DIR", str(Path(tmp) / "wandb-cache"))
+    os.environ.setdefault("WANDB_CONFIG_DIR", str(Path(tmp) / "wandb-config"))
 
-        def timed(spec, config: str) -> tuple[float, dict]:
-            chosen = () if config == NO_TRACKER else (config,)
-            started = time.perf_counter()
-            rec = run_cell(spec, Path(tmp) / config, trackers=chosen)
-            # Building a cached asset (the generated task's pretrained MLP, once per seed) is no run's cost.
-            return time.perf_counter() - started - rec["asset_time_s"], rec
+    def timed(spec, config: str) -> tuple[float, dict]:
+        chosen = () if config == NO_TRACKER else (config,)
+        started = time.perf_counter()
+        rec = run_cell(spec, Path(tmp) / config, trackers=chosen)
+        # Building a cached asset (the generated task's pretrained MLP, once per seed) is no run's cost.
+        return time.perf_counter() - started - rec["asset_time_s"], rec
 
+    for config in configs:
+        timed(warmup, config)
+    for spec in specs:
         for config in configs:
-            timed(warmup, config)
-        for spec in specs:
-            for config in configs:
-                wall, rec = timed(spec, config)
-                out[config].append(_share(spec.method, wall, rec))
-        open_close = measure_open_close(trackers, Path(tmp) / "open-close", specs[0], tries=max(3, runs))
+            wall, rec = timed(spec, config)
+            out[config].append(_share(spec.method, wall, rec))
+    open_close = measure_open_close(trackers, Path(tmp), warmup, tries=max(3, runs))
     return TrackedShares(case, out, open_close)
 
 
@@ -408,8 +412,9 @@ def main(argv: list[str] | None = None) -> int:
         print_training_table(measure_training_overhead(args.train_steps, args.train_runs), args.train_steps)
     if args.trackers:
         trackers = [t.strip() for t in args.trackers.split(",") if t.strip()]
-        for length in lengths:
-            print_tracker_table(measure_tracker_overhead(LENGTHS[length], args.train_runs, trackers))
+        with tempfile.TemporaryDirectory(prefix="tram-bench-trackers-") as tmp:
+            for length in lengths:
+                print_tracker_table(measure_tracker_overhead(LENGTHS[length], args.train_runs, trackers, Path(tmp)))
     if args.skip_ingestion:
         return 0
 
