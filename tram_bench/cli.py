@@ -112,13 +112,14 @@ def cmd_plan(args) -> int:
     table = Table(title=Text(f"{suite.config.suite}: {len(rows)} cells"))
     for col in ("task", "method", "hyperparameters", "seed", "run id", "status"):
         table.add_column(col)
-    colour = {"ok": "green", "failed": "red", "diverged": "yellow", "pending": "dim"}
+    colour = {rundir.Status.OK: "green", rundir.Status.FAILED: "red", rundir.Status.DIVERGED: "yellow",
+              rundir.Status.PENDING: "dim"}
     for r in rows:
         table.add_row(Text(r.task), Text(r.method), Text(r.hparams), str(r.seed), Text(r.run_id),
                       Text(r.status, style=colour.get(r.status, "white")))
     console = Console(soft_wrap=True)
     console.print(table)
-    counts = {s: sum(1 for r in rows if r.status == s) for s in ("ok", "failed", "diverged", "pending")}
+    counts = {s: sum(1 for r in rows if r.status == s) for s in (*rundir.FINISHED, rundir.Status.PENDING)}
     console.print(Text(", ".join(f"{v} {k}" for k, v in counts.items())))
     _plan_power(args, suite, results, console)
     if args.cost:
@@ -204,16 +205,15 @@ def cmd_run(args) -> int:
         # The plan lists the whole suite even when --only runs a part of it: a run the plan does not list is
         # stale in the report and leaves every statistic.
         write_plan_file(results, suite.suite, suite.path, resolved.cells, resolved.design)
-        retry = {rundir.STATUS_FAILED} if args.retry_failed else set()
-        pending = [s for s in specs if (st := rundir.status(results, s.run_id)) == rundir.STATUS_PENDING or st in retry]
+        retry = {rundir.Status.FAILED} if args.retry_failed else set()
+        pending = [s for s in specs if (st := rundir.status(results, s.run_id)) == rundir.Status.PENDING or st in retry]
         done = len(specs) - len(pending)
         reporter = make_reporter(quiet=args.quiet)
         print(f"{suite.suite}: {len(specs)} cells, {done} already finished, {len(pending)} to run", flush=True)
         if pending and args.executor == "local" and args.device == "cpu":
             _warn_thread_mismatch(results, resolved.cells, args)
         report = _execute(args, pending, results, reporter, trackers)
-        ok, failed, div = report.count("ok"), report.count("failed"), report.count("diverged")
-        lost = report.count("lost")
+        ok, failed, div, lost = (report.count(s) for s in (*rundir.FINISHED, rundir.Status.LOST))
         print(f"{suite.suite}: {ok} ok, {failed} failed, {div} diverged"
               + (f", {lost} lost (worker died; pending next time)" if lost else ""), flush=True)
         if report.interrupted:
@@ -240,10 +240,10 @@ def _warn_thread_mismatch(results: Path, cells, args) -> None:
     now = threads_per_run(args.workers, args.threads)
     before: dict[int, int] = {}
     for spec in cells:
-        if rundir.status(results, spec.run_id) != rundir.STATUS_OK:
+        if rundir.status(results, spec.run_id) != rundir.Status.OK:
             continue
         try:
-            n = rundir.read_record(rundir.run_path(results, spec.run_id))["provenance"]["num_threads"]
+            n = rundir.read_record(rundir.run_path(results, spec.run_id)).provenance["num_threads"]
         except (OSError, ValueError, KeyError, TypeError):
             continue
         before[n] = before.get(n, 0) + 1

@@ -46,8 +46,8 @@ def make_record(spec: CellDoc, status: str = "ok", metrics: list | None = None, 
 def write_run(results: Path, spec: CellDoc, **kw) -> Path:
     run_dir = rundir.run_path(results, spec.run_id)
     rundir.start(run_dir, spec.to_json())
-    record = make_record(spec, **kw)
-    rundir.finish(run_dir, record, "Traceback ...\nRuntimeError: boom\n" if record["status"] == "failed" else None)
+    record = rundir.RunRecord.from_json(make_record(spec, **kw))
+    rundir.finish(run_dir, record, "Traceback ...\nRuntimeError: boom\n" if record.status == "failed" else None)
     return run_dir
 
 

@@ -16,11 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 
+from tram_bench.train.rundir import Status
+
 if TYPE_CHECKING:
     from tram_bench.suite.spec import RunSpec
 
 # The outcome of a run whose worker (process, Ray task, Slurm job) died before it wrote a record.
-LOST = "lost"
+LOST = Status.LOST
 
 
 @dataclass

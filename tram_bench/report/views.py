@@ -13,6 +13,7 @@ bit-identical per-seed values share their mean, rank and ★ whatever order Duck
 from __future__ import annotations
 
 from tram_bench.report.published import PublishedData, insert_rows, load_published
+from tram_bench.train.rundir import FINISHED, Status
 from tram_bench.util.hashing import canonical
 
 # 95% two-sided t quantiles are tabulated up to this many degrees of freedom; beyond it the normal
@@ -32,6 +33,12 @@ DESIGN_COLUMNS: tuple[tuple[str, str], ...] = (
     ("alpha", "DOUBLE"), ("comparisons", "INTEGER"), ("n_seeds", "INTEGER"),
 )
 CANON_JSON_FUNCTION = "tb_canonical_json"
+# Run counts of a group of cells by finished status (n_ok, n_failed, n_diverged: from rundir.FINISHED),
+# n_missing (planned cells without a finished run) and partial (not every cell ok).
+_STATUS_COUNTS = ",\n               ".join(
+    [f"count(*) FILTER (WHERE status = '{s}') AS n_{s}" for s in FINISHED]
+    + [f"count(*) FILTER (WHERE status NOT IN ({', '.join(repr(str(s)) for s in FINISHED)})) AS n_missing",
+       f"count(*) FILTER (WHERE status = '{Status.OK}') < count(*) AS partial"])
 
 
 def exact_mean(expr: str, where: str | None = None) -> str:
@@ -136,11 +143,11 @@ VIEWS: tuple[tuple[str, str], ...] = (
         # Two ok runs of one configuration with the same seed: an error in the report (the pairing
         # by seed would otherwise keep one of them silently).
         "duplicate_seeds",
-        """
+        f"""
         SELECT suite, task_label, task, config, seed, count(*) AS n_runs,
                string_agg(run_id, ', ' ORDER BY run_id) AS run_ids
         FROM cells
-        WHERE status = 'ok'
+        WHERE status = '{Status.OK}'
         GROUP BY suite, task_label, task, config, seed
         HAVING count(*) > 1
         """,
@@ -164,55 +171,43 @@ VIEWS: tuple[tuple[str, str], ...] = (
         SELECT {_CONFIG_KEYS},
                count(*) AS n_cells,
                count(*) FILTER (WHERE planned) AS n_planned,
-               count(*) FILTER (WHERE status = 'ok') AS n_ok,
-               count(*) FILTER (WHERE status = 'failed') AS n_failed,
-               count(*) FILTER (WHERE status = 'diverged') AS n_diverged,
-               count(*) FILTER (WHERE status NOT IN ('ok', 'failed', 'diverged')) AS n_missing,
-               count(*) FILTER (WHERE status = 'ok') < count(*) AS partial
+               {_STATUS_COUNTS}
         FROM cells
         GROUP BY {_CONFIG_KEYS}
         """,
     ),
     (
         "task_completeness",
-        """
+        f"""
         SELECT suite, task_label, task,
                count(DISTINCT config) AS n_configs,
                count(*) AS n_cells,
                count(*) FILTER (WHERE planned) AS n_planned,
-               count(*) FILTER (WHERE status = 'ok') AS n_ok,
-               count(*) FILTER (WHERE status = 'failed') AS n_failed,
-               count(*) FILTER (WHERE status = 'diverged') AS n_diverged,
-               count(*) FILTER (WHERE status NOT IN ('ok', 'failed', 'diverged')) AS n_missing,
-               count(*) FILTER (WHERE status = 'ok') < count(*) AS partial
+               {_STATUS_COUNTS}
         FROM cells
         GROUP BY suite, task_label, task
         """,
     ),
     (
         "suite_completeness",
-        """
+        f"""
         SELECT suite,
                count(DISTINCT task_label) AS n_tasks,
                count(DISTINCT config) AS n_configs,
                count(*) AS n_cells,
                count(*) FILTER (WHERE planned) AS n_planned,
-               count(*) FILTER (WHERE status = 'ok') AS n_ok,
-               count(*) FILTER (WHERE status = 'failed') AS n_failed,
-               count(*) FILTER (WHERE status = 'diverged') AS n_diverged,
-               count(*) FILTER (WHERE status NOT IN ('ok', 'failed', 'diverged')) AS n_missing,
-               count(*) FILTER (WHERE status = 'ok') < count(*) AS partial
+               {_STATUS_COUNTS}
         FROM cells
         GROUP BY suite
         """,
     ),
     (
         "run_values",
-        """
+        f"""
         SELECT c.suite, c.task_label, c.task, c.method, c.hparams, c.config, c.seed, c.run_id,
                m.checkpoint, m.domain, m.split, m.metric, m.value, m.in_domain, m.higher_is_better
         FROM cells c JOIN metrics m ON m.run_id = c.run_id
-        WHERE c.status = 'ok'
+        WHERE c.status = '{Status.OK}'
         """,
     ),
     (
@@ -420,7 +415,7 @@ VIEWS: tuple[tuple[str, str], ...] = (
         # Cost per configuration over its successful runs, normalised to the task's declared baseline
         # (whatever its base optimizer: sgd, adam or adamw).
         "cost",
-        """
+        f"""
         WITH per_config AS (
             SELECT c.suite, c.task_label, c.task, c.method, c.hparams, c.config,
                    count(*) AS n,
@@ -429,7 +424,7 @@ VIEWS: tuple[tuple[str, str], ...] = (
                    avg(r.wall_time_s) AS wall_time_s, avg(r.peak_memory_mb) AS peak_memory_mb,
                    avg(r.examples_per_s) AS examples_per_s, avg(r.tokens_per_s) AS tokens_per_s
             FROM cells c JOIN runs r ON r.run_id = c.run_id
-            WHERE c.status = 'ok'
+            WHERE c.status = '{Status.OK}'
             GROUP BY c.suite, c.task_label, c.task, c.method, c.hparams, c.config
         ),
         ref AS (SELECT p.* FROM per_config p JOIN task_baseline tb USING (suite, task_label, config))

@@ -20,7 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
 from tram_bench.tasks.train_setup import TrainSetup
+from tram_bench.train.rundir import MetricRow
 
+# Which way each analysis's value is better (its metric rows' higher_is_better): stated only here.
+ANALYSIS_HIGHER_IS_BETTER = {"sharpness": False, "cka": True}
 SHARPNESS_EPSILON = 1e-5
 SHARPNESS_LR = 8e-5
 SHARPNESS_ACCUMULATION = 4
@@ -68,7 +71,7 @@ class AnalysisResult:
     (analysis, set) and its exception, plus how many more failed (None if none did); and the
     ``tracebacks`` of every failure."""
 
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[MetricRow] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     tracebacks: list[str] = field(default_factory=list)
 
@@ -83,7 +86,7 @@ class AnalysisResult:
         self.failures.append(f"{what}: {type(exc).__name__}: {exc}")
         self.tracebacks.append(f"analysis {what}:\n" + "".join(traceback.format_exception(exc)))
 
-    def attempt(self, what: str, compute: Callable[[], dict[str, Any]]) -> None:
+    def attempt(self, what: str, compute: Callable[[], MetricRow]) -> None:
         """Append ``compute()``'s row, or record its failure under ``what``."""
         try:
             self.rows.append(compute())
@@ -120,16 +123,16 @@ def analyse(task, model, eval_sets, analyses: tuple[str, ...], train: TrainSetup
         if not subset:
             continue
 
-        def row(metric: str, value: float, higher: bool, es=es) -> dict[str, Any]:
-            return {"checkpoint": "selected", "domain": es.domain, "split": es.split, "metric": metric,
-                    "value": float(value), "in_domain": bool(es.in_domain), "higher_is_better": higher}
+        def row(metric: str, value: float, es=es) -> MetricRow:
+            return MetricRow("selected", es.domain, es.split, metric, float(value), bool(es.in_domain),
+                             ANALYSIS_HIGHER_IS_BETTER[metric])
 
-        def sharpness(subset=subset) -> dict[str, Any]:
+        def sharpness(subset=subset) -> MetricRow:
             value = epsilon_sharpness(model, loss_fn, subset, epsilon=SHARPNESS_EPSILON, lr=SHARPNESS_LR,
                                       steps=train.sharpness_steps, accumulation=SHARPNESS_ACCUMULATION).value
-            return row("sharpness", value, False)
+            return row("sharpness", value)
 
-        def cka(subset=subset) -> dict[str, Any]:
+        def cka(subset=subset) -> MetricRow:
             feats = []
             for m in (pretrained, model):
                 was_training = m.training
@@ -139,7 +142,7 @@ def analyse(task, model, eval_sets, analyses: tuple[str, ...], train: TrainSetup
                         feats.append(torch.cat([task.representation(m, b).float().flatten(1) for b in subset]).cpu())
                 finally:
                     m.train(was_training)
-            return row("cka", linear_cka(feats[0].double().numpy(), feats[1].double().numpy()), True)
+            return row("cka", linear_cka(feats[0].double().numpy(), feats[1].double().numpy()))
 
         if "sharpness" in analyses:
             result.attempt(f"sharpness on {where}", sharpness)

@@ -40,7 +40,6 @@ from tram_bench.util.files import ASSET_CLOCK
 
 ProgressFn = Callable[[int, int, float], None]
 
-METRIC_HIGHER_IS_BETTER = {"accuracy": True, "perplexity": False, "loss": False, "sharpness": False, "cka": True}
 # Consecutive GradScaler-skipped steps after which fp16 training is declared diverged.
 MAX_CONSECUTIVE_SKIPS = 50
 
@@ -169,35 +168,38 @@ def _precision(precision: str, device_type: str):
     raise ValueError(f"unknown precision {precision!r} (expected fp32, bf16 or fp16)")
 
 
-def evaluate_sets(task, model, eval_sets, checkpoint: str) -> list[dict[str, Any]]:
+def evaluate_sets(task, model, eval_sets, checkpoint: str) -> list[rundir.MetricRow]:
+    """One metric row per (evaluation set, metric the task reports), labelled ``checkpoint``. The
+    direction comes from the task's ``MetricSpec``s: its primary metric and the loss; another metric a
+    task reports takes its primary metric's direction."""
+    from tram_bench.tasks.base import LOSS
+
+    primary = task.primary_metric
+    direction = {LOSS.name: LOSS.higher_is_better, primary.name: primary.higher_is_better}
     rows = []
     for es in eval_sets:
         for metric, value in task.evaluate(model, es).items():
-            rows.append(
-                {
-                    "checkpoint": checkpoint,
-                    "domain": es.domain,
-                    "split": es.split,
-                    "metric": metric,
-                    "value": float(value),
-                    "in_domain": bool(es.in_domain),
-                    "higher_is_better": METRIC_HIGHER_IS_BETTER.get(metric, task.primary_metric.higher_is_better),
-                }
-            )
+            rows.append(rundir.MetricRow(
+                checkpoint=checkpoint, domain=es.domain, split=es.split, metric=metric, value=float(value),
+                in_domain=bool(es.in_domain), higher_is_better=direction.get(metric, primary.higher_is_better),
+            ))
     return rows
 
 
 def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | None = None,
-               log: list[dict[str, Any]] | None = None, tracebacks: list[str] | None = None) -> dict[str, Any]:
-    """Train and evaluate one cell; return the record's result fields. Raises on failure.
+               log: list[dict[str, Any]] | None = None, tracebacks: list[str] | None = None) -> rundir.TrainResult:
+    """Train and evaluate one cell; return what the record keeps of it. Raises on failure (``Diverged``
+    for a non-finite loss, divergence or validation value).
 
-    ``log`` receives the ``metrics.jsonl`` lines; ``tracebacks`` the tracebacks of analyses that
+    ``log`` receives the ``metrics.jsonl`` lines as JSON objects (``rundir.TrainRow`` / ``rundir.EvalRow``
+    ``.to_json()``); ``tracebacks`` the tracebacks of analyses that
     failed (the run itself does not fail for them: see ``analysis_error`` in the result).
     """
     import torch
 
     from tram_bench.methods.base import StepContext
     from tram_bench.methods.registry import METHODS
+    from tram_bench.tasks.base import LOSS
     from tram_bench.tasks.registry import TASKS
 
     log = log if log is not None else []
@@ -248,15 +250,15 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
         raise ValueError(f"task {spec.task} has no in-domain validation split for model selection")
     rule = tc.selection
     primary = task.primary_metric
-    sel_metric, sel_hib = ("loss", False) if rule in ("val_loss", "final") else (primary.name, primary.higher_is_better)
+    chosen = LOSS if rule in ("val_loss", "final") else primary
+    sel_metric, sel_hib = chosen.name, chosen.higher_is_better
     selection = Selection(rule=rule, higher_is_better=sel_hib, metric=sel_metric)
 
     def check_selection(step: int) -> None:
         rows = evaluate_sets(task, model, selection_sets, "selection")
         for r in rows:
-            log.append({"kind": "eval", "step": step, "domain": r["domain"], "split": r["split"],
-                        "metric": r["metric"], "value": r["value"]})
-        value = next(r["value"] for r in rows if r["metric"] == sel_metric)
+            log.append(rundir.EvalRow(step, r.domain, r.split, r.metric, r.value).to_json())
+        value = next(r.value for r in rows if r.metric == sel_metric)
         if not math.isfinite(value):
             raise Diverged(f"validation {sel_metric} is {value} at step {step}")
         selection.offer(step, value, model)
@@ -298,9 +300,9 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
             bad = {k: v for k, v in {"loss": stats.loss, **stats.extras}.items() if not math.isfinite(v)}
             if bad:
                 raise Diverged(f"non-finite {', '.join(f'{k}={v}' for k, v in bad.items())} at step {step + 1}")
-        log.append({"kind": "train", "step": step + 1, "loss": stats.loss, "lr": optimizer.param_groups[0]["lr"],
-                    "forward": stats.forward, "backward": stats.backward, "skipped": stats.skipped,
-                    **{k: float(v) for k, v in stats.extras.items()}})
+        log.append(rundir.TrainRow(step + 1, stats.loss, optimizer.param_groups[0]["lr"], stats.forward,
+                                   stats.backward, stats.skipped,
+                                   {k: float(v) for k, v in stats.extras.items()}).to_json())
         if progress is not None:
             progress(step + 1, total, stats.loss)
         if (step + 1) % tc.eval_every == 0 or step + 1 == total:
@@ -314,7 +316,7 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
     eval_clock = Stopwatch.start()
     metrics = evaluate_sets(task, model, eval_sets, "final")
     if selection.step == total:
-        selected = [dict(r, checkpoint="selected") for r in metrics]
+        selected = [dataclasses.replace(r, checkpoint="selected") for r in metrics]
     else:
         model.load_state_dict(selection.state)  # the final model is not needed any more
         selected = evaluate_sets(task, model, eval_sets, "selected")
@@ -334,34 +336,25 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
 
     peak_mb = memory.peak_mb()
     step_time = sum(step_times) / len(step_times) if step_times else 0.0
-    return {
-        "steps": total,
-        "selected_step": selection.step,
-        "setup_time_s": setup_time,
-        "train_time_s": train_time,
-        "eval_time_s": eval_time,
-        "analysis_time_s": analysis_time,
-        "analysis_error": analysis_error,
-        "metrics": selected + metrics,
-        "cost": {
-            "step_time_total_s": sum(step_times),
-            "data_time_total_s": data_time,
-            "forward": fwd,
-            "forward_examples": fwd_examples,  # examples through a forward, all passes summed
-            "backward": bwd,
-            "skipped_steps": skips,
-            "step_time_s": step_time,
-            "peak_memory_mb": peak_mb,
-            "examples_per_s": examples / max(train_time, 1e-9) if examples else None,
-            "tokens_per_s": tokens / max(train_time, 1e-9) if tokens else None,
-        },
-        "selection": {"rule": rule, "metric": sel_metric, "history": selection.history},
-    }
+    return rundir.TrainResult(
+        steps=total, selected_step=selection.step, setup_time_s=setup_time, train_time_s=train_time,
+        eval_time_s=eval_time, analysis_time_s=analysis_time, analysis_error=analysis_error,
+        metrics=tuple(selected + metrics),
+        cost=rundir.Cost(
+            step_time_total_s=sum(step_times), data_time_total_s=data_time, forward=fwd,
+            forward_examples=fwd_examples, backward=bwd, skipped_steps=skips, step_time_s=step_time,
+            peak_memory_mb=peak_mb,
+            examples_per_s=examples / max(train_time, 1e-9) if examples else None,
+            tokens_per_s=tokens / max(train_time, 1e-9) if tokens else None,
+        ),
+        selection=rundir.SelectionLog(rule, sel_metric, tuple(selection.history)),
+    )
 
 
 def run_cell(spec: RunSpec, results: Path, *, device: str = "cpu", progress: ProgressFn | None = None,
              trackers: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Run one cell and write its run directory. Returns the record. Never raises for a failed run
+    """Run one cell and write its run directory. Returns the record as written to ``record.json``
+    (``rundir.RunRecord.to_json()``: what executors send back across processes). Never raises for a failed run
     (it is recorded as ``failed`` with its traceback in ``error.txt``; an ``ok`` run whose analyses
     failed keeps theirs there); KeyboardInterrupt leaves the run pending.
 
@@ -385,25 +378,26 @@ def run_cell(spec: RunSpec, results: Path, *, device: str = "cpu", progress: Pro
     log = MirroredLog.open(trackers, results, spec.to_json())
     started = _now()
     clock = Stopwatch.start()
-    record: dict[str, Any] = {"run_id": spec.run_id, "spec": spec.to_json(), "started_at": started, "error": None,
-                              "analysis_error": None}
     error_text = None
+    error = None
+    result = None
     tracebacks: list[str] = []
     try:
-        record.update(train_cell(spec, device=device, progress=progress, log=log, tracebacks=tracebacks))
-        record["status"] = rundir.STATUS_OK
+        result = train_cell(spec, device=device, progress=progress, log=log, tracebacks=tracebacks)
+        status = rundir.Status.OK
         error_text = "\n".join(tracebacks) or None
     except KeyboardInterrupt:
         raise
     except Diverged as exc:
-        record.update(status=rundir.STATUS_DIVERGED, error=str(exc), metrics=[])
+        status, error = rundir.Status.DIVERGED, str(exc)
     except Exception as exc:  # noqa: BLE001 - any failure of a run is a recorded result
         error_text = "".join(traceback.format_exception(exc))
-        record.update(status=rundir.STATUS_FAILED, error=f"{type(exc).__name__}: {exc}", metrics=[])
-    record["finished_at"] = _now()
-    record["wall_time_s"] = clock.own_s()
-    record["asset_time_s"] = clock.asset_s()
-    record["provenance"] = provenance.collect(device, spec.train.precision)
+        status, error = rundir.Status.FAILED, f"{type(exc).__name__}: {exc}"
+    record = rundir.RunRecord(
+        run_id=spec.run_id, spec=spec.to_json(), status=status, started_at=started, finished_at=_now(),
+        wall_time_s=clock.own_s(), asset_time_s=clock.asset_s(),
+        provenance=provenance.collect(device, spec.train.precision), error=error, result=result,
+    )
     try:
         rundir.write_metrics_log(run_dir, log)
         rundir.finish(run_dir, record, error_text)
@@ -411,6 +405,7 @@ def run_cell(spec: RunSpec, results: Path, *, device: str = "cpu", progress: Pro
         # Nothing half-written: files are atomic and `done` is last, so this run is simply pending.
         raise ResultsWriteError(f"cannot write results of run {spec.run_id} to {run_dir}: {exc.strerror or exc}; "
                                 f"free space or fix permissions, then rerun (finished runs are kept)") from None
-    log.finish(record)
-    return record
+    record_json = record.to_json()
+    log.finish(record_json)
+    return record_json
 

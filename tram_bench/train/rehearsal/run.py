@@ -182,11 +182,11 @@ def rehearse_cell(cell: RehearsalCell, work: Workdir, *, steps: int, batch_size:
         run_spec = rehearsal_spec(doc, staged, steps, batch_size)
         with SavedBytes() as saved:
             result = train_cell(run_spec, device=device)
-        cost = result["cost"]
-        taken = max(result["steps"], 1)
-        row.forward, row.backward = cost["forward"] / taken, cost["backward"] / taken
-        row.step_time_s = cost["step_time_s"]
-        row.peak_memory_mb = cost["peak_memory_mb"]
+        cost = result.cost
+        taken = max(result.steps, 1)
+        row.forward, row.backward = cost.forward / taken, cost.backward / taken
+        row.step_time_s = cost.step_time_s
+        row.peak_memory_mb = cost.peak_memory_mb
         row.activation_bytes_per_example = saved.peak / batch_size
         row.measurement = Measurement(
             architecture=cell.staged.architecture, input=cell.staged.input, precision=row.precision,
