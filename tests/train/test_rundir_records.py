@@ -8,6 +8,8 @@ import dataclasses
 import json
 from pathlib import Path
 
+import pytest
+
 from tram_bench.suite.spec import CellDoc, RunSpec, typed
 from tram_bench.tasks.base import TrainDefaults
 from tram_bench.tasks.synthetic import SyntheticShiftTask
@@ -74,6 +76,9 @@ def test_a_record_written_before_the_types_loads():
     result = rundir.RunRecord.from_json(ok).result
     assert result.cost.forward_examples is None and result.cost.forward == 10 and result.selection is None
     assert result.metrics[0] == rundir.MetricRow("selected", "a", "test", "accuracy", 0.5, False, True)
+    for status in ("pending", "lost", "running"):
+        with pytest.raises(ValueError):
+            rundir.RunRecord.from_json(dict(old, status=status))
 
 
 def test_a_marker_that_names_no_finished_status_is_pending(tmp_path: Path):

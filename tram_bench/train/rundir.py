@@ -238,9 +238,11 @@ class RunRecord:
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> RunRecord:
         """Read a record written by :meth:`to_json` (or before these types: the same shape).
-        Raises KeyError for a missing key, ValueError for an unknown status."""
+        Raises KeyError for a missing key, ValueError for a status that is not one of :data:`FINISHED`."""
         kw = {f.name: doc.get(f.name) for f in fields(cls) if f.name != "result"}
         kw["status"] = Status(doc["status"])
+        if kw["status"] not in FINISHED:
+            raise ValueError(f"a record's status is one of {', '.join(FINISHED)}, not {doc['status']!r}")
         kw["run_id"] = doc["run_id"]
         result = TrainResult.from_json(doc) if "steps" in doc else None
         return cls(**kw, result=result)
