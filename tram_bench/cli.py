@@ -349,48 +349,52 @@ def cmd_claims(args) -> int:
 
 
 def cmd_frontier(args) -> int:
-    from tram_bench.report.frontier import (
-        frontier_charts,
-        frontier_markdown,
-        frontier_points,
-        frontier_verdicts,
-        load_step_ratios,
-    )
+    from tram_bench.report.frontier import FrontierOptions, chart_files, frontier_markdown, load_frontier
+    from tram_bench.report.readme_tables import ExportError, load_export
     from tram_bench.report.terminal import ensure_views
 
+    options = FrontierOptions.from_flags(args.bench, args.workload, args.variants, args.references)
     try:
-        ratios = load_step_ratios(Path(args.bench), workload=args.workload)
+        ratios = options.step_ratios()
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    con = _open_db(Path(args.results))
+    if args.export is not None:
+        try:
+            con = load_export(Path(args.export))
+        except ExportError as exc:
+            raise UserError(str(exc)) from None
+    else:
+        con = _open_db(Path(args.results))
     try:
-        ensure_views(con)
-        points = frontier_points(con, args.suite, ratios)
-        if not points:
-            raise UserError(f"suite {args.suite!r}: no configuration with an OOD score in {args.results}")
-        verdicts = frontier_verdicts(con, args.suite, args.variants.split(","), args.references.split(","))
+        if args.export is None:
+            ensure_views(con)
+        f = load_frontier(con, args.suite, ratios, options)
     finally:
         con.close()
-    print(frontier_markdown(points, verdicts))
+    if not f.points:
+        raise UserError(f"suite {args.suite!r}: no configuration with an OOD score in {args.export or args.results}")
+    print(frontier_markdown(f.points, f.verdicts))
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        for task, charts in frontier_charts(points).items():
-            for axis, svg in zip(("passes", "step-time"), charts):
-                (out / f"{task}-{axis}.svg").write_text(svg)
+        for files in chart_files(f.points).values():
+            for name, svg in files.items():
+                (out / name).write_text(svg)
     return 0
 
 
 def cmd_readme_tables(args) -> int:
+    from tram_bench.report.frontier import FrontierOptions
     from tram_bench.report.readme_tables import ExportError, regenerate
 
+    options = FrontierOptions.from_flags(args.bench, args.workload, args.variants, args.references)
     try:
-        changed = regenerate(Path(args.readme), [Path(d) for d in args.exports], check=args.check)
+        changed = regenerate(Path(args.readme), [Path(d) for d in args.exports], check=args.check, frontier=options)
     except ExportError as exc:
         raise UserError(str(exc)) from None
     if args.check:
         if changed:
-            print(f"{args.readme}: the results of suite(s) {', '.join(changed)} differ from the exports; "
+            print(f"{args.readme}: the blocks of suite(s) {', '.join(changed)} differ from the exports; "
                   f"regenerate with: tram-bench readme-tables {' '.join(args.exports)} --readme {args.readme}",
                   file=sys.stderr)
             return 1
@@ -460,6 +464,20 @@ def build_parser() -> argparse.ArgumentParser:
     def results_arg(sp):
         sp.add_argument("--results", default="results", metavar="DIR", type=cliargs.nonempty,
                         help="results directory (default: results)")
+
+    def frontier_args(sp):
+        # None = the defaults of tram_bench.report.frontier (FrontierOptions.from_flags).
+        sp.add_argument("--bench", default=None, type=cliargs.nonempty, metavar="FILE",
+                        help="step_cost.py --json output for the measured cost axis "
+                             "(default: frontier.DEFAULT_BENCH, relative to the working directory)")
+        sp.add_argument("--workload", default=None, type=cliargs.nonempty,
+                        help="its workload whose ratios to use (default: frontier.DEFAULT_WORKLOAD)")
+        sp.add_argument("--variants", default=None, type=cliargs.nonempty,
+                        help="comma-separated configurations tested for equivalence "
+                             "(default: frontier.DEFAULT_VARIANTS)")
+        sp.add_argument("--references", default=None, type=cliargs.nonempty,
+                        help="comma-separated configurations they are compared with "
+                             "(default: frontier.DEFAULT_REFERENCES)")
 
     sp = sub.add_parser("run", help="run the pending cells of a suite, then collect them into DuckDB")
     suite_args(sp, only=True)
@@ -553,15 +571,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("frontier", help="OOD score against cost per task with its Pareto front, and whether "
                         "cheap methods are equivalent to the references (TOST, Holm)")
     sp.add_argument("suite", help="suite name, e.g. frontier")
-    sp.add_argument("--results", default="results", metavar="DIR", type=cliargs.nonempty,
-                    help="results directory (default: results)")
-    sp.add_argument("--bench", default="benchmarks/step_cost.json",
-                    help="step_cost.py --json output for the measured cost axis (default: %(default)s)")
-    sp.add_argument("--workload", default="cnn", help="its workload whose ratios to use (default: %(default)s)")
-    sp.add_argument("--variants", default="looksam,random-sam,late-sam,msam",
-                    help="comma-separated configurations tested for equivalence (default: %(default)s)")
-    sp.add_argument("--references", default="sam,tram-prev",
-                    help="comma-separated configurations they are compared with (default: %(default)s)")
+    source = sp.add_mutually_exclusive_group()
+    source.add_argument("--results", default="results", metavar="DIR", type=cliargs.nonempty,
+                        help="results directory (default: results)")
+    source.add_argument("--export", default=None, metavar="DIR", type=cliargs.nonempty,
+                        help="read a tram-bench export directory instead (e.g. docs/results/frontier)")
+    frontier_args(sp)
     sp.add_argument("--out", default=None, type=cliargs.nonempty,
                     help="also write the charts as SVG files into this directory")
     sp.set_defaults(func=cmd_frontier)
@@ -572,7 +587,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a directory written by tram-bench export --format csv, e.g. docs/results/vision")
     sp.add_argument("--readme", type=cliargs.nonempty, default="README.md",
                     help="file holding the <!-- tram-bench:results SUITE begin/end --> markers (default README.md)")
-    sp.add_argument("--check", action="store_true", help="only compare; exit 1 when the file differs from the exports")
+    sp.add_argument("--check", action="store_true",
+                    help="only compare; exit 1 when the file or a frontier chart differs from the exports")
+    frontier_args(sp)  # for <!-- tram-bench:frontier SUITE begin/end --> blocks, as tram-bench frontier
     sp.set_defaults(func=cmd_readme_tables)
 
     sp = sub.add_parser("export", help="write the runs and metrics tables as Parquet or CSV")

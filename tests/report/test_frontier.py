@@ -19,8 +19,9 @@ from tram_bench.report.frontier import (
 )
 from tram_bench.stats.equivalence import tost_p
 
-# Per method: OOD accuracy offset (points) and its per-seed jitter; sgd is the baseline.
-OOD = {"sgd": (60.0, 0.4), "sam": (62.0, 0.3), "tram-prev": (62.5, 0.5), "looksam": (61.9, 0.3), "msam": (59.0, 0.3)}
+# Per method: OOD accuracy (fraction, as the tasks record it) and its per-seed spread; sgd is the baseline.
+OOD = {"sgd": (0.600, 0.004), "sam": (0.620, 0.003), "tram-prev": (0.625, 0.005), "looksam": (0.619, 0.003),
+       "msam": (0.590, 0.003)}
 SEEDS = range(6)
 JITTER = [0.1, -0.2, 0.3, -0.1, 0.0, -0.1]
 
@@ -30,7 +31,7 @@ def _store():
     for method, (level, spread) in OOD.items():
         for seed in SEEDS:
             ood = level + spread * JITTER[seed] * 10
-            b.add_run("frontier", "digits", method, seed, [Metric("clean", 95.0, True), Metric("mnist", ood, False),
+            b.add_run("frontier", "digits", method, seed, [Metric("clean", 0.95, True), Metric("mnist", ood, False),
                                                             Metric("rot", ood, False)])
     b.declare("frontier", "digits", "sgd", delta=1.0)
     create_views(b.con)
@@ -64,21 +65,23 @@ def test_points_carry_recorded_passes_and_the_benchmarks_ratio(tmp_path):
     # report_fixtures records sam 2/2 and tram-prev 3/2 passes per step; unknown methods 1/1.
     assert (points["sam"].passes, points["tram-prev"].passes, points["looksam"].passes) == (4.0, 5.0, 2.0)
     assert points["sam"].step_ratio == 2.1 and points["looksam"].step_ratio is None
-    assert points["sgd"].score == pytest.approx(60.0 + 0.4 * sum(JITTER) * 10 / 6)
+    assert points["sgd"].score == pytest.approx(0.600 + 0.004 * sum(JITTER) * 10 / 6)
     assert points["sgd"].n == 6
 
 
 def test_verdicts_are_tost_over_seeds_with_the_designs_margin_and_holm():
+    """Accuracy differences are in the design's units (percentage points), as the margin is: a raw
+    fraction difference of 0.03 would pass a margin of 1 and call msam equivalent."""
     b = _store()
     verdicts = frontier_verdicts(b.con, "frontier", ["looksam", "msam"], ["sam", "tram-prev"])
     delta, family = verdicts["digits"]
     assert delta == 1.0
     assert [(r.variant, r.reference) for r in family] == [
         ("looksam", "sam"), ("looksam", "tram-prev"), ("msam", "sam"), ("msam", "tram-prev")]
-    diffs = [10 * (OOD["looksam"][1] - OOD["sam"][1]) * j + OOD["looksam"][0] - OOD["sam"][0] for j in JITTER]
+    diffs = [100 * (10 * (OOD["looksam"][1] - OOD["sam"][1]) * j + OOD["looksam"][0] - OOD["sam"][0]) for j in JITTER]
     assert family[0].p_tost == pytest.approx(tost_p(diffs, 1.0), rel=1e-9)
     assert family[0].n_pairs == 6 and family[0].verdict == "equivalent"
-    assert family[2].verdict == "not shown"  # msam is 3 points below sam
+    assert family[2].verdict == "not shown" and family[2].mean_diff == pytest.approx(-3.0)  # 3 points below sam
 
 
 def test_charts_and_markdown_mark_the_front(tmp_path):
@@ -114,7 +117,7 @@ def test_cli_prints_the_table_and_writes_the_charts(tmp_path, capsys):
     b = new_store(results / "tram-bench.duckdb")
     for method, (level, _) in OOD.items():
         for seed in SEEDS:
-            b.add_run("frontier", "digits", method, seed, [Metric("clean", 95.0, True), Metric("mnist", level, False)])
+            b.add_run("frontier", "digits", method, seed, [Metric("clean", 0.95, True), Metric("mnist", level, False)])
     b.declare("frontier", "digits", "sgd", delta=1.0)
     b.con.close()
     bench = _bench(tmp_path, [{"workload": "cnn", "device": "cpu", "method": m, "ratio_to_base": 1.0 + i}

@@ -9,17 +9,61 @@ A point is on the Pareto front when no other point of the task costs at most as 
 least as well, one of the two strictly. The equivalence verdicts are
 :func:`tram_bench.stats.equivalence.equivalence_family` over the pairs (variant, reference) of the
 task, with the task's ``delta`` from the suite design (fixed before the run).
+
+The same tables and charts come from a results store (``tram-bench frontier --results``) or from a
+committed export (``--export``, and the README's frontier blocks of ``tram-bench readme-tables``):
+both are a DuckDB connection with the report views, read by :func:`load_frontier`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from tram_bench.report.charts import Point, scatter
+from tram_bench.report.significance import signed_difference
 from tram_bench.stats.equivalence import Equivalence, equivalence_family
+
+# The one place for the defaults of ``tram-bench frontier`` and of the README's frontier blocks (the CLI's
+# flags default to None and mean these: the parser does not import the report layer).
+#: ``benchmarks/step_cost.py --json`` output, relative to the working directory.
+DEFAULT_BENCH = "benchmarks/step_cost.json"
+#: Its workload whose ratios make the measured cost axis.
+DEFAULT_WORKLOAD = "cnn"
+#: The cheap configurations tested for equivalence (issue 19's efficient SAM family) ...
+DEFAULT_VARIANTS = ("looksam", "random-sam", "late-sam", "msam")
+#: ... against these references.
+DEFAULT_REFERENCES = ("sam", "tram-prev")
+
+
+@dataclass(frozen=True)
+class FrontierOptions:
+    """Where the measured cost axis comes from and which pairs are tested; defaults above."""
+
+    bench: Path = Path(DEFAULT_BENCH)
+    workload: str = DEFAULT_WORKLOAD
+    variants: tuple[str, ...] = DEFAULT_VARIANTS
+    references: tuple[str, ...] = DEFAULT_REFERENCES
+
+    @classmethod
+    def from_flags(cls, bench: str | None, workload: str | None, variants: str | None,
+                   references: str | None) -> FrontierOptions:
+        """From the CLI's flags (None = the default; variants and references comma-separated)."""
+        d = cls()
+        return cls(Path(bench) if bench else d.bench, workload or d.workload,
+                   tuple(variants.split(",")) if variants else d.variants,
+                   tuple(references.split(",")) if references else d.references)
+
+    def step_ratios(self) -> dict[str, float]:
+        """:func:`load_step_ratios` of ``bench`` and ``workload`` (ValueError naming the file)."""
+        return load_step_ratios(self.bench, workload=self.workload)
+
+
+#: The two cost axes, in the order :func:`frontier_charts` returns their charts (file name suffixes).
+CHART_AXES = ("passes", "step-time")
 
 
 @dataclass(frozen=True)
@@ -92,11 +136,12 @@ def frontier_verdicts(con: Any, suite: str, variants: Sequence[str], references:
                       alpha: float = 0.05) -> dict[str, tuple[float, list[Equivalence]]]:
     """Task label -> (delta, the family's verdicts): for every variant and reference configuration
     (by config name) present in the task, the per-seed differences of OOD averages (variant minus
-    reference, sign flipped when lower is better, so > 0 is better), paired by seed. Tasks without a
-    ``delta`` in the suite design are left out."""
+    reference in the design's ``units`` as the significance tests take them: percentage points for
+    accuracy, log ratio for perplexity; > 0 is better), paired by seed. Tasks without a ``delta`` in
+    the suite design are left out."""
     rows = con.execute(
         """
-        SELECT ra.task_label, ra.config, ra.seed, ra.ood_avg, ra.higher_is_better, td.delta
+        SELECT ra.task_label, ra.config, ra.seed, ra.ood_avg, ra.higher_is_better, td.delta, td.units
         FROM run_averages ra
         JOIN primary_metric pm USING (suite, task_label, metric)
         JOIN task_design td ON td.suite = ra.suite AND td.task_label = ra.task_label
@@ -106,20 +151,24 @@ def frontier_verdicts(con: Any, suite: str, variants: Sequence[str], references:
         [suite],
     ).fetchall()
     by_task: dict[str, dict[str, dict[int, float]]] = {}
-    deltas: dict[str, float] = {}
-    for task, config, seed, value, hib, delta in rows:
-        by_task.setdefault(task, {}).setdefault(config, {})[int(seed)] = float(value) if hib else -float(value)
-        deltas[task] = float(delta)
+    design: dict[str, tuple[float, str, bool]] = {}
+    for task, config, seed, value, hib, delta, units in rows:
+        by_task.setdefault(task, {}).setdefault(config, {})[int(seed)] = float(value)
+        design[task] = (float(delta), units, bool(hib))
     out = {}
     for task, configs in sorted(by_task.items()):
+        # The margin is in the design's units (accuracy: percentage points), so are the differences.
+        _, units, hib = design[task]
         family = {}
         for variant in variants:
             for reference in references:
                 if variant in configs and reference in configs:
                     seeds = sorted(set(configs[variant]) & set(configs[reference]))
-                    family[(variant, reference)] = [configs[variant][s] - configs[reference][s] for s in seeds]
+                    diffs = [signed_difference(configs[variant][s], configs[reference][s], units=units,
+                                               higher_is_better=hib) for s in seeds]
+                    family[(variant, reference)] = [d for d in diffs if d is not None]
         if family:
-            out[task] = (deltas[task], equivalence_family(family, delta=deltas[task], alpha=alpha))
+            out[task] = (design[task][0], equivalence_family(family, delta=design[task][0], alpha=alpha))
     return out
 
 
@@ -146,9 +195,41 @@ def frontier_charts(points: Sequence[FrontierPoint]) -> dict[str, list[str]]:
     return out
 
 
-def frontier_markdown(points: Sequence[FrontierPoint], verdicts: dict[str, tuple[float, list[Equivalence]]]) -> str:
+def chart_files(points: Sequence[FrontierPoint], prefix: str = "") -> dict[str, dict[str, str]]:
+    """Task label -> {file name: SVG text} of its two charts, named ``{prefix}{task}-{axis}.svg`` with
+    ``axis`` from :data:`CHART_AXES` (characters other than letters, digits, ``.``, ``_``, ``-`` in the
+    task label become ``-``)."""
+    out = {}
+    for task, charts in frontier_charts(points).items():
+        stem = prefix + re.sub(r"[^A-Za-z0-9._-]", "-", task)
+        out[task] = {f"{stem}-{axis}.svg": svg for axis, svg in zip(CHART_AXES, charts)}
+    return out
+
+
+@dataclass(frozen=True)
+class Frontier:
+    """What ``tram-bench frontier`` shows of one suite: its points and, per task, (delta, verdicts)."""
+
+    suite: str
+    points: list[FrontierPoint]
+    verdicts: dict[str, tuple[float, list[Equivalence]]]
+
+
+def load_frontier(con: Any, suite: str, step_ratios: dict[str, float],
+                  options: FrontierOptions = FrontierOptions()) -> Frontier:
+    """The points and verdicts of ``suite`` (``options.variants`` x ``options.references``) from a
+    connection with the report views (a results store after ``ensure_views``, or
+    :func:`tram_bench.report.readme_tables.load_export`). ``points`` is empty when no configuration
+    of the suite has an OOD score."""
+    return Frontier(suite, frontier_points(con, suite, step_ratios),
+                    frontier_verdicts(con, suite, options.variants, options.references))
+
+
+def frontier_markdown(points: Sequence[FrontierPoint], verdicts: dict[str, tuple[float, list[Equivalence]]],
+                      images: dict[str, list[tuple[str, str]]] | None = None) -> str:
     """README-ready Markdown: per task, the cost/score table with the front marked on both axes, then
-    the equivalence verdicts with the margin and the seeds."""
+    ``images[task]`` as image links ``![alt](href)`` (the charts, when given), then the equivalence
+    verdicts with the margin and the seeds."""
     lines: list[str] = []
     for task in sorted({p.task_label for p in points}):
         rows = [p for p in points if p.task_label == task]
@@ -160,8 +241,10 @@ def frontier_markdown(points: Sequence[FrontierPoint], verdicts: dict[str, tuple
                   "| config | passes/step | step time / base | OOD score | seeds |", "|---|---|---|---|---|"]
         for p, front in zip(rows, on_passes):
             ratio = "-" if p.step_ratio is None else f"{p.step_ratio:.2f}" + (" ★" if on_ratio.get(p.config) else "")
-            lines.append(f"| {p.config} | {p.passes:.2f}{' ★' if front else ''} | {ratio} | {p.score:.2f} | {p.n} |")
+            lines.append(f"| {p.config} | {p.passes:.2f}{' ★' if front else ''} | {ratio} | {p.score:#.4g} | {p.n} |")
         lines.append("")
+        for alt, href in (images or {}).get(task, []):
+            lines += [f"![{alt}]({href})", ""]
         if task in verdicts:
             delta, family = verdicts[task]
             lines += [f"Equivalence (TOST, margin ±{delta:g}, Holm over {len(family)} pairs):", "",

@@ -10,6 +10,17 @@ the README::
     ... generated ...
     <!-- tram-bench:results SUITE end -->
 
+When the README also holds a suite's frontier markers::
+
+    <!-- tram-bench:frontier SUITE begin -->
+    ... generated ...
+    <!-- tram-bench:frontier SUITE end -->
+
+the text between them is what ``tram-bench frontier SUITE --export DIR`` prints (the cost/score table with
+the Pareto front, the equivalence verdicts; :mod:`tram_bench.report.frontier`, with its defaults), and
+its charts are written as ``frontier-<task>-passes.svg`` / ``frontier-<task>-step-time.svg`` next to
+the export, linked from the block relative to the README.
+
 So anyone can re-read the published numbers from the exports, and a test can check that the README
 says what the exports hold. Methods are listed baseline first, then by name: the order claims no
 ranking that the statistics do not support.
@@ -17,12 +28,14 @@ ranking that the statistics do not support.
 
 from __future__ import annotations
 
+import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tram_bench.report.claims.evaluate import ClaimsResult, create_claims_tables
 from tram_bench.report.formatting import fmt_interval, fmt_p, fmt_pm
+from tram_bench.report.frontier import FrontierOptions, chart_files, frontier_markdown, load_frontier
 from tram_bench.report.model import ID_AVG, OOD_AVG, SuiteReport, TaskReport, arrow, load_report
 from tram_bench.report.views import create_views
 from tram_bench.report.wording import unit_words, verdict_text
@@ -34,6 +47,12 @@ EXPORT_TABLES = ("runs", "metrics", "suite_cells", "suite_design")
 REQUIRED = ("runs", "metrics", "suite_cells")
 BEGIN = "<!-- tram-bench:results {suite} begin -->"
 END = "<!-- tram-bench:results {suite} end -->"
+FRONTIER_BEGIN = "<!-- tram-bench:frontier {suite} begin -->"
+FRONTIER_END = "<!-- tram-bench:frontier {suite} end -->"
+#: Block kind -> its (begin, end) marker templates.
+MARKERS = {"results": (BEGIN, END), "frontier": (FRONTIER_BEGIN, FRONTIER_END)}
+#: Alt text of the two frontier charts, in the order of ``frontier.CHART_AXES``.
+CHART_ALT = ("OOD score against passes per step", "OOD score against measured step time")
 #: Accuracy is shown in percent, as in the paper's tables.
 SCALE = {"accuracy": 100.0}
 
@@ -44,11 +63,14 @@ class ExportError(ValueError):
 
 @dataclass(frozen=True)
 class Block:
-    """The generated markdown of one suite of one export directory."""
+    """The generated markdown of one suite of one export directory, for the markers of ``kind`` (a key of
+    :data:`MARKERS`); ``files``: path -> text of files written with it (the frontier's SVG charts)."""
 
     suite: str
     source: Path
     markdown: str
+    kind: str = "results"
+    files: dict[Path, str] = field(default_factory=dict)
 
 
 def _file(directory: Path, table: str) -> Path | None:
@@ -164,52 +186,117 @@ def export_blocks(directory: str | Path) -> list[Block]:
     """The markdown of every suite in one export directory (see :func:`load_export` for errors)."""
     con = load_export(directory)
     try:
-        claims = create_claims_tables(con)
-        return [Block(s.suite, Path(directory), suite_markdown(s, claims)) for s in load_report(con)]
+        return _result_blocks(con, Path(directory))
     finally:
         con.close()
 
 
+def _result_blocks(con, directory: Path) -> list[Block]:
+    claims = create_claims_tables(con)
+    return [Block(s.suite, directory, suite_markdown(s, claims)) for s in load_report(con)]
+
+
+def _href(path: Path, readme_dir: Path) -> str:
+    """``path`` as a relative link from a file in ``readme_dir`` (forward slashes, as markdown wants)."""
+    return Path(os.path.relpath(path.resolve(), readme_dir.resolve())).as_posix()
+
+
+def frontier_block(con, suite: str, directory: Path, readme_dir: Path, step_ratios: dict[str, float],
+                   options: FrontierOptions = FrontierOptions()) -> Block:
+    """The frontier block of ``suite`` from an export loaded on ``con``: the markdown of
+    :func:`tram_bench.report.frontier.frontier_markdown` with each task's two charts linked relative to
+    ``readme_dir``, and the charts as files ``directory/frontier-<task>-<axis>.svg``."""
+    f = load_frontier(con, suite, step_ratios, options)
+    files: dict[Path, str] = {}
+    images: dict[str, list[tuple[str, str]]] = {}
+    for task, charts in chart_files(f.points, prefix="frontier-").items():
+        for alt, (name, svg) in zip(CHART_ALT, charts.items()):
+            files[directory / name] = svg
+            images.setdefault(task, []).append((f"{task}: {alt}", _href(directory / name, readme_dir)))
+    text = frontier_markdown(f.points, f.verdicts, images) if f.points else \
+        f"Suite `{suite}`: no configuration with an OOD score in {directory}.\n"
+    return Block(suite, directory, text.rstrip("\n") + "\n", "frontier", files)
+
+
 def replace_blocks(text: str, blocks: list[Block], where: str) -> str:
-    """``text`` with each block's markdown between its suite's markers (each must appear exactly once).
+    """``text`` with each block's markdown between its suite's markers of its kind (each must appear
+    exactly once).
 
     Raises:
         ExportError: a suite's begin or end marker is missing, repeated, or out of order in ``where``.
     """
     for b in blocks:
-        begin, end = BEGIN.format(suite=b.suite), END.format(suite=b.suite)
+        begin, end = (m.format(suite=b.suite) for m in MARKERS[b.kind])
         if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
             raise ExportError(f"{where}: needs the lines {begin!r} and, after it, {end!r} exactly once each "
-                              f"(for the results of suite {b.suite!r} in {b.source})")
+                              f"(for the {b.kind} of suite {b.suite!r} in {b.source})")
         pattern = re.compile(re.escape(begin) + r"\n.*?" + re.escape(end), re.DOTALL)
         text = pattern.sub(lambda _: f"{begin}\n{b.markdown}{end}", text, count=1)
     return text
 
 
-def regenerate(readme: str | Path, directories: list[str | Path], *, check: bool = False) -> list[str]:
-    """Rewrite the README's result blocks from the exports; with ``check``, only compare.
+def _wants_frontier(text: str, suite: str) -> bool:
+    return any(m.format(suite=suite) in text for m in MARKERS["frontier"])
+
+
+def _blocks(directory: Path, text: str, readme_dir: Path, options: FrontierOptions,
+            ratios: dict[str, dict[str, float]]) -> list[Block]:
+    """The results blocks of one export, and a frontier block for each of its suites whose frontier
+    markers appear in ``text`` (``ratios`` caches the step-cost file, read only when one is needed)."""
+    con = load_export(directory)
+    try:
+        blocks = _result_blocks(con, directory)
+        for b in list(blocks):
+            if _wants_frontier(text, b.suite):
+                if "ratios" not in ratios:
+                    try:
+                        ratios["ratios"] = options.step_ratios()
+                    except ValueError as exc:
+                        raise ExportError(str(exc)) from None
+                blocks.append(frontier_block(con, b.suite, directory, readme_dir, ratios["ratios"], options))
+        return blocks
+    finally:
+        con.close()
+
+
+def _label(b: Block) -> str:
+    return b.suite if b.kind == "results" else f"{b.kind} {b.suite}"
+
+
+def regenerate(readme: str | Path, directories: list[str | Path], *, check: bool = False,
+               frontier: FrontierOptions = FrontierOptions()) -> list[str]:
+    """Rewrite the README's result blocks (and frontier blocks, with their SVG charts, where the README
+    holds frontier markers) from the exports; with ``check``, only compare, the charts byte for byte.
 
     Returns:
-        The suites whose block differed from the exports (rewritten unless ``check``).
+        The blocks that differed from the exports, as suite names (``frontier SUITE`` for a frontier
+        block whose text or a chart file differed); rewritten unless ``check``.
 
     Raises:
-        ExportError: see :func:`load_export` and :func:`replace_blocks`; nothing is written then.
+        ExportError: see :func:`load_export` and :func:`replace_blocks`, or a frontier block's step-cost
+            file (``frontier.bench``) cannot be read; nothing is written then.
     """
     path = Path(readme)
     if not path.is_file():
         raise ExportError(f"{path}: no such README")
-    blocks = [b for d in directories for b in export_blocks(d)]
+    old = path.read_text(encoding="utf-8")
+    ratios: dict[str, dict[str, float]] = {}
+    blocks = [b for d in directories for b in _blocks(Path(d), old, path.parent, frontier, ratios)]
     if not blocks:
         raise ExportError(f"{', '.join(map(str, directories))}: the export holds no suite")
-    old = path.read_text(encoding="utf-8")
     new = replace_blocks(old, blocks, str(path))
-    changed = [b.suite for b in blocks if replace_blocks(old, [b], str(path)) != old]
+    stale = {f: svg for b in blocks for f, svg in b.files.items()
+             if not f.is_file() or f.read_bytes() != svg.encode("utf-8")}
+    changed = [_label(b) for b in blocks
+               if replace_blocks(old, [b], str(path)) != old or any(f in stale for f in b.files)]
     if changed and not check:
         from tram_bench.util.files import atomic_write_text
 
+        for f, svg in stale.items():
+            atomic_write_text(f, svg)
         atomic_write_text(path, new)
     return changed
 
 
-__all__ = ["BEGIN", "END", "ExportError", "export_blocks", "load_export", "regenerate", "replace_blocks",
-           "suite_markdown"]
+__all__ = ["BEGIN", "END", "FRONTIER_BEGIN", "FRONTIER_END", "ExportError", "export_blocks", "frontier_block",
+           "load_export", "regenerate", "replace_blocks", "suite_markdown"]
