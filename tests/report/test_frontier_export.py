@@ -52,7 +52,7 @@ def test_round_trip_generates_then_check_passes(tmp_path, capsys):
     assert "![digits: OOD score against passes per step](export/frontier-digits-passes.svg)" in block
     assert "Equivalence (TOST, margin ±1, Holm over 4 pairs)" in block
     assert "| looksam | sam | 6 | -0.10 |" in block and "| msam | sam | 6 | -3.00 | 1 | 1 | not shown |" in block
-    assert "| looksam | 2.00 ★ | 1.25 ★ | 0.6140 | 6 |" in block
+    assert "| looksam | 2.00 ★ | 1.25 ★ | 61.40 | 6 |" in block
 
 
 @pytest.mark.parametrize("edit", ["number", "chart"])
@@ -60,7 +60,7 @@ def test_a_changed_number_or_chart_fails_check_and_is_regenerated(tmp_path, caps
     root, argv = _copy(tmp_path)
     readme, chart = root / "README.md", root / "export" / CHARTS[1]
     if edit == "number":
-        readme.write_text(readme.read_text(encoding="utf-8").replace("| 0.6140 |", "| 0.6150 |"), encoding="utf-8")
+        readme.write_text(readme.read_text(encoding="utf-8").replace("| 61.40 |", "| 61.50 |"), encoding="utf-8")
     else:
         chart.write_bytes(chart.read_bytes().replace(b"looksam", b"lookSAM"))
     stale = (readme.read_bytes(), chart.read_bytes())

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from tram_bench.report.charts import Point, scatter
-from tram_bench.report.significance import signed_difference
+from tram_bench.report.significance import signed_difference, units_for
 from tram_bench.stats.equivalence import Equivalence, equivalence_family
 
 # The one place for the defaults of ``tram-bench frontier`` and of the README's frontier blocks (the CLI's
@@ -70,7 +70,8 @@ CHART_AXES = ("passes", "step-time")
 class FrontierPoint:
     """One configuration of one task. ``passes``: mean (forward + backward) passes per step over its
     ok runs; ``step_ratio``: measured step time / the base optimizer's (None: not in the benchmark
-    file); ``score``: mean OOD score over ``n`` seeds; ``higher_is_better`` of the metric."""
+    file); ``score``: mean OOD score over ``n`` seeds, in the metric's recorded scale (accuracy a
+    fraction); ``higher_is_better`` and name of the (primary) ``metric``."""
 
     task_label: str
     config: str
@@ -80,6 +81,26 @@ class FrontierPoint:
     score: float
     n: int
     higher_is_better: bool
+    metric: str
+
+    @property
+    def shown(self) -> float:
+        """``score`` as tables and charts show it: in percent where the metric's comparison units are
+        percentage points (accuracy, ``suite.design.UNITS_BY_METRIC``), as the equivalence margin is."""
+        return self.score * _scale(self.metric)
+
+
+def _scale(metric: str) -> float:
+    return 100.0 if units_for(metric) == "points" else 1.0
+
+
+def _score_label(points: Sequence[FrontierPoint]) -> str:
+    """"OOD accuracy x 100" (or the metric's name alone, or "OOD score" for mixed metrics)."""
+    metrics = {p.metric for p in points}
+    if len(metrics) != 1:
+        return "OOD score"
+    (metric,) = metrics
+    return f"OOD {metric}" + (" x 100" if _scale(metric) == 100.0 else "")
 
 
 def load_step_ratios(path: Path, workload: str = "cnn", device: str = "cpu") -> dict[str, float]:
@@ -119,7 +140,7 @@ def frontier_points(con: Any, suite: str, step_ratios: dict[str, float]) -> list
     rows = con.execute(
         """
         SELECT la.task_label, la.config, la.method, (c.forward + c.backward) / c.steps AS passes,
-               la.ood_mean, la.n_ood, la.higher_is_better
+               la.ood_mean, la.n_ood, la.higher_is_better, la.metric
         FROM leaderboard_averages la
         JOIN primary_metric pm USING (suite, task_label, metric)
         JOIN cost c USING (suite, task_label, config)
@@ -128,8 +149,8 @@ def frontier_points(con: Any, suite: str, step_ratios: dict[str, float]) -> list
         """,
         [suite],
     ).fetchall()
-    return [FrontierPoint(task, config, method, float(passes), step_ratios.get(method), float(score), int(n), bool(hib))
-            for task, config, method, passes, score, n, hib in rows]
+    return [FrontierPoint(task, config, method, float(passes), step_ratios.get(method), float(score), int(n), bool(hib),
+                          metric) for task, config, method, passes, score, n, hib, metric in rows]
 
 
 def frontier_verdicts(con: Any, suite: str, variants: Sequence[str], references: Sequence[str],
@@ -186,9 +207,9 @@ def frontier_charts(points: Sequence[FrontierPoint]) -> dict[str, list[str]]:
             front = pareto_front([(getattr(p, axis), p.score) for p in shown],
                                  higher_is_better=all(p.higher_is_better for p in shown))
             charts.append(scatter(
-                [Point("Pareto front" if on else "dominated", p.config, getattr(p, axis), p.score)
+                [Point("Pareto front" if on else "dominated", p.config, getattr(p, axis), p.shown)
                  for p, on in zip(shown, front)],
-                x_label=x_label, y_label="OOD score (mean over seeds)", zero_line=False,
+                x_label=x_label, y_label=f"{_score_label(rows)} (mean over seeds)", zero_line=False,
                 title=f"{task}: OOD score against cost",
             ))
         out[task] = charts
@@ -237,11 +258,11 @@ def frontier_markdown(points: Sequence[FrontierPoint], verdicts: dict[str, tuple
         on_passes = pareto_front([(p.passes, p.score) for p in rows], hib)
         timed = [p for p in rows if p.step_ratio is not None]
         on_ratio = dict(zip((p.config for p in timed), pareto_front([(p.step_ratio, p.score) for p in timed], hib)))
-        lines += [f"**{task}** (OOD score, mean over seeds; ★ = on the Pareto front of that cost)", "",
+        lines += [f"**{task}** ({_score_label(rows)}, mean over seeds; ★ = on the Pareto front of that cost)", "",
                   "| config | passes/step | step time / base | OOD score | seeds |", "|---|---|---|---|---|"]
         for p, front in zip(rows, on_passes):
             ratio = "-" if p.step_ratio is None else f"{p.step_ratio:.2f}" + (" ★" if on_ratio.get(p.config) else "")
-            lines.append(f"| {p.config} | {p.passes:.2f}{' ★' if front else ''} | {ratio} | {p.score:#.4g} | {p.n} |")
+            lines.append(f"| {p.config} | {p.passes:.2f}{' ★' if front else ''} | {ratio} | {p.shown:.2f} | {p.n} |")
         lines.append("")
         for alt, href in (images or {}).get(task, []):
             lines += [f"![{alt}]({href})", ""]
