@@ -586,7 +586,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("exports", nargs="+", type=cliargs.nonempty, metavar="EXPORT_DIR",
                     help="a directory written by tram-bench export --format csv, e.g. docs/results/vision")
     sp.add_argument("--readme", type=cliargs.nonempty, default="README.md",
-                    help="file holding the <!-- tram-bench:results SUITE begin/end --> markers (default README.md)")
+                    help="file holding the <!-- tram-bench:results SUITE begin/end --> markers, and optionally "
+                         "<!-- tram-bench:frontier SUITE begin/end --> ones (default README.md)")
     sp.add_argument("--check", action="store_true",
                     help="only compare; exit 1 when the file or a frontier chart differs from the exports")
     frontier_args(sp)  # for <!-- tram-bench:frontier SUITE begin/end --> blocks, as tram-bench frontier
