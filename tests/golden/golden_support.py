@@ -121,10 +121,12 @@ def steps() -> dict[str, dict[str, Any]]:
     with single_threaded_torch():
         for spec in expand(load_suite(STEPS_SUITE)):
             models: list = []
-            log: list[dict[str, Any]] = []
+            log: list = []
             with _watched_synthetic(models, overflow=spec.task_label == "scaler-skip"):
                 train_cell(spec, device="cpu", log=log)
-            train = [[_exact(line.get(k)) for k in TRAIN_KEYS] for line in log if line["kind"] == "train"]
+            # Pinned as metrics.jsonl holds them (the rows' JSON form).
+            lines = [row.to_json() for row in log]
+            train = [[_exact(line.get(k)) for k in TRAIN_KEYS] for line in lines if line["kind"] == "train"]
             out[f"{spec.task_label}/{spec.method}"] = {"train": train, "weights_sha256": weights_sha256(models[-1])}
     return out
 

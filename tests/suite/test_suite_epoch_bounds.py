@@ -154,10 +154,10 @@ def test_the_run_refuses_an_impossible_epoch_schedule_before_training(tmp_path):
     spec = typed(CellDoc(suite="ep", task="synthetic", task_version="1", task_params={"train_size": 100},
                          train=tc, method="sgd", method_version="1", hparams={}, seed=0, label="synth"))
     record = run_cell(spec, tmp_path)
-    assert record["status"] == "failed"
-    assert record["error"].splitlines()[-1].endswith(
+    assert record.status == "failed"
+    assert record.error.splitlines()[-1].endswith(
         "task synth: warmup_steps (5) must be < the run's length (at most 3 steps: epochs 1 x 3 batches of 32 "
         "from train_size 100)")
-    assert record.get("steps") in (None, 0)
+    assert record.result is None
     assert schedule_problem_at_start(tc, 100) is not None and schedule_problem_at_start(tc, 1000) is None
     assert schedule_problem_at_start({**tc, "epochs": None}, 100) is None

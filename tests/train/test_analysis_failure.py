@@ -33,18 +33,18 @@ def test_cka_on_one_example_keeps_the_training_metrics(tmp_path):
     # The example: `analysis_examples: 1` with CKA (validate now refuses it; the loop must
     # still never lose a run to an analysis).
     record = run_cell(_spec(("cka", "sharpness"), analysis_examples=1, sharpness_batch_size=1), tmp_path)
-    assert record["status"] == "ok" and record["error"] is None
-    metrics = {(m["checkpoint"], m["domain"], m["split"], m["metric"]) for m in record["metrics"]}
+    assert record.status == "ok" and record.error is None
+    metrics = {(m.checkpoint, m.domain, m.split, m.metric) for m in record.metrics}
     assert ("selected", "train-domain", "test", "accuracy") in metrics
     assert ("final", "shift-0.5", "test", "accuracy") in metrics
     # Sharpness works on one example; its rows stay beside the failure of CKA.
     assert {m[2] for m in metrics if m[3] == "sharpness"} == {"val", "test"}
     assert not any(m[3] == "cka" for m in metrics)
-    assert record["analysis_error"].startswith("cka on train-domain/val: ValueError: linear_cka: need at least 2")
-    assert "(and 2 more analysis failures)" in record["analysis_error"]
-    on_disk = json.loads((tmp_path / "runs" / record["run_id"] / "record.json").read_text())
-    assert on_disk["analysis_error"] == record["analysis_error"]
-    assert "Traceback" in (tmp_path / "runs" / record["run_id"] / "error.txt").read_text()
+    assert record.result.analysis_error.startswith("cka on train-domain/val: ValueError: linear_cka: need at least 2")
+    assert "(and 2 more analysis failures)" in record.result.analysis_error
+    on_disk = json.loads((tmp_path / "runs" / record.run_id / "record.json").read_text())
+    assert on_disk["analysis_error"] == record.result.analysis_error
+    assert "Traceback" in (tmp_path / "runs" / record.run_id / "error.txt").read_text()
 
 
 def test_failing_pretrained_model_for_cka_keeps_sharpness(tmp_path, monkeypatch):
@@ -61,16 +61,16 @@ def test_failing_pretrained_model_for_cka_keeps_sharpness(tmp_path, monkeypatch)
 
     monkeypatch.setattr(SyntheticShiftTask, "build_model", second_build_fails)
     record = run_cell(_spec(("cka", "sharpness")), tmp_path)
-    assert record["status"] == "ok"
-    assert record["analysis_error"] == "cka (pre-trained model): OSError: pre-trained weights unreadable"
-    assert sum(m["metric"] == "sharpness" for m in record["metrics"]) == 3
+    assert record.status == "ok"
+    assert record.result.analysis_error == "cka (pre-trained model): OSError: pre-trained weights unreadable"
+    assert sum(m.metric == "sharpness" for m in record.metrics) == 3
 
 
 def test_a_run_without_analysis_failures_has_no_analysis_error(tmp_path):
     record = run_cell(_spec(("cka",), analysis_examples=8), tmp_path)
-    assert record["status"] == "ok" and record["analysis_error"] is None
-    assert sum(m["metric"] == "cka" for m in record["metrics"]) == 3
-    assert not (tmp_path / "runs" / record["run_id"] / "error.txt").exists()
+    assert record.status == "ok" and record.result.analysis_error is None
+    assert sum(m.metric == "cka" for m in record.metrics) == 3
+    assert not (tmp_path / "runs" / record.run_id / "error.txt").exists()
 
 
 def test_cli_run_stores_analysis_error_and_retry_failed_skips_it(tmp_path, capsys):

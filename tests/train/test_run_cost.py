@@ -40,9 +40,9 @@ def _spec(task: str = "synthetic", *, large: bool = False, seed: int = 0, method
 def _small_large_small(tmp_path: Path, device: str) -> tuple[float, float, float]:
     """Peak memory of a small run, a large run, then a small run again, all in this process."""
     run_cell(_spec(seed=9), tmp_path, device=device)  # imports and one-off initialisation first
-    alone = run_cell(_spec(seed=0), tmp_path, device=device)["cost"]["peak_memory_mb"]
-    large = run_cell(_spec(large=True), tmp_path, device=device)["cost"]["peak_memory_mb"]
-    after_large = run_cell(_spec(seed=1), tmp_path, device=device)["cost"]["peak_memory_mb"]
+    alone = run_cell(_spec(seed=0), tmp_path, device=device).result.cost.peak_memory_mb
+    large = run_cell(_spec(large=True), tmp_path, device=device).result.cost.peak_memory_mb
+    after_large = run_cell(_spec(seed=1), tmp_path, device=device).result.cost.peak_memory_mb
     return alone, large, after_large
 
 
@@ -58,9 +58,9 @@ def test_a_run_that_builds_an_asset_is_not_charged_its_memory(cache, tmp_path):
     run_cell(_spec(seed=9), tmp_path)  # imports and one-off initialisation first
     building = run_cell(_spec("asset_task_support:HeavyAssetTask", seed=0), tmp_path)
     ready = run_cell(_spec("asset_task_support:HeavyAssetTask", seed=1), tmp_path)
-    assert building["status"] == ready["status"] == "ok"
-    assert building["asset_time_s"] > 0 and ready["asset_time_s"] < building["asset_time_s"]
-    mem_building, mem_ready = building["cost"]["peak_memory_mb"], ready["cost"]["peak_memory_mb"]
+    assert building.status == ready.status == "ok"
+    assert building.asset_time_s > 0 and ready.asset_time_s < building.asset_time_s
+    mem_building, mem_ready = building.result.cost.peak_memory_mb, ready.result.cost.peak_memory_mb
     if mem_building is None:
         pytest.skip("per-run peak memory is not measurable on this platform (no /proc/self/clear_refs)")
     assert mem_building < HEAVY_MB / 4
@@ -109,15 +109,15 @@ def test_asset_build_is_recorded_apart_from_the_runs_cost(cache, tmp_path):
     first = run_cell(_spec("asset_task_support:SlowAssetTask"), tmp_path)
     elapsed = time.perf_counter() - t0
     second = run_cell(_spec("asset_task_support:SlowAssetTask", method="sam"), tmp_path)
-    assert first["status"] == second["status"] == "ok"
-    assert first["asset_time_s"] >= BUILD_S
-    assert second["asset_time_s"] < BUILD_S / 10  # found ready: nothing to build or wait for
+    assert first.status == second.status == "ok"
+    assert first.asset_time_s >= BUILD_S
+    assert second.asset_time_s < BUILD_S / 10  # found ready: nothing to build or wait for
     for record in (first, second):
-        assert record["setup_time_s"] < BUILD_S / 2
-    assert first["wall_time_s"] < elapsed - BUILD_S + 0.05  # the build is outside the first run's wall time
+        assert record.result.setup_time_s < BUILD_S / 2
+    assert first.wall_time_s < elapsed - BUILD_S + 0.05  # the build is outside the first run's wall time
     # The run's own clocks are inside the outer one (which also holds run_cell's bookkeeping, so only an
     # upper bound holds on a loaded machine): wall time and asset time never overlap.
-    assert BUILD_S <= first["wall_time_s"] + first["asset_time_s"] <= elapsed + 1e-3
+    assert BUILD_S <= first.wall_time_s + first.asset_time_s <= elapsed + 1e-3
 
     from tram_bench.store.collector import collect
     from tram_bench.store.query import open_db
@@ -128,7 +128,7 @@ def test_asset_build_is_recorded_apart_from_the_runs_cost(cache, tmp_path):
         stored = dict(con.execute("SELECT method, asset_time_s FROM runs").fetchall())
     finally:
         con.close()
-    assert stored == {"sgd": first["asset_time_s"], "sam": second["asset_time_s"]}
+    assert stored == {"sgd": first.asset_time_s, "sam": second.asset_time_s}
 
 
 def test_waiting_for_another_workers_build_is_asset_time(cache, tmp_path, monkeypatch):
@@ -166,9 +166,9 @@ def test_waiting_for_another_workers_build_is_asset_time(cache, tmp_path, monkey
         helper.join(60)
         other.join(30)
     assert other.exitcode == 0
-    assert record["status"] == "ok"
-    assert record["asset_time_s"] >= BUILD_S / 2  # most of the other worker's build was waited out
-    assert record["setup_time_s"] < BUILD_S / 2
+    assert record.status == "ok"
+    assert record.asset_time_s >= BUILD_S / 2  # most of the other worker's build was waited out
+    assert record.result.setup_time_s < BUILD_S / 2
 
 
 def test_asset_clock_counts_a_memoised_build_once_with_the_builds_inside_it(cache):
@@ -203,7 +203,7 @@ def test_first_run_of_a_fresh_process_is_not_charged_for_its_imports(tmp_path):
         "    return start(cls)\n"
         "loop.Stopwatch.start = classmethod(watched)\n"
         "recs = [loop.run_cell(s, Path(sys.argv[1])) for s in specs]\n"
-        "print(json.dumps({'status': [r['status'] for r in recs], 'missing': missing}))\n"
+        "print(json.dumps({'status': [str(r.status) for r in recs], 'missing': missing}))\n"
     )
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(Path(__file__).parent)])}

@@ -20,6 +20,6 @@ def test_record_counts_passes_and_forward_examples_of_cheaper_tram(tmp_path):
                          task_params={"dim": 8, "hidden": 16, "shifts": [0.5], "train_size": 64,
                                       "eval_size": 64, "pretrain_steps": 2}, train=train, method="tram-prev",
                          method_version="1", hparams={"radius_every": 2, "radius_batch_fraction": 0.25}, seed=0))
-    cost = run_cell(spec, tmp_path)["cost"]
-    assert (cost["forward"], cost["backward"]) == (5 * 2 + 3, 5 * 2)
-    assert cost["forward_examples"] == 5 * 2 * 32 + 3 * 8
+    cost = run_cell(spec, tmp_path).result.cost
+    assert (cost.forward, cost.backward) == (5 * 2 + 3, 5 * 2)
+    assert cost.forward_examples == 5 * 2 * 32 + 3 * 8

@@ -31,7 +31,7 @@ def test_a_finished_run_reads_back_as_the_json_it_wrote(tmp_path: Path):
     on_disk = json.loads((run_dir / rundir.RECORD).read_text())
     record = rundir.read_record(run_dir)
     assert record.status is rundir.Status.OK and record.result is not None
-    assert json.loads(json.dumps(record.to_json())) == on_disk == json.loads(json.dumps(returned))
+    assert json.loads(json.dumps(record.to_json())) == on_disk == json.loads(json.dumps(returned.to_json()))
     # Every key of the documented shape, and no other: the cost's keys are Cost's fields.
     assert set(on_disk) == rundir.RunRecord.json_keys()[""] | {"analysis_error", "metrics"}
     assert set(on_disk["cost"]) == rundir.RunRecord.json_keys()["cost."]
@@ -58,7 +58,9 @@ def test_a_failed_run_has_no_result_and_keeps_its_keys(tmp_path: Path, monkeypat
     record = rundir.read_record(rundir.run_path(tmp_path, spec.run_id))
     assert record.status is rundir.Status.FAILED and record.result is None and record.metrics == ()
     assert record.error == "ValueError: evaluation broke"
-    assert returned["metrics"] == [] and returned["analysis_error"] is None and "cost" not in returned
+    assert returned == record  # what run_cell returns is what record.json holds
+    on_disk = json.loads((rundir.run_path(tmp_path, spec.run_id) / rundir.RECORD).read_text())
+    assert on_disk["metrics"] == [] and on_disk["analysis_error"] is None and "cost" not in on_disk
     assert rundir.status(tmp_path, spec.run_id) is rundir.Status.FAILED
 
 

@@ -62,7 +62,7 @@ def _expected(run_dir: Path) -> tuple[dict[str, dict[int, float]], dict[str, flo
         else:
             name = f"eval/{row['domain']}/{row['split']}/{row['metric']}"
             series.setdefault(name, {})[row["step"]] = row["value"]
-    record = rundir.read_record(run_dir)
+    record = json.loads((run_dir / rundir.RECORD).read_text())  # by hand: the file, not the record type
     final = {f"final/{m['checkpoint']}/{m['domain']}/{m['split']}/{m['metric']}": m["value"] for m in record["metrics"]}
     final.update({f"cost/{k}": float(v) for k, v in record["cost"].items() if v is not None})
     final.update({f"time/{k}": record[k] for k in ("wall_time_s", "train_time_s", "eval_time_s")})
@@ -96,7 +96,7 @@ def test_trackers_change_nothing_in_the_run_directory(grid):
     assert (plain / rundir.METRICS).read_text() == (run_dir / rundir.METRICS).read_text() == first_attempt
     assert (plain / rundir.SPEC).read_text() == (run_dir / rundir.SPEC).read_text()
     mine, theirs = rundir.read_record(run_dir), rundir.read_record(plain)
-    assert mine["metrics"] == theirs["metrics"] and mine["status"] == "ok"
+    assert mine.metrics == theirs.metrics and mine.status == "ok"
     assert sorted(p.name for p in (root / "tracked/trackers").iterdir()) == sorted(TRACKERS)
 
 
@@ -106,7 +106,7 @@ def test_tensorboard_event_files_hold_the_run(grid):
     logdir = root / "tracked/trackers/tensorboard" / spec["task"] / "tram-prev" / "seed0" / run_dir.name
     events = list(logdir.glob("events.out.tfevents.*"))
     assert len(events) == 1, events  # the killed attempt's file is gone
-    readback = tracker_readers.tensorboard(logdir, final_step=rundir.read_record(run_dir)["steps"])
+    readback = tracker_readers.tensorboard(logdir, final_step=rundir.read_record(run_dir).result.steps)
     _check(readback, run_dir, rel=1e-6)  # TensorBoard stores scalars as float32
     assert readback.final["status"] == "ok"
 
@@ -115,7 +115,7 @@ def test_mlflow_file_store_holds_the_run(grid):
     root, run_dir, _ = grid
     readback, run = tracker_readers.mlflow(root / "tracked/trackers/mlflow/mlruns", "synthetic-test", run_dir.name)
     # MLflow's params are the spec flattened; the full spec is the artifact spec.json.
-    spec = rundir.read_record(run_dir)["spec"]
+    spec = rundir.read_record(run_dir).spec
     assert run.data.params["hparams.divergence"] == spec["hparams"]["divergence"] == "kl"
     assert run.data.params["hparams.betas"] == json.dumps(spec["hparams"]["betas"])
     assert run.data.params["train.lr"] == json.dumps(spec["train"]["lr"])

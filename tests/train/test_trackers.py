@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tram_bench.cli import main
+from tram_bench.train.rundir import Cost, EvalRow, MetricRow, RunRecord, Status, TrainResult, TrainRow
 from tram_bench.train.tracking import choices
 from tram_bench.train.tracking.contract import FinalSummary, TrackedRun, final_summary, row_scalars
 from tram_bench.train.tracking.mirror import MirroredLog
@@ -23,8 +24,7 @@ SPEC = {"run_id": "abc123", "suite": "s", "task": "synthetic", "label": "", "met
 
 
 def test_a_train_row_gives_every_numeric_field_under_train():
-    row = {"kind": "train", "step": 7, "loss": 0.5, "lr": 0.01, "forward": 3, "backward": 2, "skipped": False,
-           "divergence": 0.25, "perturbation_norm": 0.125}
+    row = TrainRow(7, 0.5, 0.01, 3, 2, False, {"divergence": 0.25, "perturbation_norm": 0.125})
     step, scalars = row_scalars(row)
     assert step == 7
     assert scalars == {"train/loss": 0.5, "train/lr": 0.01, "train/forward": 3.0, "train/backward": 2.0,
@@ -32,21 +32,29 @@ def test_a_train_row_gives_every_numeric_field_under_train():
 
 
 def test_an_eval_row_is_named_by_domain_split_and_metric():
-    row = {"kind": "eval", "step": 4, "domain": "mnist", "split": "val", "metric": "accuracy", "value": 0.75}
+    row = EvalRow(4, "mnist", "val", "accuracy", 0.75)
     assert row_scalars(row) == (4, {"eval/mnist/val/accuracy": 0.75})
 
 
 def test_final_summary_names_metrics_cost_and_times_and_never_steps_back():
-    record = {"status": "ok", "steps": 6, "selected_step": 3, "wall_time_s": 2.5, "train_time_s": 1.5,
-              "metrics": [{"checkpoint": "selected", "domain": "uci", "split": "test", "metric": "accuracy",
-                           "value": 0.9}],
-              "cost": {"forward": 18, "backward": 12, "tokens_per_s": None}, "error": None}
-    summary = final_summary(record, last_step=6)
-    assert summary == FinalSummary("ok", 6, {
+    result = TrainResult(steps=6, selected_step=3, setup_time_s=0.25, train_time_s=1.5, eval_time_s=0.5,
+                         analysis_time_s=0.0, selection=None, cost=Cost(forward=18, backward=12, tokens_per_s=None),
+                         metrics=(MetricRow("selected", "uci", "test", "accuracy", 0.9, False, True),))
+    record = _record(Status.OK, wall_time_s=2.5, result=result)
+    summary = final_summary(record, last_step=8)  # the last mirrored step is later than the steps: kept
+    assert summary == FinalSummary("ok", 8, {
         "final/selected/uci/test/accuracy": 0.9, "cost/forward": 18.0, "cost/backward": 12.0,
-        "time/wall_time_s": 2.5, "time/train_time_s": 1.5, "run/steps": 6.0, "run/selected_step": 3.0})
-    failed = {"status": "failed", "error": "ValueError: boom", "metrics": []}
-    assert final_summary(failed, last_step=4) == FinalSummary("failed", 4, {}, "ValueError: boom")
+        "time/wall_time_s": 2.5, "time/setup_time_s": 0.25, "time/train_time_s": 1.5, "time/eval_time_s": 0.5,
+        "time/analysis_time_s": 0.0, "time/asset_time_s": 0.125, "run/steps": 6.0, "run/selected_step": 3.0})
+    assert final_summary(record, last_step=2).step == 6
+    failed = _record(Status.FAILED, wall_time_s=1.0, error="ValueError: boom")
+    assert final_summary(failed, last_step=4) == FinalSummary(
+        "failed", 4, {"time/wall_time_s": 1.0, "time/asset_time_s": 0.125}, "ValueError: boom")
+
+
+def _record(status: Status, **kw) -> RunRecord:
+    return RunRecord(run_id="abc123", spec=SPEC, status=status, started_at="", finished_at="", asset_time_s=0.125,
+                     provenance={}, **kw)
 
 
 def test_run_name_reads_as_the_grid_and_keeps_four_parts():
@@ -60,6 +68,14 @@ def test_mlflow_params_are_the_spec_flattened_and_keys_are_ones_mlflow_accepts()
     assert flat_params(SPEC)["train.max_grad_norm"] == "null"
     assert flat_params(SPEC)["method"] == "tram-prev"
     assert mlflow_key("eval/mnist-c[fog]/val/loss") == "eval/mnist-c_fog_/val/loss"
+
+
+def _train(step: int) -> TrainRow:
+    return TrainRow(step, 1.0, 0.5, 1, 1, False)
+
+
+_train_scalars = {"train/loss": 1.0, "train/lr": 0.5, "train/forward": 1.0, "train/backward": 1.0,
+                  "train/skipped": 0.0}
 
 
 class _Recorder:
@@ -79,15 +95,14 @@ class _Recorder:
 def test_rows_reach_each_tracker_as_they_are_appended_and_a_failing_one_is_dropped(capsys):
     good, bad = _Recorder(), _Recorder(fail_on="log")
     log = MirroredLog(trackers={"good": good, "bad": bad}, run_id="abc123")
-    log.append({"kind": "train", "step": 1, "loss": 1.0})
+    log.append(_train(1))
     log.lanes["good"].queued[-1][1].result(timeout=10)  # live: logged by the tracker's thread right away
-    assert good.calls == [("log", 1, {"train/loss": 1.0})]
-    log.append({"kind": "eval", "step": 1, "domain": "d", "split": "val", "metric": "loss", "value": 0.5})
-    log.finish({"status": "ok", "steps": 1, "metrics": []})
+    assert good.calls == [("log", 1, _train_scalars)]
+    log.append(EvalRow(1, "d", "val", "loss", 0.5))
+    log.finish(_record(Status.OK, wall_time_s=1.0))
     assert [c[0] for c in good.calls] == ["log", "log", "finish"] and good.calls[-1][1].step == 1
     assert bad.calls == [] and log.trackers == {}
-    assert list(log) == [{"kind": "train", "step": 1, "loss": 1.0},
-                         {"kind": "eval", "step": 1, "domain": "d", "split": "val", "metric": "loss", "value": 0.5}]
+    assert list(log) == [_train(1), EvalRow(1, "d", "val", "loss", 0.5)]
     err = capsys.readouterr().err.splitlines()
     assert err == ["tram-bench: warning: tracker bad failed to log run abc123 (disk full); the run goes on without it"]
 
@@ -105,11 +120,11 @@ def test_a_slow_tracker_does_not_hold_up_the_loop_and_gets_every_row_in_order():
     slow = Slow()
     log = MirroredLog(trackers={"slow": slow}, run_id="abc123")
     for step in range(1, 21):
-        log.append({"kind": "train", "step": step, "loss": 1.0})
+        log.append(_train(step))
     # Every append returned while the tracker was still stuck on the first row: the loop never waits for it.
     assert not [c for c in slow.calls if c[0] == "log"]
     release.set()
-    log.finish({"status": "ok", "steps": 20, "metrics": []})
+    log.finish(_record(Status.OK, wall_time_s=1.0))
     assert [c[1] for c in slow.calls[:-1]] == list(range(1, 21)) and not any(c[2] for c in slow.calls[:-1])
     assert slow.calls[-1][0] == "finish"
 
@@ -120,8 +135,8 @@ def test_a_tracker_that_cannot_open_leaves_a_plain_log(monkeypatch, tmp_path, ca
 
     monkeypatch.setattr("tram_bench.train.tracking.mirror.open_tracker", refuse)
     log = MirroredLog.open(["wandb", "wandb"], tmp_path, SPEC)
-    log.append({"kind": "train", "step": 1, "loss": 1.0})
-    log.finish({"status": "ok", "steps": 1, "metrics": []})  # the tracker opens on its thread: wait for it
+    log.append(_train(1))
+    log.finish(_record(Status.OK, wall_time_s=1.0))  # the tracker opens on its thread: wait for it
     assert log.trackers == {} and len(log) == 1
     assert capsys.readouterr().err.count("tracker wandb failed to open run abc123 (cannot open wandb)") == 1
 
@@ -152,9 +167,9 @@ def test_a_tracker_opens_on_its_thread_while_the_run_sets_up_and_gets_the_rows_a
     log = MirroredLog.open(["wandb"], tmp_path, SPEC)
     assert not threads and log.trackers == {}  # open returned while the tracker was still opening
     for step in (1, 2):
-        log.append({"kind": "train", "step": step, "loss": 1.0})
+        log.append(_train(step))
     release.set()
-    log.finish({"status": "ok", "steps": 2, "metrics": []})
+    log.finish(_record(Status.OK, wall_time_s=1.0))
     assert [c[:2] for c in recorder.calls] == [("log", 1), ("log", 2), ("finish", recorder.calls[-1][1])]
     # open, every row and finish on one thread, not the run's (trackio keeps its current run per thread)
     assert len(set(threads)) == 1 and threads[0] is not threading.main_thread()
@@ -179,13 +194,13 @@ def test_rows_go_to_a_tracker_in_batches_and_the_first_at_once(monkeypatch):
     monkeypatch.setattr(mirror, "BATCH_SECS", 3600.0)
     log = MirroredLog(trackers={"r": recorder}, run_id="abc123")
     for step in range(1, 51):
-        log.append({"kind": "train", "step": step, "loss": 1.0})
+        log.append(_train(step))
     assert first.wait(10) and [c[1] for c in recorder.calls] == [1]  # live from the first row
     assert handed == ["log"] and len(log.lanes["r"].pending) == 49  # the rest wait: no thread woken per row
     monkeypatch.setattr(mirror, "BATCH_SECS", 0.0)  # the interval has passed: the next row takes all along
-    log.append({"kind": "train", "step": 51, "loss": 1.0})
+    log.append(_train(51))
     assert handed == ["log", "log"] and not log.lanes["r"].pending
-    log.finish({"status": "ok", "steps": 51, "metrics": []})
+    log.finish(_record(Status.OK, wall_time_s=1.0))
     assert [c[1] for c in recorder.calls[:-1]] == list(range(1, 52)) and recorder.calls[-1][0] == "finish"
     assert handed == ["log", "log", "finish"]
 

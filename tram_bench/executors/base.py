@@ -14,9 +14,9 @@ stays pending and runs again next time).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Callable, Iterator, TypeVar
 
-from tram_bench.train.rundir import Status
+from tram_bench.train.rundir import RunRecord, Status
 
 if TYPE_CHECKING:
     from tram_bench.suite.spec import RunSpec
@@ -28,17 +28,18 @@ LOST = Status.LOST
 @dataclass
 class RunOutcome:
     """One run as the executor saw it: ``status`` one of ``rundir.FINISHED`` or :data:`LOST`;
-    ``error`` one line or None; ``wall_time_s`` the run's own clock (0 when lost)."""
+    ``error`` one line or None; ``wall_time_s`` the run's own clock (0 when lost). Workers in other
+    processes send it back pickled (a dataclass of plain fields)."""
 
     run_id: str
-    status: str
+    status: Status
     error: str | None = None
     wall_time_s: float = 0.0
 
     @classmethod
-    def of_record(cls, record: dict[str, Any]) -> "RunOutcome":
+    def of_record(cls, record: RunRecord) -> "RunOutcome":
         """The outcome a finished run's record gives (what a worker sends back)."""
-        return cls(record["run_id"], record["status"], record.get("error"), record.get("wall_time_s", 0.0))
+        return cls(record.run_id, record.status, record.error, record.wall_time_s)
 
     @classmethod
     def lost(cls, run_id: str, why: str) -> "RunOutcome":

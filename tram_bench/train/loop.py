@@ -187,12 +187,12 @@ def evaluate_sets(task, model, eval_sets, checkpoint: str) -> list[rundir.Metric
 
 
 def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | None = None,
-               log: list[dict[str, Any]] | None = None, tracebacks: list[str] | None = None) -> rundir.TrainResult:
+               log: list[rundir.LogRow] | None = None, tracebacks: list[str] | None = None) -> rundir.TrainResult:
     """Train and evaluate one cell; return what the record keeps of it. Raises on failure (``Diverged``
     for a non-finite loss, divergence or validation value).
 
-    ``log`` receives the ``metrics.jsonl`` lines as JSON objects (``rundir.TrainRow`` / ``rundir.EvalRow``
-    ``.to_json()``); ``tracebacks`` the tracebacks of analyses that
+    ``log`` receives the ``metrics.jsonl`` rows (``rundir.TrainRow`` / ``rundir.EvalRow``), serialised only
+    by ``rundir.write_metrics_log``; ``tracebacks`` the tracebacks of analyses that
     failed (the run itself does not fail for them: see ``analysis_error`` in the result).
     """
     import torch
@@ -257,7 +257,7 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
     def check_selection(step: int) -> None:
         rows = evaluate_sets(task, model, selection_sets, "selection")
         for r in rows:
-            log.append(rundir.EvalRow(step, r.domain, r.split, r.metric, r.value).to_json())
+            log.append(rundir.EvalRow(step, r.domain, r.split, r.metric, r.value))
         value = next(r.value for r in rows if r.metric == sel_metric)
         if not math.isfinite(value):
             raise Diverged(f"validation {sel_metric} is {value} at step {step}")
@@ -302,7 +302,7 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
                 raise Diverged(f"non-finite {', '.join(f'{k}={v}' for k, v in bad.items())} at step {step + 1}")
         log.append(rundir.TrainRow(step + 1, stats.loss, optimizer.param_groups[0]["lr"], stats.forward,
                                    stats.backward, stats.skipped,
-                                   {k: float(v) for k, v in stats.extras.items()}).to_json())
+                                   {k: float(v) for k, v in stats.extras.items()}))
         if progress is not None:
             progress(step + 1, total, stats.loss)
         if (step + 1) % tc.eval_every == 0 or step + 1 == total:
@@ -352,9 +352,9 @@ def train_cell(spec: RunSpec, *, device: str = "cpu", progress: ProgressFn | Non
 
 
 def run_cell(spec: RunSpec, results: Path, *, device: str = "cpu", progress: ProgressFn | None = None,
-             trackers: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Run one cell and write its run directory. Returns the record as written to ``record.json``
-    (``rundir.RunRecord.to_json()``: what executors send back across processes). Never raises for a failed run
+             trackers: tuple[str, ...] = ()) -> rundir.RunRecord:
+    """Run one cell and write its run directory. Returns the record written to ``record.json`` (the
+    typed record: it is serialised only there and, by the executors, at process boundaries). Never raises for a failed run
     (it is recorded as ``failed`` with its traceback in ``error.txt``; an ``ok`` run whose analyses
     failed keeps theirs there); KeyboardInterrupt leaves the run pending.
 
@@ -405,7 +405,6 @@ def run_cell(spec: RunSpec, results: Path, *, device: str = "cpu", progress: Pro
         # Nothing half-written: files are atomic and `done` is last, so this run is simply pending.
         raise ResultsWriteError(f"cannot write results of run {spec.run_id} to {run_dir}: {exc.strerror or exc}; "
                                 f"free space or fix permissions, then rerun (finished runs are kept)") from None
-    record_json = record.to_json()
-    log.finish(record_json)
-    return record_json
+    log.finish(record)
+    return record
 

@@ -286,9 +286,9 @@ def start(run_dir: Path, spec_json: dict[str, Any]) -> None:
     atomic_write_json(run_dir / SPEC, spec_json)
 
 
-def write_metrics_log(run_dir: Path, lines: Iterable[Mapping[str, Any]]) -> None:
-    """Write ``metrics.jsonl`` from the lines' JSON objects (``TrainRow.to_json()`` / ``EvalRow.to_json()``)."""
-    atomic_write_text(run_dir / METRICS, "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines))
+def write_metrics_log(run_dir: Path, rows: Iterable[LogRow]) -> None:
+    """Write ``metrics.jsonl``, a JSON object per row (its ``to_json()``), in the order given."""
+    atomic_write_text(run_dir / METRICS, "".join(json.dumps(row.to_json(), sort_keys=True) + "\n" for row in rows))
 
 
 def read_metrics_log(run_dir: Path) -> list[LogRow]:

@@ -17,9 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Protocol
 
-# The record's phase times (seconds) mirrored as ``time/<key>``; see docs/architecture.md "Run directory".
-TIME_KEYS = ("wall_time_s", "setup_time_s", "train_time_s", "eval_time_s", "analysis_time_s", "asset_time_s")
-RUN_KEYS = ("steps", "selected_step")
+from tram_bench.train.rundir import EvalRow, LogRow, RunRecord, TrainRow
 
 
 @dataclass(frozen=True)
@@ -82,43 +80,34 @@ class Tracker(Protocol):
         """Record the final values and status, then flush and close every file of this run."""
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, (int, float)):
-        return float(value)
-    return None
+def _numbers(prefix: str, fields: Mapping[str, Any]) -> dict[str, float]:
+    """``<prefix>/<key>`` for each value that is a number (a bool counts as 0 or 1; None is left out)."""
+    return {f"{prefix}/{key}": float(value) for key, value in fields.items()
+            if isinstance(value, (bool, int, float))}
 
 
-def _numbers(prefix: str, fields: Mapping[str, Any], skip: tuple[str, ...] = ()) -> dict[str, float]:
-    out = {}
-    for key, value in fields.items():
-        number = _number(value)
-        if key not in skip and number is not None:
-            out[f"{prefix}/{key}"] = number
-    return out
+def row_scalars(row: LogRow) -> tuple[int, dict[str, float]]:
+    """The step and the named scalars of one ``metrics.jsonl`` row (names in the module docstring)."""
+    if isinstance(row, EvalRow):
+        return row.step, {f"eval/{row.domain}/{row.split}/{row.metric}": float(row.value)}
+    fields = {"loss": row.loss, "lr": row.lr, "forward": row.forward, "backward": row.backward,
+              "skipped": row.skipped, **row.extras}
+    return row.step, _numbers(TrainRow.KIND, fields)
 
 
-def row_scalars(row: Mapping[str, Any]) -> tuple[int, dict[str, float]]:
-    """The step and the named scalars of one ``metrics.jsonl`` row (names in the module docstring).
-
-    A row of another kind than ``train`` or ``eval`` gives its numeric fields as ``<kind>/<field>``.
-    Raises KeyError for a row without ``kind`` or ``step`` (or an eval row without its four keys)."""
-    kind, step = row["kind"], int(row["step"])
-    if kind == "eval":
-        return step, {f"eval/{row['domain']}/{row['split']}/{row['metric']}": float(row["value"])}
-    return step, _numbers(kind, row, skip=("kind", "step"))
-
-
-def final_summary(record: Mapping[str, Any], last_step: int) -> FinalSummary:
-    """The :class:`FinalSummary` of a finished run's record (``record.json``'s content)."""
-    scalars: dict[str, float] = {}
-    for m in record.get("metrics") or []:
-        key = f"final/{m.get('checkpoint', 'final')}/{m['domain']}/{m['split']}/{m['metric']}"
-        scalars[key] = float(m["value"])
-    scalars.update(_numbers("cost", record.get("cost") or {}))
-    scalars.update(_numbers("time", {k: record[k] for k in TIME_KEYS if k in record}))
-    scalars.update(_numbers("run", {k: record[k] for k in RUN_KEYS if k in record}))
-    steps = record.get("steps")
-    step = max(int(steps) if isinstance(steps, int) else 0, last_step)
-    return FinalSummary(str(record.get("status", "failed")), step, scalars, record.get("error"))
+def final_summary(record: RunRecord, last_step: int) -> FinalSummary:
+    """The :class:`FinalSummary` of a finished run's record (a failed or diverged run has no result: its
+    summary holds its times only)."""
+    scalars = {f"final/{m.checkpoint}/{m.domain}/{m.split}/{m.metric}": float(m.value) for m in record.metrics}
+    times: dict[str, float] = {"wall_time_s": record.wall_time_s}
+    result = record.result
+    if result is not None:
+        scalars.update(_numbers("cost", result.cost.to_json()))
+        times.update(setup_time_s=result.setup_time_s, train_time_s=result.train_time_s,
+                     eval_time_s=result.eval_time_s, analysis_time_s=result.analysis_time_s)
+    times["asset_time_s"] = record.asset_time_s
+    scalars.update(_numbers("time", times))
+    if result is not None:
+        scalars.update(_numbers("run", {"steps": result.steps, "selected_step": result.selected_step}))
+    step = max(result.steps if result is not None else 0, last_step)
+    return FinalSummary(str(record.status), step, scalars, record.error)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from tram_bench.train.rundir import LogRow, RunRecord
 from tram_bench.train.tracking.choices import open_tracker, unique
 from tram_bench.train.tracking.contract import FinalSummary, TrackedRun, Tracker, final_summary, row_scalars
 
@@ -115,12 +116,12 @@ class _Lane:
 
 
 class MirroredLog(list):
-    """A list of ``metrics.jsonl`` rows (dicts) whose :meth:`append` also logs the row to each tracker.
+    """A list of ``metrics.jsonl`` rows (``rundir.TrainRow`` / ``rundir.EvalRow``) whose :meth:`append` also logs the row to each tracker.
 
     Build it with :meth:`open`; call :meth:`finish` once with the run's record. With no trackers it is a
     plain list."""
 
-    def __init__(self, rows: Iterable[dict[str, Any]] = (), trackers: dict[str, Tracker] | None = None,
+    def __init__(self, rows: Iterable[LogRow] = (), trackers: dict[str, Tracker] | None = None,
                  run_id: str = "") -> None:
         super().__init__(rows)
         self.lanes: dict[str, _Lane] = {name: _Lane(t) for name, t in (trackers or {}).items()}
@@ -147,7 +148,7 @@ class MirroredLog(list):
         """The trackers opened and not dropped, by name (one still opening is left out)."""
         return {name: lane.tracker for name, lane in self.lanes.items() if lane.tracker is not None}
 
-    def append(self, row: dict[str, Any]) -> None:
+    def append(self, row: LogRow) -> None:
         super().append(row)
         if not self.lanes:
             return
@@ -160,8 +161,8 @@ class MirroredLog(list):
             else:
                 lane.log(step, scalars)
 
-    def finish(self, record: Mapping[str, Any]) -> None:
-        """Send the run's final values and status (``record.json``'s content) to every tracker, behind its
+    def finish(self, record: RunRecord) -> None:
+        """Send the run's final values and status (its record) to every tracker, behind its
         queued rows, and wait until each has logged them and closed."""
         if not self.lanes:
             return
