@@ -145,3 +145,17 @@ def test_export_of_one_suite_holds_only_its_rows(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "'nope'" in err and "demo, other" in err
     assert not (tmp_path / "nope").exists()
+
+
+def test_the_readme_results_are_what_the_committed_exports_generate(monkeypatch):
+    """The README's result tables, verdicts, claims and frontier blocks equal the generator's output from
+    the exports committed under docs/results/ (and the frontier charts beside them, byte for byte);
+    ``check=True`` compares and writes nothing. The README itself is checked (not a copy): the chart
+    links are relative to its location."""
+    repo = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(repo)
+    readme = repo / "README.md"
+    before = readme.read_bytes()
+    exports = [repo / "docs" / "results" / "vision", repo / "docs" / "results" / "frontier"]
+    assert regenerate(readme, exports, check=True) == []
+    assert readme.read_bytes() == before
