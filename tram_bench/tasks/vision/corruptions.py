@@ -25,8 +25,6 @@ from __future__ import annotations
 import math
 
 import torch
-from torchvision.transforms.v2 import InterpolationMode
-from torchvision.transforms.v2 import functional as TF
 
 from tram_bench.util.hashing import derive_seed
 
@@ -62,6 +60,11 @@ def corrupt(images: torch.Tensor, name: str, severity: int, *, seed: int) -> tor
     ``seed`` drives the noise family only (the other families are deterministic). Raises ValueError for an
     unknown family or a severity outside 1..5.
     """
+    # Imported here, not at module level: torchvision.transforms pulls in PIL, and importing the vision
+    # task package must stay light (the CLI lists tasks without building any data).
+    from torchvision.transforms.v2 import InterpolationMode
+    from torchvision.transforms.v2 import functional as TF
+
     check_corruption(name, severity)
     x = images.to(torch.float32)[:, None]  # [N, 1, H, W]: torchvision's image layout
     level = severity - 1
