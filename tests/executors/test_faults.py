@@ -71,7 +71,10 @@ def test_chaos_killed_workers_then_reruns_match_an_undisturbed_grid(tmp_path):
             if seen >= kill_after and line.startswith(("[", "synthetic-test")):
                 workers = [p for p in _children(proc.pid) if p != proc.pid]
                 if workers:
-                    os.kill(rng.choice(workers), signal.SIGKILL)
+                    try:
+                        os.kill(rng.choice(workers), signal.SIGKILL)
+                    except ProcessLookupError:
+                        continue  # the worker finished between listing and killing: try at the next line
                     kills += 1
                     break
         proc.wait(timeout=300)
