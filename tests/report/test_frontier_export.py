@@ -51,7 +51,7 @@ def test_round_trip_generates_then_check_passes(tmp_path, capsys):
     # Relative to the README, as GitHub resolves them; the verdict with its margin, Holm p and seeds.
     assert "![digits: OOD score against passes per step](export/frontier-digits-passes.svg)" in block
     assert "Equivalence (TOST, margin ±1, Holm over 4 pairs)" in block
-    assert "| looksam | sam | 6 | -0.10 |" in block and "| msam | sam | 6 | -3.00 | 1 | 1 | not shown |" in block
+    assert "| looksam | sam | 6 | -0.10 |" in block and "| msam | sam | 6 | -3.00 | 1 | 1 | equivalence not shown |" in block
     assert "| looksam | 2.00 ★ | 1.25 ★ | 61.40 | 6 |" in block
 
 

@@ -23,14 +23,14 @@ def test_family_is_holm_adjusted_and_decides_at_alpha():
     rng = np.random.default_rng(3)
     diffs = {
         ("looksam", "sam"): list(rng.normal(0.0, 0.3, 10)),  # tightly inside +-1: equivalent
-        ("msam", "sam"): list(rng.normal(2.0, 0.3, 10)),  # outside: not shown
+        ("msam", "sam"): list(rng.normal(2.0, 0.3, 10)),  # outside: equivalence not shown
         ("looksam", "tram-prev"): list(rng.normal(0.5, 2.0, 10)),  # too noisy
     }
     out = equivalence_family(diffs, delta=1.0, alpha=0.05)
     raw = [tost_p(v, 1.0) for v in diffs.values()]
     assert [r.p_tost for r in out] == raw
     assert [r.p_adjusted for r in out] == pytest.approx(list(multipletests(raw, method="holm")[1]), rel=1e-12)
-    assert [r.verdict for r in out] == ["equivalent", "not shown", "not shown"]
+    assert [r.verdict for r in out] == ["equivalent", "equivalence not shown", "equivalence not shown"]
     assert [(r.variant, r.reference, r.n_pairs) for r in out] == [(k[0], k[1], 10) for k in diffs]
 
 

@@ -26,7 +26,7 @@ from tram_bench.stats.paired import holm
 class Equivalence:
     """One (variant, reference) pair of a family: ``n_pairs`` paired differences (variant minus
     reference, report units), their mean (None without pairs), the TOST p, its Holm-adjusted value
-    and the verdict: ``"equivalent"`` (adjusted p < alpha) or ``"not shown"``."""
+    and the verdict: ``"equivalent"`` (adjusted p < alpha) or ``"equivalence not shown"`` (TOST did not reject at the Holm-adjusted level: the data do not bound the difference inside the margin, which is not evidence of a difference)."""
 
     variant: str
     reference: str
@@ -72,7 +72,7 @@ def equivalence_family(
     for (variant, reference), values in diffs.items():
         n = len(values)
         mean = math.fsum(values) / n if n else None
-        verdict = "equivalent" if adjusted[(variant, reference)] < alpha else "not shown"
+        verdict = "equivalent" if adjusted[(variant, reference)] < alpha else "equivalence not shown"
         out.append(Equivalence(variant, reference, n, mean, raw[(variant, reference)],
                                adjusted[(variant, reference)], verdict))
     return out
