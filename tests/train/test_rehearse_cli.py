@@ -134,3 +134,25 @@ def test_plan_cost_flag_mistakes_are_one_line_exit_2(isolated, capsys, argv, nee
     assert main(["plan", VISION, *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle in err[0]
+
+
+def test_each_cell_is_saved_as_it_finishes_and_other_cells_are_kept(isolated, monkeypatch, capsys):
+    """A long rehearsal stopped after its first cell keeps that cell's measurements, and a rehearsal of some
+    cells (``--only``) replaces their rows and keeps every other cell's."""
+    from tram_bench.train.rehearsal import view
+    from tram_bench.train.rehearsal.run import RehearsalRow
+
+    sgd_hp = {"base": "sgd"}
+    save_measurements("paper-vision", [_measurement("sgd", sgd_hp, 1.0), _measurement("sam", sgd_hp, 2.0)])
+
+    def stopped_after_one(specs, *, on_row, **kwargs):
+        m = _measurement("sam", sgd_hp, 3.0)
+        on_row(RehearsalRow(cell="vit-flowers/sam", architecture=VIT, input="224x224 px", precision="bf16",
+                            measurement=m))
+        raise KeyboardInterrupt  # the user stops the rehearsal before its next cell
+
+    monkeypatch.setattr(view, "rehearse", stopped_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        view.rehearse_command("paper-vision", [], steps=2, batch_size=2, device="cpu", tiny=False)
+    saved = {m.method: m.activation_bytes_per_example for m in load_measurements("paper-vision").values()}
+    assert saved == {"sgd": 1.0, "sam": 3.0}

@@ -1,8 +1,9 @@
 """What a rehearsal measured, kept per suite in the tram-bench cache for ``tram-bench plan --cost``.
 
 File: ``<cache>/rehearsals/<suite>.json`` (the asset cache of ``tram_bench.util.files.cache_root``, never the
-results directory), a list of :class:`Measurement` objects, replaced by each full-size rehearsal of the suite
-(``--tiny`` rehearsals are not saved: their sizes are not the suite's). Cells are matched by
+results directory), a list of :class:`Measurement` objects. Each full-size rehearsal saves every cell as it
+finishes, replacing that cell's earlier row and keeping the others, so an interrupted rehearsal or one limited by
+``--only`` keeps what it measured (``--tiny`` rehearsals are not saved: their sizes are not the suite's). Cells are matched by
 :func:`cell_key`: architecture, input, precision, method id and hyperparameters.
 """
 
@@ -60,6 +61,14 @@ def save_measurements(suite: str, rows: list[Measurement]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, [asdict(m) for m in rows])
     return path
+
+
+def add_measurement(suite: str, row: Measurement) -> Path:
+    """Save ``row`` into the suite's measurements: it replaces the row of the same cell (:func:`cell_key`),
+    every other cell's row is kept. Returns the file; ValueError as :func:`load_measurements`."""
+    kept = load_measurements(suite)
+    kept[row.key] = row
+    return save_measurements(suite, list(kept.values()))
 
 
 def load_measurements(suite: str) -> dict[tuple, Measurement]:

@@ -38,12 +38,13 @@ COLUMNS = ("cell", "architecture", "input", "precision", "params", "attention", 
 def rehearse_command(suite: str, specs: Sequence, *, steps: int, batch_size: int, device: str, tiny: bool,
                      threads: int | None = None) -> int:
     """Run :func:`~tram_bench.train.rehearsal.run.rehearse` on ``specs`` and print its table (see module
-    docstring). Saves the measurements of a full-size rehearsal under the suite's name. ``threads``: torch's CPU
+    docstring). A full-size rehearsal saves each cell's measurements under the suite's name as the cell finishes
+    (:func:`~tram_bench.train.rehearsal.measurements.add_measurement`). ``threads``: torch's CPU
     threads (default: :data:`CPU_THREADS` on a CPU, torch's own setting on CUDA)."""
     from rich.console import Console
     from rich.text import Text
 
-    from tram_bench.train.rehearsal.measurements import save_measurements
+    from tram_bench.train.rehearsal.measurements import add_measurement
 
     console = Console(soft_wrap=True)
     started = time.perf_counter()
@@ -53,7 +54,11 @@ def rehearse_command(suite: str, specs: Sequence, *, steps: int, batch_size: int
                        + (f" with {threads} thread{'s' * (threads > 1)}" if threads else "")
                        + (" (tiny architectures)" if tiny else "") + f"; {ATTENTION_NOTE}"))
 
+    saved_to = []
+
     def show(row: RehearsalRow) -> None:
+        if row.measurement is not None and not tiny:
+            saved_to[:] = [add_measurement(suite, row.measurement)]  # now: a long rehearsal may be stopped
         if row.error:
             print(f"rehearse: cell {row.cell}: {row.error}", file=sys.stderr, flush=True)
         elif row.projection is not None:
@@ -68,10 +73,8 @@ def rehearse_command(suite: str, specs: Sequence, *, steps: int, batch_size: int
     rows = rehearse(specs, steps=steps, batch_size=batch_size, device=device, tiny=tiny, threads=threads,
                     on_row=show)
     failed = [r for r in rows if r.error]
-    measured = [r.measurement for r in rows if r.measurement is not None]
-    if measured and not tiny:
-        path = save_measurements(suite, measured)
-        console.print(Text(f"measurements saved for plan --cost: {path}"))
+    if saved_to:
+        console.print(Text(f"measurements saved for plan --cost: {saved_to[0]}"))
     minutes = (time.perf_counter() - started) / 60
     console.print(Text(f"{suite}: {len(rows) - len(failed)} of {len(rows)} cells ok "
                        f"({sum(r.projection is not None for r in rows)} projected only) in {minutes:.1f} min"))
