@@ -369,6 +369,8 @@ def cmd_frontier(args) -> int:
         if args.export is None:
             ensure_views(con)
         f = load_frontier(con, args.suite, ratios, options)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     finally:
         con.close()
     if not f.points:
@@ -471,7 +473,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="step_cost.py --json output for the measured cost axis "
                              "(default: frontier.DEFAULT_BENCH, relative to the working directory)")
         sp.add_argument("--workload", default=None, type=cliargs.nonempty,
-                        help="its workload whose ratios to use (default: frontier.DEFAULT_WORKLOAD)")
+                        help="its workload whose ratios to use for every task (default: by the task's family, "
+                             "frontier.WORKLOAD_BY_FAMILY)")
         sp.add_argument("--variants", default=None, type=cliargs.nonempty,
                         help="comma-separated configurations tested for equivalence "
                              "(default: frontier.DEFAULT_VARIANTS)")

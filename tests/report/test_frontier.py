@@ -69,6 +69,32 @@ def test_points_carry_recorded_passes_and_the_benchmarks_ratio(tmp_path):
     assert points["sgd"].n == 6
 
 
+def test_each_task_takes_the_measured_ratios_of_its_familys_workload(tmp_path):
+    """The step-time axis of an LM or cross-lingual task comes from the benchmark's transformer rows, a
+    vision task's from its CNN rows (frontier.WORKLOAD_BY_FAMILY); --workload names one for every task."""
+    from tram_bench.report.frontier import FrontierOptions, StepRatios
+
+    b = new_store()
+    for method in ("adam", "sam"):
+        for seed in SEEDS:
+            b.add_run("mixed", "digits", method, seed, [Metric("clean", 0.9, True), Metric("rot", 0.6, False)])
+            b.add_run("mixed", "lm-bbc", method, seed, [Metric("clean", 0.9, True), Metric("rot", 0.6, False)])
+    b.declare("mixed", "digits", "adam", delta=1.0, family="vision")
+    b.declare("mixed", "lm-bbc", "adam", delta=1.0, family="lm")
+    create_views(b.con)
+    bench = _bench(tmp_path, [
+        {"workload": "cnn (batch 64)", "device": "cpu", "method": "sam", "ratio_to_base": 2.1},
+        {"workload": "transformer (batch 32)", "device": "cpu", "method": "sam", "ratio_to_base": 2.0},
+    ])
+    points = {(p.task_label, p.config): p for p in frontier_points(b.con, "mixed", FrontierOptions(bench).step_ratios())}
+    assert points[("digits", "sam")].step_ratio == 2.1 and points[("lm-bbc", "sam")].step_ratio == 2.0
+    one = {(p.task_label, p.config): p for p in frontier_points(b.con, "mixed", StepRatios(bench, "cnn"))}
+    assert one[("digits", "sam")].step_ratio == one[("lm-bbc", "sam")].step_ratio == 2.1
+    with pytest.raises(ValueError, match="no rows for workload 'transformer'"):
+        frontier_points(b.con, "mixed", StepRatios(_bench(tmp_path, [
+            {"workload": "cnn", "device": "cpu", "method": "sam", "ratio_to_base": 2.1}])))
+
+
 def test_verdicts_are_tost_over_seeds_with_the_designs_margin_and_holm():
     """Accuracy differences are in the design's units (percentage points), as the margin is: a raw
     fraction difference of 0.03 would pass a margin of 1 and call msam equivalent."""
@@ -81,7 +107,7 @@ def test_verdicts_are_tost_over_seeds_with_the_designs_margin_and_holm():
     diffs = [100 * (10 * (OOD["looksam"][1] - OOD["sam"][1]) * j + OOD["looksam"][0] - OOD["sam"][0]) for j in JITTER]
     assert family[0].p_tost == pytest.approx(tost_p(diffs, 1.0), rel=1e-9)
     assert family[0].n_pairs == 6 and family[0].verdict == "equivalent"
-    assert family[2].verdict == "not shown" and family[2].mean_diff == pytest.approx(-3.0)  # 3 points below sam
+    assert family[2].verdict == "equivalence not shown" and family[2].mean_diff == pytest.approx(-3.0)  # 3 points below sam
 
 
 def test_charts_and_markdown_mark_the_front(tmp_path):

@@ -21,7 +21,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from tram_bench.report.charts import Point, scatter
 from tram_bench.report.significance import signed_difference, units_for
@@ -31,7 +31,11 @@ from tram_bench.stats.equivalence import Equivalence, equivalence_family
 # flags default to None and mean these: the parser does not import the report layer).
 #: ``benchmarks/step_cost.py --json`` output, relative to the working directory.
 DEFAULT_BENCH = "benchmarks/step_cost.json"
-#: Its workload whose ratios make the measured cost axis.
+#: Its workload whose ratios make the measured cost axis, by the task's family (``--workload`` names one for
+#: every task): the benchmark's small CNN with SGD stands for the digit tasks' CNN, its small transformer
+#: encoder with Adam for the language-modelling and cross-lingual transformers (both families use Adam).
+WORKLOAD_BY_FAMILY = {"vision": "cnn", "lm": "transformer", "xling": "transformer"}
+#: ... and for a family outside that table.
 DEFAULT_WORKLOAD = "cnn"
 #: The cheap configurations tested for equivalence (issue 19's efficient SAM family) ...
 DEFAULT_VARIANTS = ("looksam", "random-sam", "late-sam", "msam")
@@ -44,7 +48,7 @@ class FrontierOptions:
     """Where the measured cost axis comes from and which pairs are tested; defaults above."""
 
     bench: Path = Path(DEFAULT_BENCH)
-    workload: str = DEFAULT_WORKLOAD
+    workload: str | None = None  # None: WORKLOAD_BY_FAMILY
     variants: tuple[str, ...] = DEFAULT_VARIANTS
     references: tuple[str, ...] = DEFAULT_REFERENCES
 
@@ -53,13 +57,33 @@ class FrontierOptions:
                    references: str | None) -> FrontierOptions:
         """From the CLI's flags (None = the default; variants and references comma-separated)."""
         d = cls()
-        return cls(Path(bench) if bench else d.bench, workload or d.workload,
+        return cls(Path(bench) if bench else d.bench, workload or None,
                    tuple(variants.split(",")) if variants else d.variants,
                    tuple(references.split(",")) if references else d.references)
 
-    def step_ratios(self) -> dict[str, float]:
-        """:func:`load_step_ratios` of ``bench`` and ``workload`` (ValueError naming the file)."""
-        return load_step_ratios(self.bench, workload=self.workload)
+    def step_ratios(self) -> StepRatios:
+        """The measured ratios of ``bench`` by task family (:class:`StepRatios`; ValueError naming the file when
+        it is missing or malformed)."""
+        return StepRatios(self.bench, self.workload)
+
+
+class StepRatios:
+    """``ratios(family)``: method id -> measured step time / base optimizer's, from the rows of ``bench`` of
+    ``workload``, or when that is None of the family's workload (:data:`WORKLOAD_BY_FAMILY`). The file is read
+    at once (ValueError naming it when missing or malformed); a workload without rows raises ValueError when
+    its family is asked for."""
+
+    def __init__(self, bench: Path, workload: str | None = None) -> None:
+        self.bench, self.workload = Path(bench), workload
+        self._by_workload: dict[str, dict[str, float]] = {}
+        wl = workload or DEFAULT_WORKLOAD
+        self._by_workload[wl] = load_step_ratios(self.bench, workload=wl)
+
+    def __call__(self, family: str | None) -> dict[str, float]:
+        wl = self.workload or WORKLOAD_BY_FAMILY.get(family or "", DEFAULT_WORKLOAD)
+        if wl not in self._by_workload:
+            self._by_workload[wl] = load_step_ratios(self.bench, workload=wl)
+        return self._by_workload[wl]
 
 
 #: The two cost axes, in the order :func:`frontier_charts` returns their charts (file name suffixes).
@@ -134,23 +158,27 @@ def pareto_front(points: Sequence[tuple[float, float]], higher_is_better: bool =
     return out
 
 
-def frontier_points(con: Any, suite: str, step_ratios: dict[str, float]) -> list[FrontierPoint]:
+def frontier_points(con: Any, suite: str,
+                    step_ratios: dict[str, float] | Callable[[str | None], dict[str, float]]) -> list[FrontierPoint]:
     """Every configuration of ``suite`` with an OOD score and recorded passes (``create_views`` must
-    have run on ``con``), ordered by task and configuration."""
+    have run on ``con``), ordered by task and configuration. ``step_ratios``: method id -> measured
+    ratio for every task, or a function of the task's family returning it (:class:`StepRatios`)."""
+    ratios_for = step_ratios if callable(step_ratios) else (lambda family: step_ratios)
     rows = con.execute(
         """
         SELECT la.task_label, la.config, la.method, (c.forward + c.backward) / c.steps AS passes,
-               la.ood_mean, la.n_ood, la.higher_is_better, la.metric
+               la.ood_mean, la.n_ood, la.higher_is_better, la.metric, td.family
         FROM leaderboard_averages la
         JOIN primary_metric pm USING (suite, task_label, metric)
         JOIN cost c USING (suite, task_label, config)
+        LEFT JOIN task_design td ON td.suite = la.suite AND td.task_label = la.task_label
         WHERE la.suite = ? AND la.checkpoint = 'selected' AND la.split = 'test' AND la.ood_mean IS NOT NULL
         ORDER BY la.task_label, la.config
         """,
         [suite],
     ).fetchall()
-    return [FrontierPoint(task, config, method, float(passes), step_ratios.get(method), float(score), int(n), bool(hib),
-                          metric) for task, config, method, passes, score, n, hib, metric in rows]
+    return [FrontierPoint(task, config, method, float(passes), ratios_for(family).get(method), float(score), int(n),
+                          bool(hib), metric) for task, config, method, passes, score, n, hib, metric, family in rows]
 
 
 def frontier_verdicts(con: Any, suite: str, variants: Sequence[str], references: Sequence[str],
@@ -236,12 +264,13 @@ class Frontier:
     verdicts: dict[str, tuple[float, list[Equivalence]]]
 
 
-def load_frontier(con: Any, suite: str, step_ratios: dict[str, float],
+def load_frontier(con: Any, suite: str, step_ratios: dict[str, float] | Callable[[str | None], dict[str, float]],
                   options: FrontierOptions = FrontierOptions()) -> Frontier:
     """The points and verdicts of ``suite`` (``options.variants`` x ``options.references``) from a
     connection with the report views (a results store after ``ensure_views``, or
     :func:`tram_bench.report.readme_tables.load_export`). ``points`` is empty when no configuration
-    of the suite has an OOD score."""
+    of the suite has an OOD score. ``step_ratios`` as :func:`frontier_points` (ValueError when a task's
+    family has no rows in the benchmark file)."""
     return Frontier(suite, frontier_points(con, suite, step_ratios),
                     frontier_verdicts(con, suite, options.variants, options.references))
 

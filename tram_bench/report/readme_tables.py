@@ -201,12 +201,16 @@ def _href(path: Path, readme_dir: Path) -> str:
     return Path(os.path.relpath(path.resolve(), readme_dir.resolve())).as_posix()
 
 
-def frontier_block(con, suite: str, directory: Path, readme_dir: Path, step_ratios: dict[str, float],
+def frontier_block(con, suite: str, directory: Path, readme_dir: Path, step_ratios,
                    options: FrontierOptions = FrontierOptions()) -> Block:
     """The frontier block of ``suite`` from an export loaded on ``con``: the markdown of
     :func:`tram_bench.report.frontier.frontier_markdown` with each task's two charts linked relative to
-    ``readme_dir``, and the charts as files ``directory/frontier-<task>-<axis>.svg``."""
-    f = load_frontier(con, suite, step_ratios, options)
+    ``readme_dir``, and the charts as files ``directory/frontier-<task>-<axis>.svg``. ``step_ratios``: as
+    :func:`tram_bench.report.frontier.frontier_points`; ExportError when a task's family has no rows there."""
+    try:
+        f = load_frontier(con, suite, step_ratios, options)
+    except ValueError as exc:
+        raise ExportError(str(exc)) from None
     files: dict[Path, str] = {}
     images: dict[str, list[tuple[str, str]]] = {}
     for task, charts in chart_files(f.points, prefix="frontier-").items():
@@ -240,7 +244,7 @@ def _wants_frontier(text: str, suite: str) -> bool:
 
 
 def _blocks(directory: Path, text: str, readme_dir: Path, options: FrontierOptions,
-            ratios: dict[str, dict[str, float]]) -> list[Block]:
+            ratios: dict) -> list[Block]:
     """The results blocks of one export, and a frontier block for each of its suites whose frontier
     markers appear in ``text`` (``ratios`` caches the step-cost file, read only when one is needed)."""
     con = load_export(directory)
