@@ -63,7 +63,7 @@ def test_every_results_section_names_its_source():
                 why = _missing(body)
                 if why:
                     problems.append(f"{doc.relative_to(ROOT)}: {heading.strip()}: {why}")
-    assert checked >= 2  # README.md's Results (vision, frontier) and the xling task README's
+    assert checked >= 2  # README.md's two Results sections (vision and frontier; language modelling and cross-lingual)
     assert not problems, "\n".join(problems)
 
 

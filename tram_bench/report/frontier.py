@@ -18,6 +18,7 @@ both are a DuckDB connection with the report views, read by :func:`load_frontier
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,7 +162,8 @@ def pareto_front(points: Sequence[tuple[float, float]], higher_is_better: bool =
 def frontier_points(con: Any, suite: str,
                     step_ratios: dict[str, float] | Callable[[str | None], dict[str, float]]) -> list[FrontierPoint]:
     """Every configuration of ``suite`` with an OOD score and recorded passes (``create_views`` must
-    have run on ``con``), ordered by task and configuration. ``step_ratios``: method id -> measured
+    have run on ``con``), ordered by task and configuration; configurations that never train (zero-shot:
+    no steps, so no cost per step) are not points. ``step_ratios``: method id -> measured
     ratio for every task, or a function of the task's family returning it (:class:`StepRatios`)."""
     ratios_for = step_ratios if callable(step_ratios) else (lambda family: step_ratios)
     rows = con.execute(
@@ -173,6 +175,7 @@ def frontier_points(con: Any, suite: str,
         JOIN cost c USING (suite, task_label, config)
         LEFT JOIN task_design td ON td.suite = la.suite AND td.task_label = la.task_label
         WHERE la.suite = ? AND la.checkpoint = 'selected' AND la.split = 'test' AND la.ood_mean IS NOT NULL
+              AND c.steps > 0
         ORDER BY la.task_label, la.config
         """,
         [suite],
@@ -297,11 +300,13 @@ def frontier_markdown(points: Sequence[FrontierPoint], verdicts: dict[str, tuple
             lines += [f"![{alt}]({href})", ""]
         if task in verdicts:
             delta, family = verdicts[task]
+            # One decimal below the margin's first digit, at least two (a log-ratio margin of 0.01: three).
+            places = max(2, 1 - math.floor(math.log10(delta))) if delta > 0 else 2
             lines += [f"Equivalence (TOST, margin ±{delta:g}, Holm over {len(family)} pairs):", "",
                       "| variant | reference | seeds | mean diff | TOST p | Holm p | verdict |",
                       "|---|---|---|---|---|---|---|"]
             for r in family:
-                mean = "-" if r.mean_diff is None else f"{r.mean_diff:+.2f}"
+                mean = "-" if r.mean_diff is None else f"{r.mean_diff:+.{places}f}"
                 lines.append(f"| {r.variant} | {r.reference} | {r.n_pairs} | {mean} | {r.p_tost:.3g} | "
                              f"{r.p_adjusted:.3g} | {r.verdict} |")
             lines.append("")

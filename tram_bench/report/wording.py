@@ -26,7 +26,11 @@ def verdict_text(s) -> str:
     """The verdict of a primary row (a ``significance.SignificanceResult``) with the number that decided it."""
     v = s.verdict
     if v in ("better", "worse"):
-        return f"{v} (Holm p {fmt_p(s.p_adjusted)})"
+        # A detected difference is stated (the family-wise error protects it), and when its whole 95% interval
+        # lies inside the declared margin the reader is told it is smaller than what the suite calls relevant.
+        inside = (s.delta is not None and s.ci_low is not None and s.ci_high is not None
+                  and -s.delta < s.ci_low and s.ci_high < s.delta)
+        return f"{v} (Holm p {fmt_p(s.p_adjusted)}" + (f"; 95% CI inside ±{fmt(s.delta)}: below the margin)" if inside else ")")
     if v == "equivalent":
         return f"equivalent (90% CI within ±{fmt(s.delta)})"
     if v == "underpowered":
