@@ -146,6 +146,8 @@ def test_each_cell_is_saved_as_it_finishes_and_other_cells_are_kept(isolated, mo
     save_measurements("paper-vision", [_measurement("sgd", sgd_hp, 1.0), _measurement("sam", sgd_hp, 2.0)])
 
     def stopped_after_one(specs, *, on_row, **kwargs):
+        # As the real rehearsal does, the asset cache points at a private folder while the cells run.
+        monkeypatch.setenv("TRAM_BENCH_CACHE", str(isolated / "private-cache"))
         m = _measurement("sam", sgd_hp, 3.0)
         on_row(RehearsalRow(cell="vit-flowers/sam", architecture=VIT, input="224x224 px", precision="bf16",
                             measurement=m))
@@ -154,5 +156,6 @@ def test_each_cell_is_saved_as_it_finishes_and_other_cells_are_kept(isolated, mo
     monkeypatch.setattr(view, "rehearse", stopped_after_one)
     with pytest.raises(KeyboardInterrupt):
         view.rehearse_command("paper-vision", [], steps=2, batch_size=2, device="cpu", tiny=False)
+    monkeypatch.setenv("TRAM_BENCH_CACHE", str(isolated / "cache"))  # the user's cache, as before the run
     saved = {m.method: m.activation_bytes_per_example for m in load_measurements("paper-vision").values()}
     assert saved == {"sgd": 1.0, "sam": 3.0}

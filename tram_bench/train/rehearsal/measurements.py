@@ -63,18 +63,24 @@ def save_measurements(suite: str, rows: list[Measurement]) -> Path:
     return path
 
 
-def add_measurement(suite: str, row: Measurement) -> Path:
-    """Save ``row`` into the suite's measurements: it replaces the row of the same cell (:func:`cell_key`),
-    every other cell's row is kept. Returns the file; ValueError as :func:`load_measurements`."""
-    kept = load_measurements(suite)
+def add_measurement(path: Path, row: Measurement) -> Path:
+    """Save ``row`` into the measurement file ``path`` (:func:`measurements_path`, resolved by the caller before
+    the rehearsal switches to its private caches): it replaces the row of the same cell (:func:`cell_key`),
+    every other cell's row is kept. Returns ``path``; ValueError as :func:`load_measurements`."""
+    kept = _read(path)
     kept[row.key] = row
-    return save_measurements(suite, list(kept.values()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, [asdict(m) for m in kept.values()])
+    return path
 
 
 def load_measurements(suite: str) -> dict[tuple, Measurement]:
     """The suite's saved measurements by :func:`cell_key` (empty if none were saved). Raises ValueError naming
     the file when it is not a list of measurements."""
-    path = measurements_path(suite)
+    return _read(measurements_path(suite))
+
+
+def _read(path: Path) -> dict[tuple, Measurement]:
     if not path.exists():
         return {}
     names = {f.name for f in fields(Measurement)}

@@ -44,7 +44,7 @@ def rehearse_command(suite: str, specs: Sequence, *, steps: int, batch_size: int
     from rich.console import Console
     from rich.text import Text
 
-    from tram_bench.train.rehearsal.measurements import add_measurement
+    from tram_bench.train.rehearsal.measurements import add_measurement, measurements_path
 
     console = Console(soft_wrap=True)
     started = time.perf_counter()
@@ -54,11 +54,13 @@ def rehearse_command(suite: str, specs: Sequence, *, steps: int, batch_size: int
                        + (f" with {threads} thread{'s' * (threads > 1)}" if threads else "")
                        + (" (tiny architectures)" if tiny else "") + f"; {ATTENTION_NOTE}"))
 
+    # Resolved now: while it runs, the rehearsal points the asset cache at a private folder it removes.
+    target = measurements_path(suite)
     saved_to = []
 
     def show(row: RehearsalRow) -> None:
         if row.measurement is not None and not tiny:
-            saved_to[:] = [add_measurement(suite, row.measurement)]  # now: a long rehearsal may be stopped
+            saved_to[:] = [add_measurement(target, row.measurement)]  # now: a long rehearsal may be stopped
         if row.error:
             print(f"rehearse: cell {row.cell}: {row.error}", file=sys.stderr, flush=True)
         elif row.projection is not None:
