@@ -354,10 +354,6 @@ def cmd_frontier(args) -> int:
     from tram_bench.report.terminal import ensure_views
 
     options = FrontierOptions.from_flags(args.bench, args.workload, args.variants, args.references)
-    try:
-        ratios = options.step_ratios()
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
     if args.export is not None:
         try:
             con = load_export(Path(args.export))
@@ -368,8 +364,8 @@ def cmd_frontier(args) -> int:
     try:
         if args.export is None:
             ensure_views(con)
-        f = load_frontier(con, args.suite, ratios, options)
-    except ValueError as exc:
+        f = load_frontier(con, args.suite, options.step_ratios(), options)
+    except ValueError as exc:  # the step-cost file (missing, malformed, or without a task family's workload)
         raise UserError(str(exc)) from None
     finally:
         con.close()

@@ -63,22 +63,19 @@ class FrontierOptions:
                    tuple(references.split(",")) if references else d.references)
 
     def step_ratios(self) -> StepRatios:
-        """The measured ratios of ``bench`` by task family (:class:`StepRatios`; ValueError naming the file when
-        it is missing or malformed)."""
+        """The measured ratios of ``bench`` by task family (:class:`StepRatios`, read on first use)."""
         return StepRatios(self.bench, self.workload)
 
 
 class StepRatios:
     """``ratios(family)``: method id -> measured step time / base optimizer's, from the rows of ``bench`` of
     ``workload``, or when that is None of the family's workload (:data:`WORKLOAD_BY_FAMILY`). The file is read
-    at once (ValueError naming it when missing or malformed); a workload without rows raises ValueError when
-    its family is asked for."""
+    when a family is first asked for (a README without frontier blocks needs none), once per workload;
+    ValueError naming the file when it is missing or malformed, or has no rows of the workload."""
 
     def __init__(self, bench: Path, workload: str | None = None) -> None:
         self.bench, self.workload = Path(bench), workload
         self._by_workload: dict[str, dict[str, float]] = {}
-        wl = workload or DEFAULT_WORKLOAD
-        self._by_workload[wl] = load_step_ratios(self.bench, workload=wl)
 
     def __call__(self, family: str | None) -> dict[str, float]:
         wl = self.workload or WORKLOAD_BY_FAMILY.get(family or "", DEFAULT_WORKLOAD)

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from tram_bench.report.claims.evaluate import ClaimsResult, create_claims_tables
 from tram_bench.report.formatting import fmt_interval, fmt_p, fmt_pm
-from tram_bench.report.frontier import FrontierOptions, chart_files, frontier_markdown, load_frontier
+from tram_bench.report.frontier import FrontierOptions, StepRatios, chart_files, frontier_markdown, load_frontier
 from tram_bench.report.model import ID_AVG, OOD_AVG, SuiteReport, TaskReport, arrow, load_report
 from tram_bench.report.views import create_views
 from tram_bench.report.wording import unit_words, verdict_text
@@ -244,20 +244,14 @@ def _wants_frontier(text: str, suite: str) -> bool:
 
 
 def _blocks(directory: Path, text: str, readme_dir: Path, options: FrontierOptions,
-            ratios: dict) -> list[Block]:
+            ratios: StepRatios) -> list[Block]:
     """The results blocks of one export, and a frontier block for each of its suites whose frontier
-    markers appear in ``text`` (``ratios`` caches the step-cost file, read only when one is needed)."""
+    markers appear in ``text`` (``ratios`` reads the step-cost file only when one is built)."""
     con = load_export(directory)
     try:
         blocks = _result_blocks(con, directory)
-        for b in list(blocks):
-            if _wants_frontier(text, b.suite):
-                if "ratios" not in ratios:
-                    try:
-                        ratios["ratios"] = options.step_ratios()
-                    except ValueError as exc:
-                        raise ExportError(str(exc)) from None
-                blocks.append(frontier_block(con, b.suite, directory, readme_dir, ratios["ratios"], options))
+        blocks += [frontier_block(con, b.suite, directory, readme_dir, ratios, options)
+                   for b in blocks if _wants_frontier(text, b.suite)]
         return blocks
     finally:
         con.close()
@@ -284,7 +278,7 @@ def regenerate(readme: str | Path, directories: list[str | Path], *, check: bool
     if not path.is_file():
         raise ExportError(f"{path}: no such README")
     old = path.read_text(encoding="utf-8")
-    ratios: dict[str, dict[str, float]] = {}
+    ratios = frontier.step_ratios()  # shared by every export: the file is read once, if at all
     blocks = [b for d in directories for b in _blocks(Path(d), old, path.parent, frontier, ratios)]
     if not blocks:
         raise ExportError(f"{', '.join(map(str, directories))}: the export holds no suite")

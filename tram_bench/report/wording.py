@@ -30,7 +30,8 @@ def verdict_text(s) -> str:
         # lies inside the declared margin the reader is told it is smaller than what the suite calls relevant.
         inside = (s.delta is not None and s.ci_low is not None and s.ci_high is not None
                   and -s.delta < s.ci_low and s.ci_high < s.delta)
-        return f"{v} (Holm p {fmt_p(s.p_adjusted)}" + (f"; 95% CI inside ±{fmt(s.delta)}: below the margin)" if inside else ")")
+        margin = f"; 95% CI inside ±{fmt(s.delta)}: below the margin" if inside else ""
+        return f"{v} (Holm p {fmt_p(s.p_adjusted)}{margin})"
     if v == "equivalent":
         return f"equivalent (90% CI within ±{fmt(s.delta)})"
     if v == "underpowered":

@@ -26,7 +26,9 @@ from tram_bench.stats.paired import holm
 class Equivalence:
     """One (variant, reference) pair of a family: ``n_pairs`` paired differences (variant minus
     reference, report units), their mean (None without pairs), the TOST p, its Holm-adjusted value
-    and the verdict: ``"equivalent"`` (adjusted p < alpha) or ``"equivalence not shown"`` (TOST did not reject at the Holm-adjusted level: the data do not bound the difference inside the margin, which is not evidence of a difference)."""
+    and the verdict: ``"equivalent"`` (adjusted p < alpha) or ``"equivalence not shown"`` (TOST did not
+    reject at the Holm-adjusted level: the data do not bound the difference inside the margin, which is
+    not evidence of a difference)."""
 
     variant: str
     reference: str

@@ -2,9 +2,9 @@
 
 File: ``<cache>/rehearsals/<suite>.json`` (the asset cache of ``tram_bench.util.files.cache_root``, never the
 results directory), a list of :class:`Measurement` objects. Each full-size rehearsal saves every cell as it
-finishes, replacing that cell's earlier row and keeping the others, so an interrupted rehearsal or one limited by
-``--only`` keeps what it measured (``--tiny`` rehearsals are not saved: their sizes are not the suite's). Cells are matched by
-:func:`cell_key`: architecture, input, precision, method id and hyperparameters.
+finishes, replacing that cell's earlier row and keeping the others, so an interrupted rehearsal or one limited
+by ``--only`` keeps what it measured (``--tiny`` rehearsals are not saved: their sizes are not the suite's).
+Cells are matched by :func:`cell_key`: architecture, input, precision, method id and hyperparameters.
 """
 
 from __future__ import annotations
@@ -57,10 +57,7 @@ def measurements_path(suite: str) -> Path:
 
 def save_measurements(suite: str, rows: list[Measurement]) -> Path:
     """Write ``rows`` as the suite's measurements (atomically); returns the file."""
-    path = measurements_path(suite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(path, [asdict(m) for m in rows])
-    return path
+    return _write(measurements_path(suite), rows)
 
 
 def add_measurement(path: Path, row: Measurement) -> Path:
@@ -69,8 +66,12 @@ def add_measurement(path: Path, row: Measurement) -> Path:
     every other cell's row is kept. Returns ``path``; ValueError as :func:`load_measurements`."""
     kept = _read(path)
     kept[row.key] = row
+    return _write(path, list(kept.values()))
+
+
+def _write(path: Path, rows: list[Measurement]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(path, [asdict(m) for m in kept.values()])
+    atomic_write_json(path, [asdict(m) for m in rows])
     return path
 
 
