@@ -369,10 +369,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None,
                         help="also write every row (ms/step, ratios, passes) to this JSON file")
     args = parser.parse_args(argv)
-    rounds = args.rounds or (2 if args.quick else 9)
+    rounds = args.rounds if args.rounds is not None else (2 if args.quick else 9)
     warmup = args.warmup if args.warmup is not None else 1
     if rounds < 1 or warmup < 0 or args.threads < 1:
         parser.error("--rounds and --threads must be >= 1, --warmup >= 0")
+    if args.json is not None and not args.json.parent.is_dir():
+        # Checked before the minute of timing, not after it.
+        parser.error(f"--json {args.json}: directory {args.json.parent} does not exist")
     torch.set_num_threads(args.threads)
     devices = [torch.device("cpu")] if args.device in ("cpu", "all") else []
     if args.device in ("cuda", "all") and torch.cuda.is_available():
@@ -380,6 +383,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.device == "cuda":
         parser.error("--device cuda: no CUDA device is available")
     console = Console()
+    if args.quick:
+        console.print("--quick: a smoke run (small batches, few rounds); its ratios, shares and target verdicts "
+                      "are not measurements")
     misses = 0
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()

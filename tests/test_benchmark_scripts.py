@@ -24,6 +24,7 @@ def test_step_cost_quick_writes_every_method_and_both_bookkeeping_parts(tmp_path
                 "--warmup", "0", "--json", str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "first_step + restore" in proc.stdout and "recorded ||e||" in proc.stdout
+    assert "are not measurements" in proc.stdout
     rows = json.loads(out.read_text())["rows"]
     methods = {r["method"] for r in rows}
     assert {"sgd", "sam", "tram-prev", "msam", "looksam"} <= methods
@@ -43,3 +44,12 @@ def test_grid_throughput_runs_on_a_tiny_grid_without_ray():
     proc = _run("grid_throughput.py", "--runs", "2", "--steps", "2", "--no-ray")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "runs" in proc.stdout.lower()
+
+
+def test_step_cost_refuses_bad_flags_before_timing_anything(tmp_path):
+    for args, needle in ((["--rounds", "0"], "--rounds and --threads must be >= 1"),
+                         (["--json", str(tmp_path / "missing" / "x.json")], "does not exist")):
+        proc = _run("step_cost.py", *args)
+        assert proc.returncode == 2, (args, proc.stdout[-500:])
+        assert needle in proc.stderr and "Traceback" not in proc.stderr
+        assert proc.stdout == ""
