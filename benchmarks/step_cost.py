@@ -165,9 +165,11 @@ def workloads(quick: bool) -> list[Workload]:
 # --- timing --------------------------------------------------------------------------------------
 
 
-def _sync(device: torch.device) -> None:
+def _clock(device: torch.device) -> float:
+    """``time.perf_counter()`` once the device's queued work is done (CUDA runs asynchronously)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+    return time.perf_counter()
 
 
 def _make_method(name: str, wl: Workload, template: nn.Module) -> Method:
@@ -194,19 +196,17 @@ def measure(wl: Workload, device: torch.device, warmup: int, rounds: int) -> tup
     nograd: list[float] = []
     for r in range(warmup + rounds):
         for mid, method in methods.items():
-            _sync(device)
-            t0 = time.perf_counter()
+            t0 = _clock(device)
             stats = method.step([batch], ctx)
-            _sync(device)
+            t1 = _clock(device)
             if r >= warmup:
-                times[mid].append((time.perf_counter() - t0, stats.forward if mid in TRAM_OPTIONS else stats.backward))
-        _sync(device)
-        t0 = time.perf_counter()
+                times[mid].append((t1 - t0, stats.forward if mid in TRAM_OPTIONS else stats.backward))
+        t0 = _clock(device)
         with torch.no_grad():
             wl.objective(probe, batch)
-        _sync(device)
+        t1 = _clock(device)
         if r >= warmup:
-            nograd.append(time.perf_counter() - t0)
+            nograd.append(t1 - t0)
     return times, nograd
 
 
@@ -223,25 +223,19 @@ def measure_bookkeeping(wl: Workload, device: torch.device, warmup: int, rounds:
     times: dict[str, list[float]] = {"pass": [], "wrapper": [], "e_norm": [], "wrapper_warm": []}
     for r in range(warmup + rounds):
         model.zero_grad(set_to_none=True)
-        _sync(device)
-        t0 = time.perf_counter()
+        t0 = _clock(device)
         wl.objective(model, batch).loss.backward()
-        _sync(device)
-        t1 = time.perf_counter()
+        t1 = _clock(device)
         sam.first_step()
-        _sync(device)
-        t2 = time.perf_counter()
+        t2 = _clock(device)
         sam.applied_perturbation_norm()
-        _sync(device)
-        t3 = time.perf_counter()
+        t3 = _clock(device)
         sam.restore()
-        _sync(device)
-        t4 = time.perf_counter()
+        t4 = _clock(device)
         # The same again at once: the arrays are now in cache, which the backward pass had evicted.
         sam.first_step()
         sam.restore()
-        _sync(device)
-        t5 = time.perf_counter()
+        t5 = _clock(device)
         if r >= warmup:
             times["pass"].append(t1 - t0)
             times["wrapper"].append((t2 - t1) + (t4 - t3))
