@@ -13,7 +13,9 @@ Per model, the SAM wrapper's bookkeeping is timed on its own, interleaved with o
 and reported as a share of that forward+backward (target: at most 15% on the MLP), in two parts:
 ``first_step`` + ``restore`` (everything of a SAM step in a user's loop but the two passes and the
 base step) and ``applied_perturbation_norm`` (the ``||e||`` that tram-bench's methods record at every
-step, read from the weights as perturbed).
+step, read from the weights as perturbed). Beside them, ``first_step`` + ``restore`` with
+``fused_perturbation=True`` (``w + e`` in one kernel per tensor, not bit-identical to the default):
+its share, and on how many weights its ``w + e`` differs from the default's.
 
 Every method runs on its own copy of the model; steps are timed round-robin (one step of each
 method per round, so background load is spread evenly), after warm-up rounds, and the median over
@@ -210,17 +212,22 @@ def measure(wl: Workload, device: torch.device, warmup: int, rounds: int) -> tup
     return times, nograd
 
 
-def measure_bookkeeping(wl: Workload, device: torch.device, warmup: int, rounds: int) -> dict[str, list[float]]:
+def measure_bookkeeping(wl: Workload, device: torch.device, warmup: int, rounds: int) -> dict[str, Any]:
     """Seconds per round, interleaved, of: ``pass`` (one forward+backward), ``wrapper`` (the SAM
     wrapper's ``first_step`` + ``restore`` on the gradient that pass left: the part of a SAM step
     that is neither a pass nor the base step), ``e_norm`` (``applied_perturbation_norm``, timed
-    between the two) and ``wrapper_warm`` (``first_step`` + ``restore`` repeated at once, on arrays
-    still in cache: how much of ``wrapper`` is memory traffic after the backward pass)."""
+    between the two), ``wrapper_warm`` (``first_step`` + ``restore`` repeated at once, on arrays
+    still in cache: how much of ``wrapper`` is memory traffic after the backward pass) and ``fused``
+    (``first_step`` + ``restore`` of ``SAM(fused_perturbation=True)`` after a second forward+backward).
+    Also ``fused_differs``: of ``fused_elements`` weights, how many of the fused ``w + e`` differ
+    from the default's on the same gradient (first timed round)."""
     torch.manual_seed(0)
     model = wl.build().to(device).train()
     batch = wl.batch(device)
     sam = SAM(model.parameters(), torch.optim.SGD, lr=1e-4)
-    times: dict[str, list[float]] = {"pass": [], "wrapper": [], "e_norm": [], "wrapper_warm": []}
+    fused = SAM(model.parameters(), torch.optim.SGD, lr=1e-4, fused_perturbation=True)
+    params = list(model.parameters())
+    times: dict[str, Any] = {"pass": [], "wrapper": [], "e_norm": [], "wrapper_warm": [], "fused": []}
     for r in range(warmup + rounds):
         model.zero_grad(set_to_none=True)
         t0 = _clock(device)
@@ -236,11 +243,27 @@ def measure_bookkeeping(wl: Workload, device: torch.device, warmup: int, rounds:
         sam.first_step()
         sam.restore()
         t5 = _clock(device)
+        # The fused update, on the gradient of a fresh pass (so that its arrays come from memory too).
+        model.zero_grad(set_to_none=True)
+        wl.objective(model, batch).loss.backward()
+        t6 = _clock(device)
+        fused.first_step()
+        fused.restore()
+        t7 = _clock(device)
         if r >= warmup:
             times["pass"].append(t1 - t0)
             times["wrapper"].append((t2 - t1) + (t4 - t3))
             times["e_norm"].append(t3 - t2)
             times["wrapper_warm"].append(t5 - t4)
+            times["fused"].append(t7 - t6)
+        if r == warmup:  # both w + e of the same gradient, weight by weight
+            sam.first_step()
+            exact = [p.detach().clone() for p in params]
+            sam.restore()
+            fused.first_step()
+            times["fused_differs"] = sum(int((p.detach() != x).sum()) for p, x in zip(params, exact))
+            times["fused_elements"] = sum(p.numel() for p in params)
+            fused.restore()
     return times
 
 
@@ -309,14 +332,18 @@ def report(console: Console, wl: Workload, device: torch.device, times: dict[str
     ms = {mid: value for mid, (value, _) in measured.items()}
     nograd_ms = 1e3 * statistics.median(nograd)
     ref = ms[wl.reference]
-    book = {part: 1e3 * statistics.median(ts) for part, ts in bookkeeping.items()}
+    book = {part: 1e3 * statistics.median(ts) for part, ts in bookkeeping.items() if isinstance(ts, list)}
     wrapper_share, e_norm_share = book["wrapper"] / book["pass"], book["e_norm"] / book["pass"]
+    fused_share = book["fused"] / book["pass"]
+    differs, elements = bookkeeping["fused_differs"], bookkeeping["fused_elements"]
     table = Table(title=f"{wl.name} on {device.type}: base {wl.reference} {ref:.2f} ms/step, "
                         f"no-grad forward {nograd_ms:.2f} ms; SAM bookkeeping: first_step + restore "
                         f"{book['wrapper']:.2f} ms = {100 * wrapper_share:.0f}%, recorded ||e|| "
                         f"{book['e_norm']:.2f} ms = {100 * e_norm_share:.0f}% of one forward+backward "
                         f"({book['pass']:.2f} ms; first_step + restore repeated on warm cache "
-                        f"{100 * book['wrapper_warm'] / book['pass']:.0f}%); "
+                        f"{100 * book['wrapper_warm'] / book['pass']:.0f}%; with fused_perturbation=True "
+                        f"{100 * fused_share:.0f}%, its w + e differing from the default's on {differs} of "
+                        f"{elements} weights); "
                         f"SAM/{wl.reference} {ms['sam'] / ref:.2f}x (medians of {len(nograd)} rounds)")
     for col in ("method", "passes f/b", "ms/step", "to base", "to SAM", "bound ms", "to bound", "within target?"):
         table.add_column(col, justify="left" if col == "method" else "right")
@@ -343,7 +370,8 @@ def report(console: Console, wl: Workload, device: torch.device, times: dict[str
                      "ms_per_step": ms[mid], "ratio_to_base": ms[mid] / ms[plain_ref],
                      "ratio_to_sam": ms[mid] / ms["sam"], "bound_ms": bound,
                      "bookkeeping_share": wrapper_share + e_norm_share, "wrapper_share": wrapper_share,
-                     "e_norm_share": e_norm_share, "rounds": len(nograd)})
+                     "e_norm_share": e_norm_share, "fused_share": fused_share, "fused_differs": differs,
+                     "fused_elements": elements, "rounds": len(nograd)})
     console.print(table)
     if not all(seen for _, seen in measured.values()):
         console.print("* only one kind of step fell in the timed rounds (raise --rounds): that kind's median")

@@ -31,6 +31,8 @@ def test_step_cost_quick_writes_every_method_and_both_bookkeeping_parts(tmp_path
     for r in rows:
         assert r["wrapper_share"] > 0 and r["e_norm_share"] > 0
         assert r["bookkeeping_share"] == r["wrapper_share"] + r["e_norm_share"]
+        # The inexact one-kernel w + e is timed beside the exact one and compared weight by weight.
+        assert r["fused_share"] > 0 and 0 <= r["fused_differs"] < r["fused_elements"] == 1_585_162
         assert r["ms_per_step"] > 0
 
 

@@ -9,7 +9,7 @@ import pickle
 import pytest
 import torch
 
-from tram_bench.optim import ASAM, NORM_EPS, SAM, TRAM, FisherSAM
+from tram_bench.optim import ASAM, NORM_EPS, SAM, TRAM, FisherSAM, MomentumSAM
 
 KINDS = ["sam", "asam", "fisher_sam", "tram", "tram_fisher"]
 
@@ -19,13 +19,13 @@ def _model(dtype, seed=0):
     return torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.Tanh(), torch.nn.Linear(7, 3)).to(dtype)
 
 
-def _make(kind, params):
+def _make(kind, params, **options):
     return {
-        "sam": lambda: SAM(params, torch.optim.SGD, rho=0.1, lr=0.1),
-        "asam": lambda: ASAM(params, torch.optim.SGD, rho=0.5, eta=0.01, lr=0.1),
-        "fisher_sam": lambda: FisherSAM(params, torch.optim.SGD, rho=0.1, eta=0.3, lr=0.1),
-        "tram": lambda: TRAM(params, torch.optim.SGD, eta=0.01, lr=0.1),
-        "tram_fisher": lambda: TRAM(params, torch.optim.SGD, fisher=True, fisher_eta=0.3, lr=0.1),
+        "sam": lambda: SAM(params, torch.optim.SGD, rho=0.1, lr=0.1, **options),
+        "asam": lambda: ASAM(params, torch.optim.SGD, rho=0.5, eta=0.01, lr=0.1, **options),
+        "fisher_sam": lambda: FisherSAM(params, torch.optim.SGD, rho=0.1, eta=0.3, lr=0.1, **options),
+        "tram": lambda: TRAM(params, torch.optim.SGD, eta=0.01, lr=0.1, **options),
+        "tram_fisher": lambda: TRAM(params, torch.optim.SGD, fisher=True, fisher_eta=0.3, lr=0.1, **options),
     }[kind]()
 
 
@@ -39,8 +39,9 @@ def _first_step(opt, radius=0.2):
     return opt.first_step(radius) if isinstance(opt, TRAM) else opt.first_step()
 
 
-def _per_parameter_e(kind, params, radius=0.2):
-    """The formulas one parameter at a time, written as the code before the foreach kernels was."""
+def _per_parameter_e(kind, params, radius=0.2, fused=False):
+    """The formulas one parameter at a time, written as the code before the foreach kernels was.
+    ``fused``: (the unscaled directions ``P g``, the scale) instead of ``e``."""
     directions = []
     for p in params:
         w, g = p.detach(), p.grad.detach()
@@ -56,18 +57,27 @@ def _per_parameter_e(kind, params, radius=0.2):
     squares = [torch.dot(p.grad.reshape(-1), pg.reshape(-1)) for p, pg in zip(params, directions)]
     norm = torch.sqrt(torch.stack(squares).sum())
     r = {"sam": 0.1, "asam": 0.5, "fisher_sam": 0.1}.get(kind, radius)
+    if fused:
+        return directions, float(r / (norm + NORM_EPS))
     return [pg.mul_(r / (norm + NORM_EPS)) for pg in directions]
 
 
+@pytest.mark.parametrize("fused", [False, True], ids=["default", "fused_perturbation"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("kind", KINDS)
-def test_perturbed_weights_equal_the_per_parameter_formula_bit_for_bit(kind, dtype):
+def test_perturbed_weights_equal_the_per_parameter_formula_bit_for_bit(kind, dtype, fused):
+    # The default: w + e with e formed first. fused_perturbation: one add with alpha of the unscaled
+    # direction P g (what the fused update computes, rounding w + s * P g once).
     model = _model(dtype)
     params = list(model.parameters())
-    opt = _make(kind, params)
+    opt = _make(kind, params, fused_perturbation=fused)
     _backward(model, dtype)
     w = [p.detach().clone() for p in params]
-    expected = [wi + ei for wi, ei in zip(w, _per_parameter_e(kind, params))]
+    if fused:
+        directions, scale = _per_parameter_e(kind, params, fused=True)
+        expected = [torch.add(wi, v, alpha=scale) for wi, v in zip(w, directions)]
+    else:
+        expected = [wi + ei for wi, ei in zip(w, _per_parameter_e(kind, params))]
     _first_step(opt)
     assert all(torch.equal(p.detach(), x) for p, x in zip(params, expected))
     moved = torch.linalg.vector_norm(
@@ -162,3 +172,86 @@ def test_first_step_writes_w_plus_e_into_a_spare_buffer_and_restore_copies_nothi
         assert now == spares
         opt.second_step(zero_grad=True)
         assert [p.data_ptr() for p in params] == homes
+
+
+# --- fused_perturbation: w + s * v in one kernel -------------------------------------------------
+
+
+def _spacing(t):
+    """The float32 distance from ``|t|`` to the next representable number up (one unit in the last place)."""
+    t = t.abs().float()
+    return (torch.nextafter(t, torch.tensor(float("inf"))) - t).double()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_fused_and_default_perturbations_differ_at_most_by_the_rounding_of_e(kind):
+    # The default rounds e, then w + e; the fused kernel rounds w + s * v once. So the two differ
+    # by at most half a unit in e's last place (e's own rounding) plus one in the sum's: many units
+    # of the sum where w and e nearly cancel. A wide layer, so that they part somewhere.
+    torch.manual_seed(0)
+    models = [torch.nn.Linear(256, 256) for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    w = models[0].weight.detach().clone()
+    x = torch.randn(32, 256)
+    perturbed = []
+    for model, fused in zip(models, (False, True)):
+        opt = _make(kind, list(model.parameters()), fused_perturbation=fused)
+        model(x).square().mean().backward()
+        _first_step(opt)
+        perturbed.append(model.weight.detach().double())
+    exact, fused = perturbed
+    e = exact - w.double()  # exact in float64: the difference of two float32 numbers
+    bound = _spacing(e) / 2 + _spacing(torch.maximum(exact.abs(), fused.abs()))
+    assert bool(((fused - exact).abs() <= bound).all())
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_only_the_fused_update_leaves_e_unformed(kind):
+    # What selects the one-kernel add in first_step: directions with their scales, not e.
+    for fused in (False, True):
+        model = _model(torch.float32)
+        opt = _make(kind, list(model.parameters()), fused_perturbation=fused)
+        _backward(model, torch.float32)
+        e = opt.perturbation(0.2) if kind.startswith("tram") else opt.perturbation()
+        assert set(e.scales) == (set(model.parameters()) if fused else set())
+
+
+def test_fused_perturbation_leaves_a_half_precision_model_as_the_default_does():
+    # The directions are float32 there (the compute dtype), not the parameters' dtype: formed first.
+    results = []
+    for fused in (False, True):
+        model = _model(torch.bfloat16)
+        opt = SAM(model.parameters(), torch.optim.SGD, rho=0.1, lr=0.1, fused_perturbation=fused)
+        _backward(model, torch.bfloat16)
+        opt.first_step()
+        results.append([p.detach().clone() for p in model.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*results))
+
+
+def test_fused_momentum_sam_adds_the_scaled_momentum_in_one_kernel():
+    model = _model(torch.float64)
+    params = list(model.parameters())
+    opt = MomentumSAM(params, torch.optim.SGD, rho=0.3, lr=0.1, momentum=0.9, fused_perturbation=True)
+    _backward(model, torch.float64)
+    opt.base_optimizer.step()  # one base step, so that there is momentum to follow
+    momentum = [opt.state[p]["momentum_buffer"] for p in params]
+    norm = float(torch.sqrt(torch.stack([torch.dot(v.reshape(-1), v.reshape(-1)) for v in momentum]).sum()))
+    w = [p.detach().clone() for p in params]
+    opt.first_step()
+    assert all(torch.equal(p.detach(), torch.add(wi, v, alpha=-0.3 / norm)) for p, wi, v in zip(params, w, momentum))
+    opt.restore()
+    assert all(torch.equal(p.detach(), wi) for p, wi in zip(params, w))
+
+
+def test_fused_perturbation_must_be_a_bool_and_survives_a_pickle():
+    model = _model(torch.float32)
+    with pytest.raises(ValueError, match="SAM: fused_perturbation must be True or False, got 'yes'"):
+        SAM(model.parameters(), torch.optim.SGD, lr=0.1, fused_perturbation="yes")
+    opt = ASAM(model.parameters(), torch.optim.SGD, lr=0.1, fused_perturbation=True)
+    assert pickle.loads(pickle.dumps(opt)).fused_perturbation is True
+    # Construction choices outside the param groups travel too (TRAM's fisher was once lost).
+    tram = TRAM(model.parameters(), torch.optim.SGD, eta=0.0, fisher=True, lr=0.1, fused_perturbation=True)
+    copied = pickle.loads(pickle.dumps(tram))
+    assert copied.fisher is True and copied.fused_perturbation is True
+    # Not a base-optimizer option: SGD never sees it.
+    assert "fused_perturbation" not in opt.base_optimizer.defaults

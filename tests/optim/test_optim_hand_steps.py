@@ -62,11 +62,12 @@ def _hand_e(kind, ws, gs, step):
     raise AssertionError(kind)
 
 
-def _make(kind, params, base):
+def _make(kind, params, base, fused=False):
     cls, kw = (torch.optim.SGD, {"lr": LR_SGD, "momentum": MOMENTUM}) if base == "sgd" else (
         torch.optim.Adam,
         {"lr": LR_ADAM, "betas": BETAS, "eps": ADAM_EPS},
     )
+    kw["fused_perturbation"] = fused
     if kind == "sam":
         return SAM(params, cls, rho=0.2, **kw)
     if kind == "asam":
@@ -98,12 +99,13 @@ class _HandBase:
         ]
 
 
+@pytest.mark.parametrize("fused", [False, True], ids=["default", "fused_perturbation"])
 @pytest.mark.parametrize("base", ["sgd", "adam"])
 @pytest.mark.parametrize("kind", ["sam", "asam", "fisher_sam", "tram", "tram_fisher"])
-def test_two_steps_equal_hand_computation(kind, base):
+def test_two_steps_equal_hand_computation(kind, base, fused):
     x, y = _data()
     model = _model()
-    opt = _make(kind, model.parameters(), base)
+    opt = _make(kind, model.parameters(), base, fused)
     ws = [model.weight.detach().clone(), model.bias.detach().clone()]
     hand = _HandBase(base)
     for step in range(2):

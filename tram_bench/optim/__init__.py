@@ -7,6 +7,7 @@ from tram_bench.optim import divergence
 from tram_bench.optim.asam import ASAM
 from tram_bench.optim.divergence import DIVERGENCES, KL_DIRECTIONS, divergence_by_name, kl, l2, mmd
 from tram_bench.optim.fisher_sam import FisherSAM
+from tram_bench.optim.momentum_sam import MomentumSAM
 from tram_bench.optim.sam import SAM
 from tram_bench.optim.tram import TRAM
 from tram_bench.optim.two_pass import NORM_EPS, Perturbation, TwoPassOptimizer
@@ -19,6 +20,7 @@ __all__ = [
     "SAM",
     "TRAM",
     "FisherSAM",
+    "MomentumSAM",
     "Perturbation",
     "TwoPassOptimizer",
     "divergence",

@@ -70,4 +70,5 @@ class ASAM(TwoPassOptimizer):
             "rho",
             lambda ws, gs, group, out: adaptive_precondition(ws, gs, float(group["eta"]), out),
             workspace=self._workspace,
+            fused=self.fused_perturbation,
         )

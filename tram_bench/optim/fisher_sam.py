@@ -61,4 +61,5 @@ class FisherSAM(TwoPassOptimizer):
             "rho",
             lambda ws, gs, group, out: fisher_precondition(gs, float(group["eta"]), out),
             workspace=self._workspace,
+            fused=self.fused_perturbation,
         )

@@ -85,5 +85,5 @@ class MomentumSAM(TwoPassOptimizer):
         for group, pairs in groups:
             scale = -float(group["rho"]) / result.norm
             for p, v in pairs:
-                result[p] = torch.mul(v, scale, out=reusable_buffer(self._workspace, p, v.dtype)).to(p.dtype)
+                result.put(p, v, scale, reusable_buffer(self._workspace, p, v.dtype), fused=self.fused_perturbation)
         return result

@@ -40,4 +40,6 @@ class SAM(TwoPassOptimizer):
         check_nonnegative("SAM", "rho", group["rho"], index)
 
     def perturbation(self) -> Perturbation:
-        return ellipsoid_perturbation(self.param_groups, "rho", identity_precondition, workspace=self._workspace)
+        return ellipsoid_perturbation(
+            self.param_groups, "rho", identity_precondition, workspace=self._workspace, fused=self.fused_perturbation
+        )

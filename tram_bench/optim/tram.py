@@ -101,7 +101,8 @@ class TRAM(TwoPassOptimizer):
         else:
             precondition = lambda ws, gs, group, out: adaptive_precondition(ws, gs, float(group["eta"]), out)  # noqa: E731
         return ellipsoid_perturbation(
-            self.param_groups, "radius", precondition, radius=radius, workspace=self._workspace
+            self.param_groups, "radius", precondition, radius=radius, workspace=self._workspace,
+            fused=self.fused_perturbation,
         )
 
     @torch.no_grad()

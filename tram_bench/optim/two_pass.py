@@ -34,11 +34,27 @@ Preconditioner = Callable[[list[Tensor], list[Tensor], dict[str, Any], list[Tens
 
 class Perturbation(dict):
     """``e`` for every parameter that had a gradient (a ``dict[Parameter, Tensor]``), plus ``norm``:
-    the global norm ``sqrt(g^T P g)`` that scaled it (before the epsilon was added)."""
+    the global norm ``sqrt(g^T P g)`` that scaled it (before the epsilon was added).
+
+    ``scales``: parameters whose entry is not ``e`` but a direction ``v`` with ``e = scales[p] * v``,
+    left unformed so that the fused update of :class:`TwoPassOptimizer` (``fused_perturbation``)
+    forms ``w + scales[p] * v`` in one kernel; see :meth:`put`."""
 
     def __init__(self, entries: Iterable[tuple[Tensor, Tensor]] = (), *, norm: float = 0.0) -> None:
         super().__init__(entries)
         self.norm = norm
+        self.scales: dict[Tensor, float] = {}
+
+    def put(self, p: Tensor, direction: Tensor, scale: float, buffer: Tensor, *, fused: bool) -> None:
+        """``e = scale * direction`` for ``p``: formed in ``buffer`` (``direction``'s shape and dtype,
+        may be ``direction`` itself) and cast to ``p``'s dtype, or, when ``fused`` and ``direction``
+        is already in ``p``'s dtype, left as ``direction`` with ``scales[p] = scale``. ``direction``
+        must stay unchanged until the weights are perturbed."""
+        if fused and direction.dtype == p.dtype:
+            self[p] = direction
+            self.scales[p] = scale
+        else:
+            self[p] = torch.mul(direction, scale, out=buffer).to(p.dtype)
 
 
 def _compute_dtype(tensors: list[Tensor]) -> torch.dtype:
@@ -66,6 +82,7 @@ def ellipsoid_perturbation(
     precondition: Preconditioner,
     radius: float | None = None,
     workspace: dict[Tensor, Tensor] | None = None,
+    fused: bool = False,
 ) -> Perturbation:
     """``e = r_group * P g / (sqrt(sum over all params of g P g) + NORM_EPS)``.
 
@@ -78,7 +95,8 @@ def ellipsoid_perturbation(
     first parameter with a gradient; each ``e`` is returned in its parameter's dtype and device.
     ``workspace`` (param -> buffer) holds the ``P g`` buffers between calls: with it, every ``e``
     whose parameter is in the compute dtype *is* that buffer, overwritten by the next call; without
-    it, the buffers are fresh.
+    it, the buffers are fresh. ``fused``: leave ``e = scale * P g`` unformed where ``P g`` is in its
+    parameter's dtype (:meth:`Perturbation.put`), for the fused update.
     """
     groups: list[tuple[dict[str, Any], list[Tensor]]] = []
     for group in param_groups:
@@ -115,6 +133,10 @@ def ellipsoid_perturbation(
         # r / denominator is rounded in the compute dtype; as a Python float it is that value
         # exactly, and multiplying by it equals multiplying by the 0-dim tensor, on any device.
         scale = float(r / denominator)
+        if fused:
+            for p, pg, buf in zip(params, pgs, out):
+                result.put(p, pg, scale, buf, fused=True)
+            continue
         if all(pg is buf for pg, buf in zip(pgs, out)):
             torch._foreach_mul_(out, scale)
         else:  # read-only P g: scale it into the buffers in one pass instead of copy + scale
@@ -170,15 +192,37 @@ class TwoPassOptimizer(torch.optim.Optimizer):
     scales run as multi-tensor (foreach) kernels. Saving and restoring ``w`` copies nothing (see
     above). The arithmetic is the same, operation for operation, as cloning fresh copies parameter
     by parameter and adding ``e`` in place.
+
+    ``fused_perturbation`` (keyword of every subclass; default False, the exact reference): where
+    ``e`` is a scaled direction ``s * v`` (SAM, ASAM, FisherSAM, TRAM: ``v = P g``; MomentumSAM: the
+    momentum), form ``w + s * v`` in one kernel per tensor (``torch.add`` with ``alpha``) instead of
+    writing ``e`` and then adding it: a full write and read of the weights' size fewer per step,
+    the kind of saving ``torch.optim``'s ``fused`` flags make. It is not bit-identical to the
+    default: that kernel may round ``w + s * v`` once (a fused multiply-add) where the default rounds
+    ``e`` and then ``w + e``, so a small share of the perturbed weights differ, each by at most
+    ``e``'s own rounding (half a unit in its last place) plus one unit in the last place of the sum,
+    and the trajectory differs from there on; both are the same equation (the float64 hand-step
+    tests pass either way). Directions in another dtype than their parameter (a half-precision model) are formed
+    as by default. tram-bench's own results and golden files use the default.
     """
+
+    #: See the class docstring; a class attribute so that objects pickled before it existed load.
+    fused_perturbation = False
 
     def __init__(
         self,
         params: Any,
         base_optimizer: type[torch.optim.Optimizer],
         defaults: dict[str, Any],
+        *,
+        fused_perturbation: bool = False,
         **base_kwargs: Any,
     ) -> None:
+        if not isinstance(fused_perturbation, bool):
+            raise ValueError(
+                f"{type(self).__name__}: fused_perturbation must be True or False, got {fused_perturbation!r}"
+            )
+        self.fused_perturbation = fused_perturbation
         if isinstance(base_optimizer, torch.optim.Optimizer):
             raise TypeError(
                 "base_optimizer must be an optimizer class such as torch.optim.SGD, not an instance "
@@ -265,7 +309,11 @@ class TwoPassOptimizer(torch.optim.Optimizer):
             # identity, so never by a detached alias).
             for p, step in e.items():
                 spare = reusable_buffer(self._spare, p, p.dtype)
-                torch.add(p.detach(), step, out=spare)
+                scale = e.scales.get(p)
+                if scale is None:
+                    torch.add(p.detach(), step, out=spare)
+                else:  # fused_perturbation: e is formed inside this one kernel (see the class docstring)
+                    torch.add(p.detach(), step, alpha=scale, out=spare)
                 self._saved[p] = p.data
                 p.data = spare
             self._perturbed = list(e)
@@ -349,9 +397,10 @@ class TwoPassOptimizer(torch.optim.Optimizer):
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
-        state["base_optimizer"] = self.base_optimizer
-        for name in ("_perturbed", "_saved", "_spare", "_workspace"):  # transient: rebuilt on the next step
-            state.pop(name, None)
+        # torch keeps only defaults, state and param_groups: add every other public attribute (the
+        # base optimizer, construction choices such as TRAM's ``fisher`` and ``fused_perturbation``).
+        # The underscored ones are torch's hooks and this class's buffers, rebuilt on the next step.
+        state.update({name: value for name, value in self.__dict__.items() if not name.startswith("_")})
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
