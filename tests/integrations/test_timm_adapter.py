@@ -38,6 +38,8 @@ def test_radius_options_pass_through_and_defaults_are_the_classes():
     default = timm_optim.create_optimizer_v2(model, "fishersam", lr=0.1).param_groups[0]
     probe = FisherSAM(tiny_mlp().parameters(), torch.optim.SGD, lr=0.1)
     assert (default["rho"], default["eta"]) == (probe.defaults["rho"], probe.defaults["eta"])
+    fused = timm_optim.create_optimizer_v2(model, "tramadamw", lr=0.1, fused_perturbation=True)
+    assert fused.fused_perturbation is True and "fused_perturbation" not in fused.base_optimizer.defaults
 
 
 def test_register_is_idempotent_and_fills_another_registry():

@@ -23,7 +23,8 @@ Defaults: the radius options (``rho``, ``eta``, TRAM's ``fisher``/``fisher_eta``
 classes' own defaults unless passed as keyword arguments to ``create_optimizer_v2``; ``lr``,
 ``weight_decay`` and (SGD variants) ``momentum`` (timm's default 0.9, classical, not Nesterov) go to
 the base optimizer, as do ``betas``/``eps`` for the AdamW variants. A ``base_optimizer=`` keyword
-replaces the registered base class.
+replaces the registered base class; ``fused_perturbation=True`` (the one-kernel ``w + e`` of
+:class:`tram_bench.optim.TwoPassOptimizer`) goes to the optimizer class like the radius options.
 
 The two-pass step stays the caller's: timm's training loop calls ``optimizer.step()`` once per
 batch, which these optimizers refuse without a closure. Call ``first_step()`` after the first
