@@ -207,13 +207,34 @@ def test_fused_and_default_perturbations_differ_at_most_by_the_rounding_of_e(kin
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_only_the_fused_update_leaves_e_unformed(kind):
-    # What selects the one-kernel add in first_step: directions with their scales, not e.
+    # perturbation() is e whatever the option; first_step asks for the unformed form only with it.
     for fused in (False, True):
         model = _model(torch.float32)
         opt = _make(kind, list(model.parameters()), fused_perturbation=fused)
         _backward(model, torch.float32)
-        e = opt.perturbation(0.2) if kind.startswith("tram") else opt.perturbation()
-        assert set(e.scales) == (set(model.parameters()) if fused else set())
+        args = (0.2,) if kind.startswith("tram") else ()
+        assert opt.perturbation(*args).scales == {}
+        assert set(opt.perturbation(*args, fused=True).scales) == set(model.parameters())
+        asked = []
+        original = opt.perturbation
+        opt.perturbation = lambda *a, **kw: asked.append(kw.get("fused", False)) or original(*a, **kw)
+        _first_step(opt)
+        assert asked == [fused]
+
+
+def test_a_subclass_without_the_fused_form_refuses_the_option_instead_of_ignoring_it():
+    class Own(SAM):
+        def perturbation(self):  # written before fused_perturbation existed
+            return super().perturbation()
+
+    model = _model(torch.float32)
+    plain = Own(model.parameters(), torch.optim.SGD, lr=0.1)
+    _backward(model, torch.float32)
+    plain.first_step()
+    plain.restore()
+    fused = Own(model.parameters(), torch.optim.SGD, lr=0.1, fused_perturbation=True)
+    with pytest.raises(TypeError, match="fused"):
+        fused.first_step()
 
 
 def test_fused_perturbation_leaves_a_half_precision_model_as_the_default_does():
@@ -228,14 +249,17 @@ def test_fused_perturbation_leaves_a_half_precision_model_as_the_default_does():
     assert all(torch.equal(a, b) for a, b in zip(*results))
 
 
-def test_fused_momentum_sam_adds_the_scaled_momentum_in_one_kernel():
-    model = _model(torch.float64)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_fused_momentum_sam_adds_the_scaled_momentum_in_one_kernel(dtype):
+    # The momentum has the parameter's dtype, so a half-precision model is fused too.
+    model = _model(dtype)
     params = list(model.parameters())
     opt = MomentumSAM(params, torch.optim.SGD, rho=0.3, lr=0.1, momentum=0.9, fused_perturbation=True)
-    _backward(model, torch.float64)
+    _backward(model, dtype)
     opt.base_optimizer.step()  # one base step, so that there is momentum to follow
     momentum = [opt.state[p]["momentum_buffer"] for p in params]
-    norm = float(torch.sqrt(torch.stack([torch.dot(v.reshape(-1), v.reshape(-1)) for v in momentum]).sum()))
+    wide = torch.float64 if dtype == torch.float64 else torch.float32  # MomentumSAM's norm dtype
+    norm = float(torch.sqrt(torch.stack([torch.dot(v.reshape(-1), v.reshape(-1)).to(wide) for v in momentum]).sum()))
     w = [p.detach().clone() for p in params]
     opt.first_step()
     assert all(torch.equal(p.detach(), torch.add(wi, v, alpha=-0.3 / norm)) for p, wi, v in zip(params, w, momentum))
@@ -255,3 +279,24 @@ def test_fused_perturbation_must_be_a_bool_and_survives_a_pickle():
     assert copied.fisher is True and copied.fused_perturbation is True
     # Not a base-optimizer option: SGD never sees it.
     assert "fused_perturbation" not in opt.base_optimizer.defaults
+
+
+def test_an_optimizer_with_a_scheduler_attached_pickles_and_its_copy_trains_its_own_model():
+    # The scheduler sets a `step` wrapper bound to the optimizer on the instance; it must not travel.
+    model = _model(torch.float32)
+    opt = SAM(model.parameters(), torch.optim.SGD, lr=0.1)
+    torch.optim.lr_scheduler.StepLR(opt, 1)
+    pickle.dumps(opt)
+    model_copy, opt_copy = copy.deepcopy((model, opt))
+    x = torch.randn(8, 5)
+
+    def closure():
+        opt_copy.zero_grad()
+        loss = model_copy(x).square().mean()
+        loss.backward()
+        return loss
+
+    before, original = model_copy[0].weight.detach().clone(), model[0].weight.detach().clone()
+    opt_copy.step(closure)
+    assert not torch.equal(model_copy[0].weight.detach(), before)
+    assert torch.equal(model[0].weight.detach(), original)

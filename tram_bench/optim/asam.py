@@ -64,11 +64,11 @@ class ASAM(TwoPassOptimizer):
         check_nonnegative("ASAM", "rho", group["rho"], index)
         check_nonnegative("ASAM", "eta", group["eta"], index)
 
-    def perturbation(self) -> Perturbation:
+    def perturbation(self, *, fused: bool = False) -> Perturbation:
         return ellipsoid_perturbation(
             self.param_groups,
             "rho",
             lambda ws, gs, group, out: adaptive_precondition(ws, gs, float(group["eta"]), out),
             workspace=self._workspace,
-            fused=self.fused_perturbation,
+            fused=fused,
         )

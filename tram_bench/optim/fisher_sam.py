@@ -55,11 +55,11 @@ class FisherSAM(TwoPassOptimizer):
         check_nonnegative("FisherSAM", "rho", group["rho"], index)
         check_nonnegative("FisherSAM", "eta", group["eta"], index)
 
-    def perturbation(self) -> Perturbation:
+    def perturbation(self, *, fused: bool = False) -> Perturbation:
         return ellipsoid_perturbation(
             self.param_groups,
             "rho",
             lambda ws, gs, group, out: fisher_precondition(gs, float(group["eta"]), out),
             workspace=self._workspace,
-            fused=self.fused_perturbation,
+            fused=fused,
         )

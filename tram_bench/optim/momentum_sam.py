@@ -67,7 +67,7 @@ class MomentumSAM(TwoPassOptimizer):
     def check_group(self, group: dict[str, Any], index: int) -> None:
         check_nonnegative("MomentumSAM", "rho", group["rho"], index)
 
-    def perturbation(self) -> Perturbation:
+    def perturbation(self, *, fused: bool = False) -> Perturbation:
         groups = []
         for group in self.param_groups:
             pairs = [(p, v) for p in group["params"] if (v := momentum_of(self.state.get(p, {}))) is not None]
@@ -85,5 +85,5 @@ class MomentumSAM(TwoPassOptimizer):
         for group, pairs in groups:
             scale = -float(group["rho"]) / result.norm
             for p, v in pairs:
-                result.put(p, v, scale, reusable_buffer(self._workspace, p, v.dtype), fused=self.fused_perturbation)
+                result.put(p, v, scale, reusable_buffer(self._workspace, p, v.dtype), fused=fused)
         return result

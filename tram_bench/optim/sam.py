@@ -39,7 +39,5 @@ class SAM(TwoPassOptimizer):
     def check_group(self, group: dict[str, Any], index: int) -> None:
         check_nonnegative("SAM", "rho", group["rho"], index)
 
-    def perturbation(self) -> Perturbation:
-        return ellipsoid_perturbation(
-            self.param_groups, "rho", identity_precondition, workspace=self._workspace, fused=self.fused_perturbation
-        )
+    def perturbation(self, *, fused: bool = False) -> Perturbation:
+        return ellipsoid_perturbation(self.param_groups, "rho", identity_precondition, workspace=self._workspace, fused=fused)

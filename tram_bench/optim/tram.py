@@ -67,6 +67,8 @@ class TRAM(TwoPassOptimizer):
     ``eta`` and ``fisher_eta`` are group options; the norm is one scalar over all groups.
     """
 
+    _CONSTRUCTION_ATTRIBUTES = TwoPassOptimizer._CONSTRUCTION_ATTRIBUTES + ("fisher",)
+
     def __init__(
         self,
         params: Any,
@@ -94,15 +96,16 @@ class TRAM(TwoPassOptimizer):
         if self.fisher and float(group["eta"]) != 0:
             raise ValueError(f"TRAM: eta must be 0 with fisher=True, got {group['eta']!r} (param group {index})")
 
-    def perturbation(self, radius: float | None = None) -> Perturbation:
-        """``e`` for ``radius`` on every group, or (None) for the radii stored in the param groups."""
+    def perturbation(self, radius: float | None = None, *, fused: bool = False) -> Perturbation:
+        """``e`` for ``radius`` on every group, or (None) for the radii stored in the param groups
+        (``fused``: see :meth:`TwoPassOptimizer.perturbation`)."""
         if self.fisher:
             precondition = lambda ws, gs, group, out: fisher_precondition(gs, float(group["fisher_eta"]), out)  # noqa: E731
         else:
             precondition = lambda ws, gs, group, out: adaptive_precondition(ws, gs, float(group["eta"]), out)  # noqa: E731
         return ellipsoid_perturbation(
             self.param_groups, "radius", precondition, radius=radius, workspace=self._workspace,
-            fused=self.fused_perturbation,
+            fused=fused,
         )
 
     @torch.no_grad()
@@ -113,7 +116,7 @@ class TRAM(TwoPassOptimizer):
         if value is None:
             for index, group in enumerate(self.param_groups):
                 self.check_group(group, index)
-        return self._apply(self.perturbation(value), zero_grad)
+        return self._apply(self._perturbation_for_update(value), zero_grad)
 
     def step(  # type: ignore[override]
         self,

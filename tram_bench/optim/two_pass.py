@@ -36,9 +36,10 @@ class Perturbation(dict):
     """``e`` for every parameter that had a gradient (a ``dict[Parameter, Tensor]``), plus ``norm``:
     the global norm ``sqrt(g^T P g)`` that scaled it (before the epsilon was added).
 
-    ``scales``: parameters whose entry is not ``e`` but a direction ``v`` with ``e = scales[p] * v``,
-    left unformed so that the fused update of :class:`TwoPassOptimizer` (``fused_perturbation``)
-    forms ``w + scales[p] * v`` in one kernel; see :meth:`put`."""
+    ``scales`` is empty except in a perturbation built for the fused update
+    (``perturbation(fused=True)``, see :class:`TwoPassOptimizer`): there it maps the parameters
+    whose entry is not ``e`` but a direction ``v`` with ``e = scales[p] * v``, left unformed so that
+    the update forms ``w + scales[p] * v`` in one kernel; see :meth:`put`."""
 
     def __init__(self, entries: Iterable[tuple[Tensor, Tensor]] = (), *, norm: float = 0.0) -> None:
         super().__init__(entries)
@@ -202,12 +203,18 @@ class TwoPassOptimizer(torch.optim.Optimizer):
     ``e`` and then ``w + e``, so a small share of the perturbed weights differ, each by at most
     ``e``'s own rounding (half a unit in its last place) plus one unit in the last place of the sum,
     and the trajectory differs from there on; both are the same equation (the float64 hand-step
-    tests pass either way). Directions in another dtype than their parameter (a half-precision model) are formed
-    as by default. tram-bench's own results and golden files use the default.
+    tests pass either way). Where the direction is kept in a wider dtype than its parameter, ``e``
+    is formed as by default: the ellipsoid optimizers compute ``P g`` in float32 for a bfloat16 or
+    float16 model, so the option changes nothing there; MomentumSAM's momentum has its parameter's
+    dtype, so it is fused in every dtype. The option is a construction choice, like TRAM's
+    ``fisher``: it is pickled with the optimizer but not part of ``state_dict()``. tram-bench's own
+    results and golden files use the default.
     """
 
     #: See the class docstring; a class attribute so that objects pickled before it existed load.
     fused_perturbation = False
+    #: Instance attributes set by the constructor that pickling must keep (subclasses extend it).
+    _CONSTRUCTION_ATTRIBUTES: tuple[str, ...] = ("base_optimizer", "fused_perturbation")
 
     def __init__(
         self,
@@ -251,8 +258,14 @@ class TwoPassOptimizer(torch.optim.Optimizer):
 
     # --- what subclasses define ------------------------------------------------------------------
     @abstractmethod
-    def perturbation(self) -> Perturbation:
-        """``e`` for every parameter with a gradient, computed from the current weights and grads."""
+    def perturbation(self, *, fused: bool = False) -> Perturbation:
+        """``e`` for every parameter with a gradient, computed from the current weights and grads.
+
+        ``fused=True`` (what ``first_step`` asks for when ``fused_perturbation`` is set): entries may
+        instead be unscaled directions with their factors in ``Perturbation.scales``, left unformed
+        for the one-kernel update (such an entry may be the gradient tensor itself: read it only). A
+        subclass that cannot return that form must not accept the keyword: ``first_step`` then fails
+        with a TypeError instead of silently running the default update."""
 
     def check_group(self, group: dict[str, Any], index: int) -> None:
         """Validate one param group's options (ValueError naming the option, value and group). The one
@@ -294,7 +307,11 @@ class TwoPassOptimizer(torch.optim.Optimizer):
     @torch.no_grad()
     def first_step(self, zero_grad: bool = False) -> float:
         """Move every parameter with a gradient to ``w + e``; return the global norm used."""
-        return self._apply(self.perturbation(), zero_grad)
+        return self._apply(self._perturbation_for_update(), zero_grad)
+
+    def _perturbation_for_update(self, *args: Any) -> Perturbation:
+        # The fused form only when asked for, so that a subclass written without it keeps working.
+        return self.perturbation(*args, fused=True) if self.fused_perturbation else self.perturbation(*args)
 
     def _apply(self, e: Perturbation, zero_grad: bool) -> float:
         if self._perturbed:
@@ -397,10 +414,10 @@ class TwoPassOptimizer(torch.optim.Optimizer):
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
-        # torch keeps only defaults, state and param_groups: add every other public attribute (the
-        # base optimizer, construction choices such as TRAM's ``fisher`` and ``fused_perturbation``).
-        # The underscored ones are torch's hooks and this class's buffers, rebuilt on the next step.
-        state.update({name: value for name, value in self.__dict__.items() if not name.startswith("_")})
+        # torch keeps only defaults, state and param_groups; add the construction choices, by name:
+        # not every attribute (an LR scheduler sets ``step`` on the instance, a wrapper bound to
+        # this very object, which must not travel), nor the buffers (rebuilt on the next step).
+        state.update({name: getattr(self, name) for name in self._CONSTRUCTION_ATTRIBUTES})
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
