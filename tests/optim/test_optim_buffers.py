@@ -232,39 +232,59 @@ def test_a_subclass_without_the_fused_form_refuses_the_option_instead_of_ignorin
     _backward(model, torch.float32)
     plain.first_step()
     plain.restore()
-    fused = Own(model.parameters(), torch.optim.SGD, lr=0.1, fused_perturbation=True)
-    with pytest.raises(TypeError, match="fused"):
-        fused.first_step()
+    with pytest.raises(ValueError, match="Own: fused_perturbation=True needs perturbation\\(\\) to accept fused"):
+        Own(model.parameters(), torch.optim.SGD, lr=0.1, fused_perturbation=True)
 
 
-def test_fused_perturbation_leaves_a_half_precision_model_as_the_default_does():
-    # The directions are float32 there (the compute dtype), not the parameters' dtype: formed first.
+def _momentum_sam_after_one_base_step(dtype, fused):
+    model = _model(dtype)
+    opt = MomentumSAM(model.parameters(), torch.optim.SGD, rho=0.3, lr=0.1, momentum=0.9, fused_perturbation=fused)
+    _backward(model, dtype)
+    opt.base_optimizer.step()  # one base step, so that there is momentum to follow
+    return model, opt
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("kind", KINDS + ["msam"])
+def test_fused_perturbation_changes_nothing_in_half_precision(kind, dtype):
+    # torch.add would round the scale itself to half precision there: the default arithmetic runs.
     results = []
     for fused in (False, True):
-        model = _model(torch.bfloat16)
-        opt = SAM(model.parameters(), torch.optim.SGD, rho=0.1, lr=0.1, fused_perturbation=fused)
-        _backward(model, torch.bfloat16)
-        opt.first_step()
+        if kind == "msam":
+            model, opt = _momentum_sam_after_one_base_step(dtype, fused)
+        else:
+            model = _model(dtype)
+            opt = _make(kind, list(model.parameters()), fused_perturbation=fused)
+            _backward(model, dtype)
+        args = (0.2,) if kind.startswith("tram") else ()
+        assert opt.perturbation(*args, fused=True).scales == {}
+        _first_step(opt)
         results.append([p.detach().clone() for p in model.parameters()])
     assert all(torch.equal(a, b) for a, b in zip(*results))
 
 
-@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
-def test_fused_momentum_sam_adds_the_scaled_momentum_in_one_kernel(dtype):
-    # The momentum has the parameter's dtype, so a half-precision model is fused too.
-    model = _model(dtype)
+def test_fused_momentum_sam_adds_the_scaled_momentum_in_one_kernel():
+    model, opt = _momentum_sam_after_one_base_step(torch.float64, True)
     params = list(model.parameters())
-    opt = MomentumSAM(params, torch.optim.SGD, rho=0.3, lr=0.1, momentum=0.9, fused_perturbation=True)
-    _backward(model, dtype)
-    opt.base_optimizer.step()  # one base step, so that there is momentum to follow
     momentum = [opt.state[p]["momentum_buffer"] for p in params]
-    wide = torch.float64 if dtype == torch.float64 else torch.float32  # MomentumSAM's norm dtype
-    norm = float(torch.sqrt(torch.stack([torch.dot(v.reshape(-1), v.reshape(-1)).to(wide) for v in momentum]).sum()))
+    norm = float(torch.sqrt(torch.stack([torch.dot(v.reshape(-1), v.reshape(-1)) for v in momentum]).sum()))
     w = [p.detach().clone() for p in params]
     opt.first_step()
     assert all(torch.equal(p.detach(), torch.add(wi, v, alpha=-0.3 / norm)) for p, wi, v in zip(params, w, momentum))
     opt.restore()
     assert all(torch.equal(p.detach(), wi) for p, wi in zip(params, w))
+
+
+def test_momentum_sam_takes_the_norm_of_a_half_precision_momentum_in_float32():
+    # Its own float16 dot product underflows to 0 (no perturbation at all) for a small momentum.
+    model = torch.nn.Linear(10, 10, bias=False).half()
+    opt = MomentumSAM(model.parameters(), torch.optim.SGD, rho=0.3, lr=0.1, momentum=0.9)
+    opt.state[model.weight]["momentum_buffer"] = torch.full((10, 10), 1e-5, dtype=torch.float16)
+    v = opt.state[model.weight]["momentum_buffer"]
+    assert float(torch.dot(v.reshape(-1), v.reshape(-1))) == 0.0
+    e = opt.perturbation()
+    assert e.norm == pytest.approx(10 * float(v[0, 0]), rel=1e-6)
+    assert float(e[model.weight].float().abs().max()) == pytest.approx(0.03, rel=1e-2)
 
 
 def test_fused_perturbation_must_be_a_bool_and_survives_a_pickle():
@@ -277,6 +297,13 @@ def test_fused_perturbation_must_be_a_bool_and_survives_a_pickle():
     tram = TRAM(model.parameters(), torch.optim.SGD, eta=0.0, fisher=True, lr=0.1, fused_perturbation=True)
     copied = pickle.loads(pickle.dumps(tram))
     assert copied.fisher is True and copied.fused_perturbation is True
+
+    class Scaled(SAM):  # a subclass's own attributes travel as well
+        def __init__(self, params, base, factor=2.0, **kwargs):
+            super().__init__(params, base, **kwargs)
+            self.factor = factor
+
+    assert copy.deepcopy(Scaled(model.parameters(), torch.optim.SGD, factor=3.0, lr=0.1)).factor == 3.0
     # Not a base-optimizer option: SGD never sees it.
     assert "fused_perturbation" not in opt.base_optimizer.defaults
 
@@ -300,3 +327,17 @@ def test_an_optimizer_with_a_scheduler_attached_pickles_and_its_copy_trains_its_
     opt_copy.step(closure)
     assert not torch.equal(model_copy[0].weight.detach(), before)
     assert torch.equal(model[0].weight.detach(), original)
+
+
+def test_an_optimizer_between_first_step_and_restore_cannot_be_copied():
+    # The copy would hold w + e and have no saved w to go back to (state_dict() refuses likewise).
+    model = _model(torch.float32)
+    opt = SAM(model.parameters(), torch.optim.SGD, lr=0.1)
+    _backward(model, torch.float32)
+    opt.first_step()
+    with pytest.raises(RuntimeError, match="between first_step and second_step"):
+        pickle.dumps(opt)
+    with pytest.raises(RuntimeError, match="between first_step and second_step"):
+        copy.deepcopy(opt)
+    opt.restore()
+    pickle.dumps(opt)

@@ -78,7 +78,9 @@ class MomentumSAM(TwoPassOptimizer):
         vs = [v for _, pairs in groups for _, v in pairs]
         dtype = torch.float64 if any(v.dtype == torch.float64 for v in vs) else torch.float32
         device = vs[0].device
-        norm = torch.sqrt(torch.stack([torch.dot(v.reshape(-1), v.reshape(-1)).to(dtype).to(device) for v in vs]).sum())
+        # Half-precision momenta are widened first: their own dot product under- or overflows.
+        wide = [v if v.dtype == dtype else v.to(dtype) for v in vs]
+        norm = torch.sqrt(torch.stack([torch.dot(v.reshape(-1), v.reshape(-1)).to(device) for v in wide]).sum())
         result = Perturbation(norm=float(norm))
         if result.norm == 0:  # momentum all zero: no direction, no perturbation (the paper's v_0 = 0)
             return Perturbation(norm=0.0)

@@ -67,8 +67,6 @@ class TRAM(TwoPassOptimizer):
     ``eta`` and ``fisher_eta`` are group options; the norm is one scalar over all groups.
     """
 
-    _CONSTRUCTION_ATTRIBUTES = TwoPassOptimizer._CONSTRUCTION_ATTRIBUTES + ("fisher",)
-
     def __init__(
         self,
         params: Any,

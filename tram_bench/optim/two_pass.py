@@ -15,6 +15,7 @@ all of them; each optimizer only supplies ``P g``.
 
 from __future__ import annotations
 
+import inspect
 import math
 from abc import abstractmethod
 from typing import Any, Callable, Iterable
@@ -24,6 +25,9 @@ from torch import Tensor
 
 # Added to every norm that divides: an all-zero gradient then gives e = 0 instead of 0/0.
 NORM_EPS = 1e-12
+# Parameter dtypes the fused update applies to: torch.add rounds its alpha to the tensor's dtype, which
+# in half precision would scale all of e by a rounded factor (errors of ~0.1-0.4%).
+FUSED_DTYPES = (torch.float32, torch.float64)
 
 # (ws, gs, group, out) -> P g of one param group's parameters: either ``out`` (buffers in the
 # compute dtype) filled with it, or tensors the caller only reads (SAM returns ``gs`` itself, which
@@ -49,9 +53,10 @@ class Perturbation(dict):
     def put(self, p: Tensor, direction: Tensor, scale: float, buffer: Tensor, *, fused: bool) -> None:
         """``e = scale * direction`` for ``p``: formed in ``buffer`` (``direction``'s shape and dtype,
         may be ``direction`` itself) and cast to ``p``'s dtype, or, when ``fused`` and ``direction``
-        is already in ``p``'s dtype, left as ``direction`` with ``scales[p] = scale``. ``direction``
-        must stay unchanged until the weights are perturbed."""
-        if fused and direction.dtype == p.dtype:
+        and ``p`` are both float32 or both float64, left as ``direction`` with ``scales[p] = scale``
+        (a half-precision add would round ``scale`` itself to half precision). ``direction`` must
+        stay unchanged until the weights are perturbed."""
+        if fused and direction.dtype == p.dtype and p.dtype in FUSED_DTYPES:
             self[p] = direction
             self.scales[p] = scale
         else:
@@ -203,18 +208,16 @@ class TwoPassOptimizer(torch.optim.Optimizer):
     ``e`` and then ``w + e``, so a small share of the perturbed weights differ, each by at most
     ``e``'s own rounding (half a unit in its last place) plus one unit in the last place of the sum,
     and the trajectory differs from there on; both are the same equation (the float64 hand-step
-    tests pass either way). Where the direction is kept in a wider dtype than its parameter, ``e``
-    is formed as by default: the ellipsoid optimizers compute ``P g`` in float32 for a bfloat16 or
-    float16 model, so the option changes nothing there; MomentumSAM's momentum has its parameter's
-    dtype, so it is fused in every dtype. The option is a construction choice, like TRAM's
-    ``fisher``: it is pickled with the optimizer but not part of ``state_dict()``. tram-bench's own
-    results and golden files use the default.
+    tests pass either way). It applies to float32 and float64 parameters only (:data:`FUSED_DTYPES`):
+    for bfloat16 and float16 ones ``torch.add`` would round ``s`` itself to half precision, so
+    there the default arithmetic runs and the option changes nothing. The option is a construction
+    choice, like TRAM's ``fisher``: it is pickled with the optimizer but not part of
+    ``state_dict()``. A subclass must accept ``perturbation(fused=...)`` to take it (checked when
+    the optimizer is built). tram-bench's own results and golden files use the default.
     """
 
     #: See the class docstring; a class attribute so that objects pickled before it existed load.
     fused_perturbation = False
-    #: Instance attributes set by the constructor that pickling must keep (subclasses extend it).
-    _CONSTRUCTION_ATTRIBUTES: tuple[str, ...] = ("base_optimizer", "fused_perturbation")
 
     def __init__(
         self,
@@ -255,17 +258,24 @@ class TwoPassOptimizer(torch.optim.Optimizer):
         self.state = self.base_optimizer.state
         # Lets add_param_group on this object fill in the base optimizer's options as well.
         self.defaults.update(self.base_optimizer.defaults)
+        if fused_perturbation and "fused" not in inspect.signature(self.perturbation).parameters:
+            raise ValueError(
+                f"{type(self).__name__}: fused_perturbation=True needs perturbation() to accept "
+                "fused=...; this class's perturbation() does not (see TwoPassOptimizer.perturbation)"
+            )
 
     # --- what subclasses define ------------------------------------------------------------------
     @abstractmethod
     def perturbation(self, *, fused: bool = False) -> Perturbation:
         """``e`` for every parameter with a gradient, computed from the current weights and grads.
 
+        The tensors may be the optimizer's reusable buffers, valid until the next ``perturbation``,
+        ``first_step`` or ``applied_perturbation_norm`` call: clone them to keep them.
         ``fused=True`` (what ``first_step`` asks for when ``fused_perturbation`` is set): entries may
         instead be unscaled directions with their factors in ``Perturbation.scales``, left unformed
         for the one-kernel update (such an entry may be the gradient tensor itself: read it only). A
-        subclass that cannot return that form must not accept the keyword: ``first_step`` then fails
-        with a TypeError instead of silently running the default update."""
+        subclass that cannot return that form leaves the keyword out of its signature; it then
+        cannot be built with ``fused_perturbation=True``."""
 
     def check_group(self, group: dict[str, Any], index: int) -> None:
         """Validate one param group's options (ValueError naming the option, value and group). The one
@@ -413,11 +423,22 @@ class TwoPassOptimizer(torch.optim.Optimizer):
             self.check_group(group, index)
 
     def __getstate__(self) -> dict[str, Any]:
+        if self._perturbed:
+            # The copy would hold w + e with no saved w to go back to.
+            raise RuntimeError(
+                f"{type(self).__name__} cannot be pickled or copied between first_step and second_step: "
+                "the model holds perturbed weights w + e; call second_step() or restore() first"
+            )
         state = super().__getstate__()
-        # torch keeps only defaults, state and param_groups; add the construction choices, by name:
-        # not every attribute (an LR scheduler sets ``step`` on the instance, a wrapper bound to
-        # this very object, which must not travel), nor the buffers (rebuilt on the next step).
-        state.update({name: getattr(self, name) for name in self._CONSTRUCTION_ATTRIBUTES})
+        # torch keeps only defaults, state and param_groups; add every other public attribute (the
+        # base optimizer, TRAM's ``fisher``, ``fused_perturbation``, a subclass's own), except those
+        # that shadow a method: an LR scheduler sets ``step`` on the instance, a wrapper bound to this
+        # very object, which must not travel. The underscored ones (torch's hooks, our buffers) are
+        # rebuilt.
+        state.update({
+            name: value for name, value in self.__dict__.items()
+            if not name.startswith("_") and not callable(getattr(type(self), name, None))
+        })
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
