@@ -212,22 +212,23 @@ def measure(wl: Workload, device: torch.device, warmup: int, rounds: int) -> tup
     return times, nograd
 
 
-def measure_bookkeeping(wl: Workload, device: torch.device, warmup: int, rounds: int) -> dict[str, Any]:
+def measure_bookkeeping(wl: Workload, device: torch.device, warmup: int, rounds: int) -> tuple[dict[str, list[float]], tuple[int, int]]:
     """Seconds per round, interleaved, of: ``pass`` (one forward+backward), ``wrapper`` (the SAM
     wrapper's ``first_step`` + ``restore`` on the gradient that pass left: the part of a SAM step
     that is neither a pass nor the base step), ``e_norm`` (``applied_perturbation_norm``, timed
     between the two), ``wrapper_warm`` (``first_step`` + ``restore`` repeated at once, on arrays
     still in cache: how much of ``wrapper`` is memory traffic after the backward pass) and ``fused``
     (``first_step`` + ``restore`` of ``SAM(fused_perturbation=True)`` after a second forward+backward).
-    Also ``fused_differs``: of ``fused_elements`` weights, how many of the fused ``w + e`` differ
-    from the default's on the same gradient (first timed round)."""
+    And (differing, all): of all the weights, how many of the fused ``w + e`` differ from the
+    default's on the same gradient (first timed round)."""
     torch.manual_seed(0)
     model = wl.build().to(device).train()
     batch = wl.batch(device)
     sam = SAM(model.parameters(), torch.optim.SGD, lr=1e-4)
     fused = SAM(model.parameters(), torch.optim.SGD, lr=1e-4, fused_perturbation=True)
     params = list(model.parameters())
-    times: dict[str, Any] = {"pass": [], "wrapper": [], "e_norm": [], "wrapper_warm": [], "fused": []}
+    times: dict[str, list[float]] = {"pass": [], "wrapper": [], "e_norm": [], "wrapper_warm": [], "fused": []}
+    differing = 0
     for r in range(warmup + rounds):
         model.zero_grad(set_to_none=True)
         t0 = _clock(device)
@@ -261,10 +262,9 @@ def measure_bookkeeping(wl: Workload, device: torch.device, warmup: int, rounds:
             exact = [p.detach().clone() for p in params]
             sam.restore()
             fused.first_step()
-            times["fused_differs"] = sum(int((p.detach() != x).sum()) for p, x in zip(params, exact))
-            times["fused_elements"] = sum(p.numel() for p in params)
+            differing = sum(int((p.detach() != x).sum()) for p, x in zip(params, exact))
             fused.restore()
-    return times
+    return times, (differing, sum(p.numel() for p in params))
 
 
 def mean_passes(mid: str, total_steps: int = 0) -> tuple[float, float]:
@@ -324,7 +324,8 @@ def bound_for(mid: str, ms: dict[str, float], reference: str, nograd_ms: float) 
 
 
 def report(console: Console, wl: Workload, device: torch.device, times: dict[str, list[tuple[float, int]]],
-           nograd: list[float], bookkeeping: dict[str, list[float]], rows: list[dict[str, Any]]) -> int:
+           nograd: list[float], bookkeeping: tuple[dict[str, list[float]], tuple[int, int]],
+           rows: list[dict[str, Any]]) -> int:
     """Print the workload's table; append one row per method to ``rows`` (the --json output)."""
     total = len(nograd) + 1
     measured = {mid: tram_option_ms(mid, ts) if mid in TRAM_OPTIONS else step_ms(ts, mean_passes(mid, total)[1])
@@ -332,10 +333,10 @@ def report(console: Console, wl: Workload, device: torch.device, times: dict[str
     ms = {mid: value for mid, (value, _) in measured.items()}
     nograd_ms = 1e3 * statistics.median(nograd)
     ref = ms[wl.reference]
-    book = {part: 1e3 * statistics.median(ts) for part, ts in bookkeeping.items() if isinstance(ts, list)}
+    parts, (differs, elements) = bookkeeping
+    book = {part: 1e3 * statistics.median(ts) for part, ts in parts.items()}
     wrapper_share, e_norm_share = book["wrapper"] / book["pass"], book["e_norm"] / book["pass"]
     fused_share = book["fused"] / book["pass"]
-    differs, elements = bookkeeping["fused_differs"], bookkeeping["fused_elements"]
     table = Table(title=f"{wl.name} on {device.type}: base {wl.reference} {ref:.2f} ms/step, "
                         f"no-grad forward {nograd_ms:.2f} ms; SAM bookkeeping: first_step + restore "
                         f"{book['wrapper']:.2f} ms = {100 * wrapper_share:.0f}%, recorded ||e|| "

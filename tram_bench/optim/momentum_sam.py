@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from tram_bench.optim.two_pass import Perturbation, TwoPassOptimizer, check_nonnegative, reusable_buffer
+from tram_bench.optim.two_pass import Perturbation, TwoPassOptimizer, check_nonnegative, compute_dtype, reusable_buffer
 
 # Which entry of the base optimizer's per-parameter state is "the momentum" (see MomentumSAM).
 MOMENTUM_STATE_KEYS = ("momentum_buffer", "exp_avg")
@@ -76,9 +76,10 @@ class MomentumSAM(TwoPassOptimizer):
         if not groups:
             return Perturbation(norm=0.0)
         vs = [v for _, pairs in groups for _, v in pairs]
-        dtype = torch.float64 if any(v.dtype == torch.float64 for v in vs) else torch.float32
+        dtype = compute_dtype(vs)
         device = vs[0].device
-        # Half-precision momenta are widened first: their own dot product under- or overflows.
+        # In the compute dtype, as ellipsoid_perturbation takes gradients: a half-precision dot
+        # product under- or overflows.
         wide = [v if v.dtype == dtype else v.to(dtype) for v in vs]
         norm = torch.sqrt(torch.stack([torch.dot(v.reshape(-1), v.reshape(-1)).to(device) for v in wide]).sum())
         result = Perturbation(norm=float(norm))

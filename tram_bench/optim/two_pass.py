@@ -63,7 +63,8 @@ class Perturbation(dict):
             self[p] = torch.mul(direction, scale, out=buffer).to(p.dtype)
 
 
-def _compute_dtype(tensors: list[Tensor]) -> torch.dtype:
+def compute_dtype(tensors: list[Tensor]) -> torch.dtype:
+    """float64 if any of ``tensors`` is float64, else float32: the dtype norms and scales are taken in."""
     # Norms of half-precision gradients overflow/underflow easily; float32 is the floor, and a
     # float64 model keeps float64 so that exact tests stay exact.
     return torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
@@ -101,8 +102,8 @@ def ellipsoid_perturbation(
     first parameter with a gradient; each ``e`` is returned in its parameter's dtype and device.
     ``workspace`` (param -> buffer) holds the ``P g`` buffers between calls: with it, every ``e``
     whose parameter is in the compute dtype *is* that buffer, overwritten by the next call; without
-    it, the buffers are fresh. ``fused``: leave ``e = scale * P g`` unformed where ``P g`` is in its
-    parameter's dtype (:meth:`Perturbation.put`), for the fused update.
+    it, the buffers are fresh. ``fused``: leave ``e = scale * P g`` unformed where ``P g`` and its
+    parameter are both float32 or both float64 (:meth:`Perturbation.put`), for the fused update.
     """
     groups: list[tuple[dict[str, Any], list[Tensor]]] = []
     for group in param_groups:
@@ -118,7 +119,7 @@ def ellipsoid_perturbation(
     if not groups:
         return Perturbation(norm=0.0)
 
-    dtype = _compute_dtype([p.grad for _, params in groups for p in params])
+    dtype = compute_dtype([p.grad for _, params in groups for p in params])
     device = groups[0][1][0].device
     directions: list[tuple[list[Tensor], list[Tensor]]] = []  # (P g, buffers for e) per group
     squares: list[Tensor] = []
